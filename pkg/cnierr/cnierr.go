@@ -1,0 +1,82 @@
+// Package cnierr builds the CNI errors qinq returns. Every error that leaves a
+// verb goes through here, so a user mistake is never reported as code 999.
+package cnierr
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+// Plugin-specific codes (the CNI spec reserves 100+ for plugins).
+const (
+	// CodeConflict: a link this attachment needs is already taken (a C-VLAN
+	// used by another container, a tunnel-mode S-link, CNI_IFNAME present).
+	CodeConflict uint = 100
+	// CodeCheckFailed: CHECK found the attachment differs from its config.
+	CodeCheckFailed uint = 101
+)
+
+// InvalidConfig is code 7: the network configuration is wrong. field names
+// the key; the message says what was found and what is allowed.
+func InvalidConfig(field, format string, a ...any) *types.Error {
+	return &types.Error{
+		Code:    types.ErrInvalidNetworkConfig,
+		Msg:     field + ": " + fmt.Sprintf(format, a...),
+		Details: "field " + field,
+	}
+}
+
+// Decode is code 6: stdin is not JSON.
+func Decode(err error) *types.Error {
+	return types.NewError(types.ErrDecodingFailure, "cannot decode network configuration", err.Error())
+}
+
+// InvalidEnv is code 4: a CNI_* variable is wrong.
+func InvalidEnv(name, format string, a ...any) *types.Error {
+	return types.NewError(types.ErrInvalidEnvironmentVariables, name+": "+fmt.Sprintf(format, a...), "")
+}
+
+// ContainerUnknown is code 3: CNI_NETNS cannot be opened.
+func ContainerUnknown(netns string, err error) *types.Error {
+	return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("CNI_NETNS=%q: cannot open network namespace", netns), err.Error())
+}
+
+// Conflict is code 100.
+func Conflict(format string, a ...any) *types.Error {
+	return &types.Error{Code: CodeConflict, Msg: fmt.Sprintf(format, a...)}
+}
+
+// CheckFailed is code 101.
+func CheckFailed(format string, a ...any) *types.Error {
+	return &types.Error{Code: CodeCheckFailed, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Unavailable is code 50: the plugin cannot work on this node.
+func Unavailable(format string, a ...any) *types.Error {
+	return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf(format, a...), "")
+}
+
+// TryAgain is code 11: a transient failure persisted after retries.
+func TryAgain(err error) *types.Error {
+	return types.NewError(types.ErrTryAgainLater, "transient kernel error, try again later", err.Error())
+}
+
+// Internal is code 999, reserved for failures that are not the user's.
+func Internal(what string, err error) *types.Error {
+	return types.NewError(types.ErrInternal, what, err.Error())
+}
+
+// AsCNI returns err as a *types.Error, keeping a code that was already set
+// and wrapping anything else as Internal(what).
+func AsCNI(what string, err error) *types.Error {
+	if err == nil {
+		return nil
+	}
+	var e *types.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(what, err)
+}

@@ -1,0 +1,406 @@
+// Package config parses and validates a qinq network configuration once,
+// into typed values. Every mistake is a CNI error with code 7 that names the
+// key, the value found and the values allowed.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+)
+
+// VID is an 802.1Q/802.1ad VLAN ID, 1-4094 once validated.
+type VID uint16
+
+// Limits from 802.1Q: 0 means "priority tag only" and 4095 is reserved.
+const (
+	MinVID = 1
+	MaxVID = 4094
+	// MinMTU is the IPv4 minimum link MTU (RFC 791).
+	MinMTU = 68
+	// MaxCVlans bounds the stack depth: every tag costs 4 bytes of MTU, and
+	// nobody runs more than QinQinQinQ.
+	MaxCVlans = 4
+)
+
+// Mode selects the backend.
+type Mode string
+
+const (
+	// ModeKernel stacks kernel VLAN links on a parent NIC (the default).
+	ModeKernel Mode = "kernel"
+	// ModeOVS puts the container behind an Open vSwitch dot1q-tunnel port.
+	ModeOVS Mode = "ovs"
+)
+
+// DefaultOVSDBSocket is where Debian's and most distributions' ovsdb-server listens.
+const DefaultOVSDBSocket = "unix:/var/run/openvswitch/db.sock"
+
+// Config is a validated network configuration.
+type Config struct {
+	CNIVersion string
+	Name       string
+	Mode       Mode
+	// OVS mode: Bridge is the bridge to add the port to; empty means chained
+	// (the port comes from prevResult).
+	Bridge      string
+	OVSDBSocket string
+	// AllowedCVlans filters the C-VLANs the container may send (OVS cvlans).
+	AllowedCVlans []VID
+	// Master is the parent NIC the S-link is stacked on.
+	Master string
+	// SVlan and SProto make the outer (service) tag.
+	SVlan  VID
+	SProto netlink.VlanProtocol
+	// CVlans are the inner 802.1Q tags, outermost first. Empty = tunnel mode.
+	CVlans []VID
+	// MTU of the innermost link; 0 means "computed by the MTU rule".
+	MTU int
+	// LinkInContainer: Master lives in the container netns.
+	LinkInContainer bool
+	// MAC of the container link; nil means kernel-chosen.
+	MAC net.HardwareAddr
+	// IPAMType is the IPAM plugin to delegate to; "" means L2 only.
+	IPAMType string
+	// PrevResult is the previous plugin's (or the cached ADD) result, if any.
+	PrevResult types.Result
+	// Raw is the configuration as received, handed to IPAM unchanged.
+	Raw []byte
+}
+
+// Chained reports whether OVS mode reconfigures a port an earlier plugin made.
+func (c *Config) Chained() bool { return c.Mode == ModeOVS && c.Bridge == "" }
+
+// TunnelMode reports whether the container owns the S-link and tags its own
+// VLANs (cVlans empty).
+func (c *Config) TunnelMode() bool { return len(c.CVlans) == 0 }
+
+// rawConfig is the JSON shape. Pointers tell "absent" from "zero".
+type rawConfig struct {
+	types.NetConf
+	Master          string `json:"master"`
+	SVlan           *int   `json:"sVlan"`
+	SProto          string `json:"sProto"`
+	CVlans          []int  `json:"cVlans"`
+	MTU             *int   `json:"mtu"`
+	LinkInContainer bool   `json:"linkInContainer"`
+	MAC             string `json:"mac"`
+	Mode            string `json:"mode"`
+	Bridge          string `json:"bridge"`
+	OVSDBSocket     string `json:"ovsdbSocket"`
+	AllowedCVlans   []int  `json:"allowedCVlans"`
+}
+
+// expected describes, per key, the JSON type and values a key allows; it
+// turns a json type error into a message a user can act on.
+var expected = map[string]string{
+	"cniVersion":      "a version string such as \"1.0.0\"",
+	"name":            "a string",
+	"type":            "the string \"qinq\"",
+	"master":          "an interface name string",
+	"sVlan":           "an integer 1-4094",
+	"sProto":          "\"802.1ad\" or \"802.1Q\"",
+	"cVlans":          "a list of integers 1-4094",
+	"mtu":             "an integer, at least 68",
+	"linkInContainer": "true or false",
+	"mac":             "a MAC address string",
+	"ipam":            "an object",
+	"mode":            "\"kernel\" or \"ovs\"",
+	"bridge":          "an Open vSwitch bridge name string",
+	"ovsdbSocket":     "a string such as \"unix:/var/run/openvswitch/db.sock\"",
+	"allowedCVlans":   "a list of integers 1-4094",
+}
+
+// Parse decodes and validates stdin. It checks everything that does not need
+// the kernel; limits that depend on the parent link (mtu) are checked by the
+// planner.
+func Parse(stdin []byte) (*Config, error) {
+	raw, err := decode(stdin)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{
+		CNIVersion:      raw.CNIVersion,
+		Name:            raw.Name,
+		Master:          raw.Master,
+		Bridge:          raw.Bridge,
+		OVSDBSocket:     raw.OVSDBSocket,
+		LinkInContainer: raw.LinkInContainer,
+		IPAMType:        raw.IPAM.Type,
+		Raw:             stdin,
+	}
+	if c.CNIVersion == "" {
+		c.CNIVersion = "0.1.0" // the spec's default for a missing cniVersion
+	}
+	if err := c.fill(raw); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func decode(stdin []byte) (*rawConfig, error) {
+	raw := &rawConfig{}
+	err := json.Unmarshal(stdin, raw)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		key := typeErr.Field
+		if i := strings.IndexByte(key, '.'); i > 0 {
+			key = key[:i]
+		}
+		return nil, cnierr.InvalidConfig(key, "must be %s, got a JSON %s", describe(key), typeErr.Value)
+	default:
+		return nil, cnierr.Decode(err)
+	}
+	if raw.IPAM.Type == "" {
+		if err := ipamTypeMissing(stdin); err != nil {
+			return nil, err
+		}
+	}
+	return raw, nil
+}
+
+func describe(key string) string {
+	if d, ok := expected[key]; ok {
+		return d
+	}
+	return "a value of another JSON type"
+}
+
+func (c *Config) fill(raw *rawConfig) error {
+	steps := []func(*rawConfig) error{
+		c.fillVersion, c.fillType, c.fillMode, c.fillMaster, c.fillSVlan, c.fillSProto,
+		c.fillCVlans, c.fillMTU, c.fillMAC, c.fillPrevResult, c.fillOVS,
+	}
+	for _, step := range steps {
+		if err := step(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) fillVersion(*rawConfig) error {
+	// Unknown versions are the spec's code 1, reported by skel before we run;
+	// here only a malformed string can remain.
+	if _, _, _, err := version.ParseVersion(c.CNIVersion); err != nil {
+		return cnierr.InvalidConfig("cniVersion", "%q is not a version, must be %s", c.CNIVersion, expected["cniVersion"])
+	}
+	return nil
+}
+
+func (c *Config) fillType(raw *rawConfig) error {
+	if raw.Type != "" && raw.Type != "qinq" {
+		return cnierr.InvalidConfig("type", "%q: must be \"qinq\"", raw.Type)
+	}
+	return nil
+}
+
+func (c *Config) fillMode(raw *rawConfig) error {
+	switch strings.ToLower(raw.Mode) {
+	case "", "kernel":
+		c.Mode = ModeKernel
+	case "ovs":
+		c.Mode = ModeOVS
+	default:
+		return cnierr.InvalidConfig("mode", "%q: must be %s", raw.Mode, expected["mode"])
+	}
+	return nil
+}
+
+func (c *Config) fillMaster(*rawConfig) error {
+	if c.Mode == ModeOVS {
+		if c.Master != "" {
+			return cnierr.InvalidConfig("master", "%q: not used in mode \"ovs\" (the port goes on bridge)", c.Master)
+		}
+		return nil
+	}
+	if c.Master == "" {
+		return cnierr.InvalidConfig("master", "required: the parent interface name, e.g. \"eth0\"")
+	}
+	if err := checkIfName(c.Master); err != nil {
+		return cnierr.InvalidConfig("master", "%q: %v", c.Master, err)
+	}
+	return nil
+}
+
+func (c *Config) fillSVlan(raw *rawConfig) error {
+	if raw.SVlan == nil {
+		return cnierr.InvalidConfig("sVlan", "required: the outer S-VLAN ID, an integer 1-4094")
+	}
+	vid, err := toVID("sVlan", *raw.SVlan)
+	c.SVlan = vid
+	return err
+}
+
+func (c *Config) fillSProto(raw *rawConfig) error {
+	p, err := ParseProto(raw.SProto)
+	if err != nil {
+		return cnierr.InvalidConfig("sProto", "%v", err)
+	}
+	c.SProto = p
+	return nil
+}
+
+func (c *Config) fillCVlans(raw *rawConfig) error {
+	if len(raw.CVlans) > MaxCVlans {
+		return cnierr.InvalidConfig("cVlans", "%d tags given, at most %d allowed", len(raw.CVlans), MaxCVlans)
+	}
+	seen := map[VID]int{}
+	for i, id := range raw.CVlans {
+		field := fmt.Sprintf("cVlans[%d]", i)
+		vid, err := toVID(field, id)
+		if err != nil {
+			return err
+		}
+		if j, dup := seen[vid]; dup {
+			return cnierr.InvalidConfig("cVlans", "%d appears at [%d] and [%d]: each C-VLAN of a stack must be distinct", id, j, i)
+		}
+		seen[vid] = i
+		c.CVlans = append(c.CVlans, vid)
+	}
+	return nil
+}
+
+func (c *Config) fillMTU(raw *rawConfig) error {
+	if raw.MTU == nil || *raw.MTU == 0 {
+		return nil // 0 or absent: computed by the MTU rule
+	}
+	if *raw.MTU < MinMTU {
+		return cnierr.InvalidConfig("mtu", "%d is below the minimum %d (0 or absent = computed from master)", *raw.MTU, MinMTU)
+	}
+	c.MTU = *raw.MTU
+	return nil
+}
+
+func (c *Config) fillMAC(raw *rawConfig) error {
+	if raw.MAC == "" {
+		return nil
+	}
+	mac, err := net.ParseMAC(raw.MAC)
+	if err != nil || len(mac) != 6 || mac[0]&1 == 1 {
+		return cnierr.InvalidConfig("mac", "%q: must be a unicast Ethernet MAC such as \"02:00:5e:10:00:01\"", raw.MAC)
+	}
+	c.MAC = mac
+	return nil
+}
+
+func (c *Config) fillPrevResult(raw *rawConfig) error {
+	if raw.RawPrevResult == nil {
+		return nil
+	}
+	if err := version.ParsePrevResult(&raw.NetConf); err != nil {
+		return cnierr.InvalidConfig("prevResult", "cannot be parsed at cniVersion %s: %v", c.CNIVersion, err)
+	}
+	c.PrevResult = raw.PrevResult
+	return nil
+}
+
+// fillOVS validates the OVS-only keys, and refuses them in kernel mode so a
+// typo in mode does not silently build something else.
+func (c *Config) fillOVS(raw *rawConfig) error {
+	if c.Mode != ModeOVS {
+		for key, set := range map[string]bool{"bridge": raw.Bridge != "", "ovsdbSocket": raw.OVSDBSocket != "", "allowedCVlans": raw.AllowedCVlans != nil} {
+			if set {
+				return cnierr.InvalidConfig(key, "only used with \"mode\": \"ovs\"")
+			}
+		}
+		return nil
+	}
+	if c.OVSDBSocket == "" {
+		c.OVSDBSocket = DefaultOVSDBSocket
+	}
+	if !strings.HasPrefix(c.OVSDBSocket, "unix:") && !strings.HasPrefix(c.OVSDBSocket, "tcp:") && !strings.HasPrefix(c.OVSDBSocket, "ssl:") {
+		return cnierr.InvalidConfig("ovsdbSocket", "%q: must start with unix:, tcp: or ssl:", c.OVSDBSocket)
+	}
+	if c.Bridge != "" {
+		if err := checkIfName(c.Bridge); err != nil {
+			return cnierr.InvalidConfig("bridge", "%q: %v", c.Bridge, err)
+		}
+	}
+	if c.Chained() && len(c.CVlans) > 0 {
+		return cnierr.InvalidConfig("cVlans", "must be empty in chained OVS mode (no bridge): the container sends its own C-VLANs; use allowedCVlans to filter them")
+	}
+	for i, id := range raw.AllowedCVlans {
+		vid, err := toVID(fmt.Sprintf("allowedCVlans[%d]", i), id)
+		if err != nil {
+			return err
+		}
+		c.AllowedCVlans = append(c.AllowedCVlans, vid)
+	}
+	if c.LinkInContainer {
+		return cnierr.InvalidConfig("linkInContainer", "only used in kernel mode")
+	}
+	return nil
+}
+
+func toVID(field string, id int) (VID, error) {
+	if id < MinVID || id > MaxVID {
+		return 0, cnierr.InvalidConfig(field, "%d: must be %d-%d (0 and 4095 are reserved by 802.1Q)", id, MinVID, MaxVID)
+	}
+	return VID(id), nil
+}
+
+// ParseProto maps an sProto value (case-insensitive) to a TPID. "" is 802.1ad.
+func ParseProto(s string) (netlink.VlanProtocol, error) {
+	switch strings.ToLower(s) {
+	case "", "802.1ad":
+		return netlink.VLAN_PROTOCOL_8021AD, nil
+	case "802.1q":
+		return netlink.VLAN_PROTOCOL_8021Q, nil
+	}
+	return 0, fmt.Errorf("%q: must be \"802.1ad\" (TPID 0x88a8, the default) or \"802.1Q\" (0x8100, Cisco-style); Linux cannot send 0x9100/0x9200", s)
+}
+
+// ProtoName is the config spelling of a TPID.
+func ProtoName(p netlink.VlanProtocol) string {
+	if p == netlink.VLAN_PROTOCOL_8021Q {
+		return "802.1Q"
+	}
+	return "802.1ad"
+}
+
+// checkIfName applies the kernel's rules for interface names.
+func checkIfName(name string) error {
+	switch {
+	case len(name) > 15:
+		return fmt.Errorf("%d characters, at most 15 allowed", len(name))
+	case name == "." || name == "..":
+		return errors.New("not a valid interface name")
+	case strings.ContainsAny(name, "/: \t\n"):
+		return errors.New("must not contain '/', ':' or white space")
+	}
+	return nil
+}
+
+// ValidateIfName checks CNI_IFNAME the way the kernel will.
+func ValidateIfName(name string) error {
+	if name == "" {
+		return cnierr.InvalidConfig("CNI_IFNAME", "required")
+	}
+	if err := checkIfName(name); err != nil {
+		return cnierr.InvalidConfig("CNI_IFNAME", "%q: %v", name, err)
+	}
+	return nil
+}
+
+// ipamTypeMissing refuses a non-empty ipam object without "type": that is a
+// typo, not a request for L2 only.
+func ipamTypeMissing(stdin []byte) error {
+	var m struct {
+		IPAM map[string]json.RawMessage `json:"ipam"`
+	}
+	if json.Unmarshal(stdin, &m) != nil || len(m.IPAM) == 0 {
+		return nil
+	}
+	return cnierr.InvalidConfig("ipam.type", "required when ipam is given: the IPAM plugin, e.g. \"host-local\"")
+}

@@ -1,0 +1,277 @@
+package link
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/refs"
+	"github.com/qinq-cni/qinq/pkg/stack"
+	"github.com/qinq-cni/qinq/pkg/undo"
+)
+
+// OwnerAlias marks a shared link qinq created (IFLA_IFALIAS). A shared link
+// without it was made by an admin: reused, never deleted.
+const OwnerAlias = "qinq-cni: owned, deleted with its last user"
+
+// Kernel builds stacks of kernel VLAN links.
+type Kernel struct {
+	Refs refs.Store
+}
+
+// Request is one attachment's stack and where it goes.
+type Request struct {
+	Stack      stack.Stack
+	Ends       *Ends
+	Attachment refs.Attachment
+	MAC        net.HardwareAddr
+}
+
+// Attach builds r.Stack and returns the container link. Every change it makes
+// is pushed on u, so a later failure of the ADD undoes it.
+func (k Kernel) Attach(r Request, u *undo.Stack) (netlink.Link, error) {
+	unlock, err := k.Refs.Lock(r.Ends.Scope, r.Stack.Parent.Name)
+	if err != nil {
+		return nil, cnierr.Internal("lock the parent's state", err)
+	}
+	defer unlock()
+	// One undo releases the whole chain the way DEL does: it re-takes the lock
+	// and deletes a shared link only if nobody else took it meanwhile.
+	u.Push("release shared links", func() error { return k.release(r) })
+	parent, err := k.attachShared(r)
+	if err != nil {
+		return nil, err
+	}
+	return k.attachContainer(r, parent, u)
+}
+
+// attachShared finds or creates each shared link and references it; it returns
+// the ifindex the container link stacks on.
+func (k Kernel) attachShared(r Request) (int, error) {
+	parent, err := r.Ends.Links.LinkByName(r.Stack.Parent.Name)
+	if err != nil {
+		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", r.Stack.Parent.Name, err)
+	}
+	idx := parent.Attrs().Index
+	for _, l := range r.Stack.Shared {
+		if idx, err = k.ensureShared(r.Ends.Links, idx, l); err != nil {
+			return 0, err
+		}
+		if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
+			return 0, cnierr.Internal("record the reference on "+l.Name, err)
+		}
+	}
+	return idx, nil
+}
+
+// ensureShared returns the ifindex of the VLAN link l on parent, creating it if
+// there is none. The kernel allows one VLAN link per (parent, protocol, ID), so
+// an existing one is reused whoever made it.
+func (k Kernel) ensureShared(h netlinksafe.Handle, parent int, l stack.Link) (int, error) {
+	found, err := FindVLAN(h, parent, l.Proto, l.VID)
+	if err != nil {
+		return 0, err
+	}
+	if found == nil {
+		if found, err = createShared(h, parent, l); err != nil {
+			return 0, err
+		}
+	}
+	if found.Attrs().Flags&net.FlagUp == 0 {
+		if err := h.LinkSetUp(found); err != nil {
+			return 0, cnierr.Internal("set "+found.Attrs().Name+" up", err)
+		}
+	}
+	return found.Attrs().Index, nil
+}
+
+func createShared(h netlinksafe.Handle, parent int, l stack.Link) (netlink.Link, error) {
+	var err error
+	for _, name := range []string{l.Name, l.AltName} {
+		v := newVLAN(name, parent, l)
+		if err = h.LinkAdd(v); err == nil {
+			// Mark ownership before anything else can see the link as ours.
+			if aerr := h.LinkSetAlias(v, OwnerAlias); aerr != nil {
+				_ = h.LinkDel(v)
+				return nil, cnierr.Internal("mark "+name+" as owned", aerr)
+			}
+			return h.LinkByName(name)
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return nil, kernelError("create "+name, err)
+		}
+	}
+	return nil, cnierr.Conflict("%s VLAN %d on ifindex %d cannot be created: the kernel already has a link for it elsewhere "+
+		"(a tunnel-mode container owns it, or it is in another namespace)", config.ProtoName(l.Proto), l.VID, parent)
+}
+
+func newVLAN(name string, parent int, l stack.Link) *netlink.Vlan {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = name
+	attrs.ParentIndex = parent
+	attrs.MTU = l.MTU
+	return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(l.VID), VlanProtocol: l.Proto}
+}
+
+// attachContainer creates the innermost link under a temporary name directly
+// in the container namespace, renames it to CNI_IFNAME there and sets it up.
+func (k Kernel) attachContainer(r Request, parent int, u *undo.Stack) (netlink.Link, error) {
+	l, c := r.Stack.Container, r.Ends.Container
+	if _, err := c.LinkByName(l.Name); err == nil {
+		return nil, cnierr.Conflict("CNI_IFNAME %q already exists in the container", l.Name)
+	}
+	v := newVLAN(tempName(), parent, l)
+	v.HardwareAddr = r.MAC
+	if !r.Stack.InContainer {
+		v.Namespace = netlink.NsFd(int(r.Ends.ContainerNS.Fd()))
+	}
+	if err := r.Ends.Links.LinkAdd(v); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, cnierr.Conflict("%s VLAN %d is already in use on its parent by another container "+
+				"(the kernel allows one link per VLAN ID on a parent)", config.ProtoName(l.Proto), l.VID)
+		}
+		return nil, kernelError("create the container link", err)
+	}
+	created, err := c.LinkByName(v.Name)
+	if err != nil {
+		return nil, cnierr.Internal("find the new container link", err)
+	}
+	u.Push("delete container link", func() error { return ignoreGone(c.LinkDel(created)) })
+	if err := c.LinkSetName(created, l.Name); err != nil {
+		return nil, kernelError("rename the container link to "+l.Name, err)
+	}
+	if err := c.LinkSetUp(created); err != nil {
+		return nil, kernelError("set "+l.Name+" up", err)
+	}
+	if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
+		return nil, cnierr.Internal("record the container link", err)
+	}
+	return c.LinkByName(l.Name)
+}
+
+// Detach removes the container link and releases the shared links. Whatever
+// is already gone (netns, links, master, references) is skipped: DEL succeeds
+// when there is nothing left to delete.
+func (k Kernel) Detach(r Request) error {
+	if r.Ends.Container != nil {
+		if err := deleteContainerLink(*r.Ends.Container, r.Stack.Container); err != nil {
+			return err
+		}
+	}
+	return k.release(r)
+}
+
+// deleteContainerLink deletes CNI_IFNAME only if it is the VLAN link we would
+// have made: an interface someone else put there is left alone.
+func deleteContainerLink(c netlinksafe.Handle, l stack.Link) error {
+	got, err := c.LinkByName(l.Name)
+	if err != nil {
+		return nil // already gone
+	}
+	if v, ok := got.(*netlink.Vlan); !ok || v.VlanId != int(l.VID) || v.VlanProtocol != l.Proto {
+		return nil
+	}
+	return ignoreGone(c.LinkDel(got))
+}
+
+// release drops the attachment's references, innermost first, and deletes
+// each shared link qinq owns once nobody uses it.
+func (k Kernel) release(r Request) error {
+	unlock, err := k.Refs.Lock(r.Ends.Scope, r.Stack.Parent.Name)
+	if err != nil {
+		return cnierr.Internal("lock the parent's state", err)
+	}
+	defer unlock()
+	if err := k.Refs.Remove(r.Ends.Scope, r.Stack.Container.Key, r.Attachment); err != nil {
+		return cnierr.Internal("drop the container link reference", err)
+	}
+	chain := k.resolveShared(r)
+	var errs []error
+	for i := len(r.Stack.Shared) - 1; i >= 0; i-- {
+		l := r.Stack.Shared[i]
+		if err := k.Refs.Remove(r.Ends.Scope, l.Key, r.Attachment); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, k.deleteIfUnused(r, l, chain[i]))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cnierr.Internal("release shared links", err)
+	}
+	return nil
+}
+
+func (k Kernel) deleteIfUnused(r Request, l stack.Link, found netlink.Link) error {
+	if found == nil || found.Attrs().Alias != OwnerAlias {
+		return nil // gone, or an admin's link: never ours to delete
+	}
+	users, err := k.Refs.Users(r.Ends.Scope, l.Key)
+	if err != nil || len(users) > 0 {
+		return err
+	}
+	return ignoreGone(r.Ends.Links.LinkDel(found))
+}
+
+// resolveShared finds the shared links that exist, outermost first; a missing
+// one (and so everything above it) is nil.
+func (k Kernel) resolveShared(r Request) []netlink.Link {
+	chain := make([]netlink.Link, len(r.Stack.Shared))
+	if !r.Ends.HasLinks() {
+		return chain
+	}
+	parent, err := r.Ends.Links.LinkByName(r.Stack.Parent.Name)
+	if err != nil {
+		return chain
+	}
+	idx := parent.Attrs().Index
+	for i, l := range r.Stack.Shared {
+		found, err := FindVLAN(r.Ends.Links, idx, l.Proto, l.VID)
+		if err != nil || found == nil {
+			break
+		}
+		chain[i], idx = found, found.Attrs().Index
+	}
+	return chain
+}
+
+// FindVLAN returns the VLAN link on parent with the given protocol and ID, or
+// nil if there is none in h's namespace.
+func FindVLAN(h netlinksafe.Handle, parent int, proto netlink.VlanProtocol, vid config.VID) (netlink.Link, error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, kernelError("list links", err)
+	}
+	for _, l := range links {
+		v, ok := l.(*netlink.Vlan)
+		if ok && v.ParentIndex == parent && v.VlanProtocol == proto && v.VlanId == int(vid) {
+			return v, nil
+		}
+	}
+	return nil, nil
+}
+
+func ignoreGone(err error) error {
+	var lnf netlink.LinkNotFoundError
+	if err == nil || errors.As(err, &lnf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
+}
+
+// kernelError maps a kernel answer to the CNI code a runtime can act on.
+func kernelError(what string, err error) error {
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP), strings.Contains(err.Error(), "operation not supported"):
+		return cnierr.Unavailable("%s: the kernel cannot make VLAN links (is the 8021q module available?): %v", what, err)
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		return cnierr.TryAgain(fmt.Errorf("%s: %w", what, err))
+	}
+	return cnierr.Internal(what, err)
+}

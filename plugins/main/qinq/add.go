@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ipam"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/link"
+	"github.com/qinq-cni/qinq/pkg/undo"
+)
+
+// cmdAdd: parse -> plan -> build the links -> IPAM -> result. Every step
+// registers its undo, so a failure anywhere leaves nothing behind.
+func cmdAdd(args *skel.CmdArgs) (err error) {
+	inv, err := load(args)
+	if err != nil {
+		return err
+	}
+	if link.IsHostNS(args.Netns) {
+		return cnierr.InvalidEnv("CNI_NETNS", "%q is the host's own network namespace", args.Netns)
+	}
+	ends, req, err := inv.open(false)
+	if err != nil {
+		return err
+	}
+	defer ends.Close()
+
+	var u undo.Stack
+	defer func() { err = withUndo(err, u.Rollback()) }()
+
+	l, err := inv.backend.Attach(req, &u)
+	if err != nil {
+		return err
+	}
+	result, err := addIPAM(inv.conf, ends.ContainerNS, l, &u)
+	if err != nil {
+		return err
+	}
+	if err := types.PrintResult(result, inv.conf.CNIVersion); err != nil {
+		return cnierr.Internal("print the result", err)
+	}
+	u.Commit()
+	return nil
+}
+
+// addIPAM delegates to the IPAM plugin, if any, configures the container link
+// with the addresses, and returns the result with the container interface.
+func addIPAM(conf *config.Config, netns ns.NetNS, l netlink.Link, u *undo.Stack) (*current.Result, error) {
+	result, err := baseResult(conf)
+	if err != nil {
+		return nil, err
+	}
+	iface := &current.Interface{Name: l.Attrs().Name, Mac: l.Attrs().HardwareAddr.String(), Sandbox: netns.Path()}
+	result.Interfaces = append(result.Interfaces, iface)
+	if conf.IPAMType == "" {
+		return result, nil // L2 only
+	}
+	own, err := execIPAM(conf, u)
+	if err != nil {
+		return nil, err
+	}
+	// ConfigureIface wants a result that describes only this interface.
+	own.Interfaces = []*current.Interface{iface}
+	for _, ipc := range own.IPs {
+		ipc.Interface = current.Int(0)
+	}
+	err = netns.Do(func(ns.NetNS) error { return ipam.ConfigureIface(iface.Name, own) })
+	if err != nil {
+		return nil, cnierr.Internal("configure the IPAM addresses on "+iface.Name, err)
+	}
+	for _, ipc := range own.IPs {
+		ipc.Interface = current.Int(len(result.Interfaces) - 1)
+	}
+	result.IPs = append(result.IPs, own.IPs...)
+	result.Routes = append(result.Routes, own.Routes...)
+	result.DNS = own.DNS
+	return result, nil
+}
+
+func execIPAM(conf *config.Config, u *undo.Stack) (*current.Result, error) {
+	r, err := ipam.ExecAdd(conf.IPAMType, conf.Raw)
+	if err != nil {
+		return nil, err // the IPAM plugin's own error and code
+	}
+	u.Push("release the IPAM allocation", func() error { return ipam.ExecDel(conf.IPAMType, conf.Raw) })
+	res, err := current.NewResultFromResult(r)
+	if err != nil {
+		return nil, cnierr.Internal("convert the IPAM result", err)
+	}
+	if len(res.IPs) == 0 {
+		return nil, cnierr.Internal("IPAM", errors.New("plugin "+conf.IPAMType+" returned no IP address"))
+	}
+	return res, nil
+}
+
+// baseResult starts from prevResult when chained, so what earlier plugins
+// reported is preserved.
+func baseResult(conf *config.Config) (*current.Result, error) {
+	if conf.PrevResult == nil {
+		return &current.Result{CNIVersion: current.ImplementedSpecVersion}, nil
+	}
+	prev, err := current.NewResultFromResult(conf.PrevResult)
+	if err != nil {
+		return nil, cnierr.InvalidConfig("prevResult", "cannot be converted: %v", err)
+	}
+	return prev, nil
+}
+
+// withUndo reports a failed rollback next to the error that caused it.
+func withUndo(err, undoErr error) error {
+	if err == nil || undoErr == nil {
+		return err
+	}
+	e := cnierr.AsCNI("add", err)
+	return &types.Error{Code: e.Code, Msg: e.Msg, Details: e.Details + "; rollback also failed: " + undoErr.Error()}
+}

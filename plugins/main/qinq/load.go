@@ -1,0 +1,66 @@
+package main
+
+import (
+	"regexp"
+
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/link"
+	"github.com/qinq-cni/qinq/pkg/refs"
+	"github.com/qinq-cni/qinq/pkg/stack"
+)
+
+// The CNI spec's container ID alphabet; it also keeps reference file names safe.
+var containerIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+
+// invocation is everything a verb needs, parsed and validated once.
+type invocation struct {
+	conf       *config.Config
+	attachment refs.Attachment
+	backend    link.Kernel
+}
+
+// load parses the config and the CNI_* arguments.
+func load(args *skel.CmdArgs) (*invocation, error) {
+	conf, err := config.Parse(args.StdinData)
+	if err != nil {
+		return nil, err
+	}
+	if !containerIDRe.MatchString(args.ContainerID) {
+		return nil, cnierr.InvalidEnv("CNI_CONTAINERID", "%q: must be letters, digits, '_', '.' or '-'", args.ContainerID)
+	}
+	if err := config.ValidateIfName(args.IfName); err != nil {
+		return nil, err
+	}
+	return &invocation{
+		conf: conf,
+		attachment: refs.Attachment{
+			ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, Network: conf.Name,
+		},
+		backend: link.Kernel{Refs: refs.Default()},
+	}, nil
+}
+
+// open opens the namespaces and plans the stack. On DEL (tolerant) a missing
+// netns or master is not an error: the plan is still made, without MTUs.
+func (inv *invocation) open(tolerant bool) (*link.Ends, link.Request, error) {
+	ends, err := link.Open(inv.attachment.Netns, inv.conf.LinkInContainer, tolerant)
+	if err != nil {
+		return nil, link.Request{}, err
+	}
+	parent, err := ends.Parent(inv.conf.Master)
+	if err != nil && tolerant {
+		parent, err = stack.Parent{Name: inv.conf.Master}, nil
+	}
+	var st stack.Stack
+	if err == nil {
+		st, err = stack.Plan(inv.conf, parent, inv.attachment.IfName)
+	}
+	if err != nil {
+		ends.Close()
+		return nil, link.Request{}, err
+	}
+	return ends, link.Request{Stack: st, Ends: ends, Attachment: inv.attachment, MAC: inv.conf.MAC}, nil
+}

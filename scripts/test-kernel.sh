@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the kernel tests inside the VM (scripts/vm/run), or directly on a host
+# whose kernel can make VLAN links when QINQ_ON_HOST=1. Prints how many kernel
+# tests ran and fails when none did: a VM that cannot boot fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+log=$(mktemp /tmp/qinq-kernel.XXXXXX.log)
+pkgs=(./plugins/main/qinq/ ${QINQ_KERNEL_PKGS:-})
+export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq"
+
+exec_flag=(-exec "$root/scripts/vm/run")
+if [ "${QINQ_ON_HOST:-}" = 1 ]; then exec_flag=(); fi
+
+echo "kernel tests: ${pkgs[*]} (${QINQ_ON_HOST:+on the host}${QINQ_ON_HOST:-inside the VM})"
+set +e
+CGO_ENABLED=0 go test -count=1 -tags kerneltest -v -timeout 30m "${exec_flag[@]}" "${pkgs[@]}" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$(grep -c '^--- PASS: ' "$log" || true)
+failed=$(grep -c '^--- FAIL: ' "$log" || true)
+ran=$((passed + failed))
+echo
+echo "kernel tests: $ran ran inside the VM"
+echo "kernel: $passed passed, $failed failed"
+if [ "$ran" -eq 0 ]; then
+  echo "kernel tests: none ran: the VM did not boot or the tests did not start (log: $log)" >&2
+  exit 1
+fi
+exit "$rc"
