@@ -26,6 +26,9 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 	if link.IsHostNS(args.Netns) {
 		return cnierr.InvalidEnv("CNI_NETNS", "%q is the host's own network namespace", args.Netns)
 	}
+	if inv.conf.Mode == config.ModeOVS {
+		return addOVS(inv, args)
+	}
 	ends, req, err := inv.open(false)
 	if err != nil {
 		return err

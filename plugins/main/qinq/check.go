@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
 )
 
 // cmdCheck verifies the links, then asks IPAM, then compares the addresses and
@@ -20,6 +21,9 @@ func cmdCheck(args *skel.CmdArgs) error {
 	}
 	if inv.conf.PrevResult == nil {
 		return cnierr.InvalidConfig("prevResult", "required for CHECK: the result of the ADD being checked")
+	}
+	if inv.conf.Mode == config.ModeOVS {
+		return checkOVS(inv, args)
 	}
 	ends, req, err := inv.open(false)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ipam"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
 )
 
 // cmdDel removes the container link, releases the shared links and the IPAM
@@ -22,6 +23,9 @@ func cmdDel(args *skel.CmdArgs) error {
 	}
 	if err != nil {
 		return err
+	}
+	if inv.conf.Mode == config.ModeOVS {
+		return delOVS(inv, args)
 	}
 	ends, req, err := inv.open(true)
 	if err != nil {

@@ -22,6 +22,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	if conf.Mode == config.ModeOVS {
+		return statusOVS(conf)
+	}
 	if !vlanSupported() {
 		return cnierr.Unavailable("the kernel has no 802.1Q VLAN support: load the 8021q module (modprobe 8021q)")
 	}
