@@ -1,5 +1,6 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
-#   make build   bin/qinq, plus the IPAM plugins and cnitool the tests and demo use
+#   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
+#                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
 #   make test    unit tests on the host, then the kernel tests inside a VM
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   the speed and memory benchmarks
@@ -16,6 +17,7 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN)/qinq ./plugins/main/qinq
+	$(GO) build -trimpath -tags faultinject -o $(BIN)/qinq-faults ./plugins/main/qinq
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 
 unit:

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -68,6 +70,13 @@ type Config struct {
 	LinkInContainer bool
 	// MAC of the container link; nil means kernel-chosen.
 	MAC net.HardwareAddr
+	// OverrideSVlans and OverrideCVlans are the allow-lists for per-pod
+	// values (args.cni, CNI_ARGS); empty = no per-pod value accepted.
+	OverrideSVlans AllowList
+	OverrideCVlans AllowList
+	// LogFile receives one JSON line per invocation; "" = no log.
+	LogFile  string
+	LogLevel slog.Level
 	// IPAMType is the IPAM plugin to delegate to; "" means L2 only.
 	IPAMType string
 	// PrevResult is the previous plugin's (or the cached ADD) result, if any.
@@ -86,17 +95,21 @@ func (c *Config) TunnelMode() bool { return len(c.CVlans) == 0 }
 // rawConfig is the JSON shape. Pointers tell "absent" from "zero".
 type rawConfig struct {
 	types.NetConf
-	Master          string `json:"master"`
-	SVlan           *int   `json:"sVlan"`
-	SProto          string `json:"sProto"`
-	CVlans          []int  `json:"cVlans"`
-	MTU             *int   `json:"mtu"`
-	LinkInContainer bool   `json:"linkInContainer"`
-	MAC             string `json:"mac"`
-	Mode            string `json:"mode"`
-	Bridge          string `json:"bridge"`
-	OVSDBSocket     string `json:"ovsdbSocket"`
-	AllowedCVlans   []int  `json:"allowedCVlans"`
+	Master          string   `json:"master"`
+	SVlan           *int     `json:"sVlan"`
+	SProto          string   `json:"sProto"`
+	CVlans          []int    `json:"cVlans"`
+	MTU             *int     `json:"mtu"`
+	LinkInContainer bool     `json:"linkInContainer"`
+	MAC             string   `json:"mac"`
+	Mode            string   `json:"mode"`
+	Bridge          string   `json:"bridge"`
+	OVSDBSocket     string   `json:"ovsdbSocket"`
+	AllowedCVlans   []int    `json:"allowedCVlans"`
+	OverrideSVlans  []string `json:"overrideSVlans"`
+	OverrideCVlans  []string `json:"overrideCVlans"`
+	LogFile         string   `json:"logFile"`
+	LogLevel        string   `json:"logLevel"`
 }
 
 // expected describes, per key, the JSON type and values a key allows; it
@@ -117,12 +130,18 @@ var expected = map[string]string{
 	"bridge":          "an Open vSwitch bridge name string",
 	"ovsdbSocket":     "a string such as \"unix:/var/run/openvswitch/db.sock\"",
 	"allowedCVlans":   "a list of integers 1-4094",
+	"overrideSVlans":  "a list of strings such as [\"100-199\",\"300\"]",
+	"overrideCVlans":  "a list of strings such as [\"100-199\",\"300\"]",
+	"logFile":         "an absolute file path string",
+	"logLevel":        "\"debug\", \"info\", \"warn\" or \"error\"",
+	"args":            "an object",
 }
 
-// Parse decodes and validates stdin. It checks everything that does not need
-// the kernel; limits that depend on the parent link (mtu) are checked by the
-// planner.
-func Parse(stdin []byte) (*Config, error) {
+// Parse decodes and validates stdin, then applies the per-pod VLANs from
+// args.cni or cniArgs (CNI_ARGS) within the config's allow-lists. It checks
+// everything that does not need the kernel; limits that depend on the parent
+// link (mtu) are checked by the planner.
+func Parse(stdin []byte, cniArgs string) (*Config, error) {
 	raw, err := decode(stdin)
 	if err != nil {
 		return nil, err
@@ -143,7 +162,10 @@ func Parse(stdin []byte) (*Config, error) {
 	if err := c.fill(raw); err != nil {
 		return nil, err
 	}
-	return c, nil
+	if err := c.fillOverrides(stdin, cniArgs); err != nil {
+		return nil, err
+	}
+	return c, c.fillOVS(raw)
 }
 
 func decode(stdin []byte) (*rawConfig, error) {
@@ -179,7 +201,7 @@ func describe(key string) string {
 func (c *Config) fill(raw *rawConfig) error {
 	steps := []func(*rawConfig) error{
 		c.fillVersion, c.fillType, c.fillMode, c.fillMaster, c.fillSVlan, c.fillSProto,
-		c.fillCVlans, c.fillMTU, c.fillMAC, c.fillPrevResult, c.fillOVS,
+		c.fillCVlans, c.fillAllowLists, c.fillMTU, c.fillMAC, c.fillPrevResult, c.fillLog,
 	}
 	for _, step := range steps {
 		if err := step(raw); err != nil {
@@ -252,21 +274,63 @@ func (c *Config) fillSProto(raw *rawConfig) error {
 }
 
 func (c *Config) fillCVlans(raw *rawConfig) error {
-	if len(raw.CVlans) > MaxCVlans {
-		return cnierr.InvalidConfig("cVlans", "%d tags given, at most %d allowed", len(raw.CVlans), MaxCVlans)
-	}
-	seen := map[VID]int{}
 	for i, id := range raw.CVlans {
-		field := fmt.Sprintf("cVlans[%d]", i)
-		vid, err := toVID(field, id)
+		vid, err := toVID(fmt.Sprintf("cVlans[%d]", i), id)
 		if err != nil {
 			return err
 		}
+		c.CVlans = append(c.CVlans, vid)
+	}
+	return checkCVlans(c.CVlans)
+}
+
+// checkCVlans bounds the stack depth and refuses a repeated C-VLAN.
+func checkCVlans(vids []VID) error {
+	if len(vids) > MaxCVlans {
+		return cnierr.InvalidConfig("cVlans", "%d tags given, at most %d allowed", len(vids), MaxCVlans)
+	}
+	seen := map[VID]int{}
+	for i, vid := range vids {
 		if j, dup := seen[vid]; dup {
-			return cnierr.InvalidConfig("cVlans", "%d appears at [%d] and [%d]: each C-VLAN of a stack must be distinct", id, j, i)
+			return cnierr.InvalidConfig("cVlans", "%d appears at [%d] and [%d]: each C-VLAN of a stack must be distinct", vid, j, i)
 		}
 		seen[vid] = i
-		c.CVlans = append(c.CVlans, vid)
+	}
+	return nil
+}
+
+func (c *Config) fillAllowLists(raw *rawConfig) (err error) {
+	if c.OverrideSVlans, err = parseAllowList("overrideSVlans", raw.OverrideSVlans); err != nil {
+		return err
+	}
+	c.OverrideCVlans, err = parseAllowList("overrideCVlans", raw.OverrideCVlans)
+	return err
+}
+
+func (c *Config) fillOverrides(stdin []byte, cniArgs string) error {
+	pods, err := readPodValues(stdin, cniArgs)
+	if err != nil {
+		return err
+	}
+	for _, pv := range pods {
+		if err := c.applyOverride(pv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) fillLog(raw *rawConfig) error {
+	if raw.LogFile != "" && !filepath.IsAbs(raw.LogFile) {
+		return cnierr.InvalidConfig("logFile", "%q: must be an absolute path", raw.LogFile)
+	}
+	c.LogFile = raw.LogFile
+	if raw.LogLevel == "" {
+		c.LogLevel = slog.LevelInfo
+		return nil
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(raw.LogLevel)); err != nil {
+		return cnierr.InvalidConfig("logLevel", "%q: must be %s", raw.LogLevel, expected["logLevel"])
 	}
 	return nil
 }
@@ -403,4 +467,21 @@ func ipamTypeMissing(stdin []byte) error {
 		return nil
 	}
 	return cnierr.InvalidConfig("ipam.type", "required when ipam is given: the IPAM plugin, e.g. \"host-local\"")
+}
+
+// LogSettings reads logFile and logLevel leniently, so even an invocation
+// whose config is refused can be logged. It never fails.
+func LogSettings(stdin []byte) (file string, level slog.Level) {
+	var raw struct {
+		LogFile  string `json:"logFile"`
+		LogLevel string `json:"logLevel"`
+	}
+	_ = json.Unmarshal(stdin, &raw)
+	if level.UnmarshalText([]byte(raw.LogLevel)) != nil {
+		level = slog.LevelInfo
+	}
+	if !filepath.IsAbs(raw.LogFile) {
+		return "", level
+	}
+	return raw.LogFile, level
 }

@@ -11,7 +11,7 @@ import (
 
 func parse(t *testing.T, js string) *Config {
 	t.Helper()
-	c, err := Parse([]byte(js))
+	c, err := Parse([]byte(js), "")
 	if err != nil {
 		t.Fatalf("Parse(%s): %v", js, err)
 	}
@@ -87,7 +87,7 @@ func TestBadConfigIsCode7NamingTheKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.js))
+			_, err := Parse([]byte(tc.js), "")
 			var e *types.Error
 			if !errors.As(err, &e) || e.Code != types.ErrInvalidNetworkConfig {
 				t.Fatalf("want code 7, got %v", err)
@@ -101,7 +101,7 @@ func TestBadConfigIsCode7NamingTheKey(t *testing.T) {
 
 func TestUnparsableStdinIsCode6(t *testing.T) {
 	for _, in := range []string{``, `{`, `not json`, `[1,2]`} {
-		_, err := Parse([]byte(in))
+		_, err := Parse([]byte(in), "")
 		var e *types.Error
 		if !errors.As(err, &e) || e.Code != types.ErrDecodingFailure {
 			t.Errorf("%q: want code 6, got %v", in, err)
@@ -141,7 +141,7 @@ func TestOVSModeKeys(t *testing.T) {
 		{`{"master":"eth0","sVlan":100,"bridge":"br0"}`, "bridge"},
 		{`{"master":"eth0","sVlan":100,"allowedCVlans":[10]}`, "allowedCVlans"},
 	} {
-		_, err := Parse([]byte(tc.js))
+		_, err := Parse([]byte(tc.js), "")
 		var e *types.Error
 		if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, tc.key+":") {
 			t.Errorf("%s: want code 7 on %s, got %v", tc.js, tc.key, err)

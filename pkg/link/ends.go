@@ -122,7 +122,18 @@ func tempName() string {
 	if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand does not fail on Linux
 	}
-	return "qq" + hex.EncodeToString(b)
+	return tempPrefix + hex.EncodeToString(b)
+}
+
+const tempPrefix = "qq"
+
+// isTempName recognises tempName's output: "qq" and 10 hex digits.
+func isTempName(name string) bool {
+	if len(name) != len(tempPrefix)+10 || name[:len(tempPrefix)] != tempPrefix {
+		return false
+	}
+	_, err := hex.DecodeString(name[len(tempPrefix):])
+	return err == nil
 }
 
 // Parent looks up the master in the links' namespace.

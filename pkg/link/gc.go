@@ -14,21 +14,26 @@ import (
 
 // Collect is GC for one network: it detaches every attachment of network that
 // keep rejects (as DEL would), then deletes the shared links qinq owns that
-// nobody references any more (left by a crash). It keeps going after an
-// error and reports all of them.
-func (k Kernel) Collect(network string, keep func(refs.Attachment) bool) error {
+// nobody references any more (left by a crash). It returns the attachments
+// it detached, keeps going after an error and reports all of them.
+func (k Kernel) Collect(network string, keep func(refs.Attachment) bool) ([]refs.Attachment, error) {
 	host, err := Open("", false, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer host.Close()
 	stale, err := k.staleAttachments(host.Scope, network, keep)
 	errs := []error{err}
+	var detached []refs.Attachment
 	for _, ref := range stale {
-		errs = append(errs, k.detachRef(ref))
+		if err := k.detachRef(ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		detached = append(detached, ref.Attachment)
 	}
 	errs = append(errs, k.sweepOwned(host))
-	return errors.Join(errs...)
+	return detached, errors.Join(errs...)
 }
 
 // staleAttachments returns, for each attachment of network that keep rejects,

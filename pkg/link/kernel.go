@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/refs"
 	"github.com/qinq-cni/qinq/pkg/stack"
 	"github.com/qinq-cni/qinq/pkg/undo"
@@ -61,11 +63,19 @@ func (k Kernel) attachShared(r Request) (int, error) {
 	}
 	idx := parent.Attrs().Index
 	for _, l := range r.Stack.Shared {
+		// The reference comes first: a link qinq makes is never unreferenced,
+		// so a crash between the two steps leaves nothing DEL or GC can miss.
+		if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
+			return 0, cnierr.Internal("record the reference on "+l.Name, err)
+		}
+		if err := fault.Point(fault.SharedRef); err != nil {
+			return 0, cnierr.Internal("fault", err)
+		}
 		if idx, err = k.ensureShared(r.Ends.Links, idx, l); err != nil {
 			return 0, err
 		}
-		if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
-			return 0, cnierr.Internal("record the reference on "+l.Name, err)
+		if err := fault.Point(fault.SharedLink); err != nil {
+			return 0, cnierr.Internal("fault", err)
 		}
 	}
 	return idx, nil
@@ -85,7 +95,7 @@ func (k Kernel) ensureShared(h netlinksafe.Handle, parent int, l stack.Link) (in
 		}
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
-		if err := h.LinkSetUp(found); err != nil {
+		if err := retry(func() error { return h.LinkSetUp(found) }); err != nil {
 			return 0, cnierr.Internal("set "+found.Attrs().Name+" up", err)
 		}
 	}
@@ -96,9 +106,9 @@ func createShared(h netlinksafe.Handle, parent int, l stack.Link) (netlink.Link,
 	var err error
 	for _, name := range []string{l.Name, l.AltName} {
 		v := newVLAN(name, parent, l)
-		if err = h.LinkAdd(v); err == nil {
+		if err = retry(func() error { return h.LinkAdd(v) }); err == nil {
 			// Mark ownership before anything else can see the link as ours.
-			if aerr := h.LinkSetAlias(v, OwnerAlias); aerr != nil {
+			if aerr := retry(func() error { return h.LinkSetAlias(v, OwnerAlias) }); aerr != nil {
 				_ = h.LinkDel(v)
 				return nil, cnierr.Internal("mark "+name+" as owned", aerr)
 			}
@@ -127,12 +137,18 @@ func (k Kernel) attachContainer(r Request, parent int, u *undo.Stack) (netlink.L
 	if _, err := c.LinkByName(l.Name); err == nil {
 		return nil, cnierr.Conflict("CNI_IFNAME %q already exists in the container", l.Name)
 	}
+	if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
+		return nil, cnierr.Internal("record the container link", err)
+	}
+	if err := fault.Point(fault.ContainerRef); err != nil {
+		return nil, cnierr.Internal("fault", err)
+	}
 	v := newVLAN(tempName(), parent, l)
 	v.HardwareAddr = r.MAC
 	if !r.Stack.InContainer {
 		v.Namespace = netlink.NsFd(int(r.Ends.ContainerNS.Fd()))
 	}
-	if err := r.Ends.Links.LinkAdd(v); err != nil {
+	if err := retry(func() error { return r.Ends.Links.LinkAdd(v) }); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return nil, cnierr.Conflict("%s VLAN %d is already in use on its parent by another container "+
 				"(the kernel allows one link per VLAN ID on a parent)", config.ProtoName(l.Proto), l.VID)
@@ -144,14 +160,17 @@ func (k Kernel) attachContainer(r Request, parent int, u *undo.Stack) (netlink.L
 		return nil, cnierr.Internal("find the new container link", err)
 	}
 	u.Push("delete container link", func() error { return ignoreGone(c.LinkDel(created)) })
-	if err := c.LinkSetName(created, l.Name); err != nil {
+	if err := fault.Point(fault.ContainerLink); err != nil {
+		return nil, cnierr.Internal("fault", err)
+	}
+	if err := retry(func() error { return c.LinkSetName(created, l.Name) }); err != nil {
 		return nil, kernelError("rename the container link to "+l.Name, err)
 	}
-	if err := c.LinkSetUp(created); err != nil {
+	if err := retry(func() error { return c.LinkSetUp(created) }); err != nil {
 		return nil, kernelError("set "+l.Name+" up", err)
 	}
-	if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
-		return nil, cnierr.Internal("record the container link", err)
+	if err := fault.Point(fault.Renamed); err != nil {
+		return nil, cnierr.Internal("fault", err)
 	}
 	return c.LinkByName(l.Name)
 }
@@ -168,17 +187,25 @@ func (k Kernel) Detach(r Request) error {
 	return k.release(r)
 }
 
-// deleteContainerLink deletes CNI_IFNAME only if it is the VLAN link we would
-// have made: an interface someone else put there is left alone.
+// deleteContainerLink deletes CNI_IFNAME, or the link still under its
+// temporary name if an ADD died before the rename, but only if it is the VLAN
+// link qinq would have made: an interface someone else put there is left alone.
 func deleteContainerLink(c netlinksafe.Handle, l stack.Link) error {
-	got, err := c.LinkByName(l.Name)
+	links, err := c.LinkList()
 	if err != nil {
-		return nil // already gone
+		return kernelError("list the container's links", err)
 	}
-	if v, ok := got.(*netlink.Vlan); !ok || v.VlanId != int(l.VID) || v.VlanProtocol != l.Proto {
-		return nil
+	var errs []error
+	for _, got := range links {
+		v, ok := got.(*netlink.Vlan)
+		if !ok || v.VlanId != int(l.VID) || v.VlanProtocol != l.Proto {
+			continue
+		}
+		if v.Name == l.Name || isTempName(v.Name) {
+			errs = append(errs, ignoreGone(retry(func() error { return c.LinkDel(v) })))
+		}
 	}
-	return ignoreGone(c.LinkDel(got))
+	return errors.Join(errs...)
 }
 
 // release drops the attachment's references, innermost first, and deletes
@@ -216,7 +243,7 @@ func (k Kernel) deleteIfUnused(r Request, l stack.Link, found netlink.Link) erro
 	if err != nil || len(users) > 0 {
 		return err
 	}
-	return ignoreGone(r.Ends.Links.LinkDel(found))
+	return ignoreGone(retry(func() error { return r.Ends.Links.LinkDel(found) }))
 }
 
 // resolveShared finds the shared links that exist, outermost first; a missing
@@ -270,8 +297,28 @@ func kernelError(what string, err error) error {
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP), strings.Contains(err.Error(), "operation not supported"):
 		return cnierr.Unavailable("%s: the kernel cannot make VLAN links (is the 8021q module available?): %v", what, err)
-	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+	case transient(err):
 		return cnierr.TryAgain(fmt.Errorf("%s: %w", what, err))
 	}
 	return cnierr.Internal(what, err)
+}
+
+// retryAttempts bounds retry: about 150 ms of backoff in all.
+const retryAttempts = 5
+
+// retry runs a netlink change again while the kernel answers with a transient
+// error; what still fails after that becomes code 11 in kernelError.
+func retry(change func() error) error {
+	var err error
+	for attempt := 1; attempt <= retryAttempts; attempt++ {
+		if err = change(); !transient(err) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+	}
+	return err
+}
+
+func transient(err error) bool {
+	return errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)
 }

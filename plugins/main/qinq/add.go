@@ -12,6 +12,7 @@ import (
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/link"
 	"github.com/qinq-cni/qinq/pkg/undo"
 )
@@ -69,6 +70,9 @@ func addIPAM(conf *config.Config, netns ns.NetNS, l netlink.Link, u *undo.Stack)
 	if err != nil {
 		return nil, err
 	}
+	if err := fault.Point(fault.IPAM); err != nil {
+		return nil, cnierr.Internal("fault", err)
+	}
 	// ConfigureIface wants a result that describes only this interface.
 	own.Interfaces = []*current.Interface{iface}
 	for _, ipc := range own.IPs {
@@ -77,6 +81,9 @@ func addIPAM(conf *config.Config, netns ns.NetNS, l netlink.Link, u *undo.Stack)
 	err = netns.Do(func(ns.NetNS) error { return ipam.ConfigureIface(iface.Name, own) })
 	if err != nil {
 		return nil, cnierr.Internal("configure the IPAM addresses on "+iface.Name, err)
+	}
+	if err := fault.Point(fault.Configured); err != nil {
+		return nil, cnierr.Internal("fault", err)
 	}
 	for _, ipc := range own.IPs {
 		ipc.Interface = current.Int(len(result.Interfaces) - 1)

@@ -176,7 +176,21 @@ func (c conf) bytes(t *testing.T) []byte {
 
 // exec runs bin/qinq with verb on node n, as a runtime would.
 func (n *node) exec(verb string, c conf, ctr *container, ifName string) (types.Result, error) {
-	args := &invoke.Args{Command: verb, ContainerID: ctr.id, IfName: ifName, Path: cniPath}
+	return n.execWith(execOpts{}, verb, c, ctr, ifName)
+}
+
+// execOpts varies an invocation: another binary (bin/qinq-faults), CNI_ARGS.
+type execOpts struct {
+	bin     string
+	cniArgs string
+}
+
+func (n *node) execWith(o execOpts, verb string, c conf, ctr *container, ifName string) (types.Result, error) {
+	bin := qinqBin
+	if o.bin != "" {
+		bin = o.bin
+	}
+	args := &invoke.Args{Command: verb, ContainerID: ctr.id, IfName: ifName, Path: cniPath, PluginArgsStr: o.cniArgs}
 	if ctr.ns != nil {
 		args.NetNS = ctr.ns.Path()
 	}
@@ -184,9 +198,9 @@ func (n *node) exec(verb string, c conf, ctr *container, ifName string) (types.R
 	var err error
 	perr := n.ns.Do(func(ns.NetNS) error {
 		if verb == "ADD" {
-			res, err = invoke.ExecPluginWithResult(context.Background(), qinqBin, c.bytes(n.t), args, nil)
+			res, err = invoke.ExecPluginWithResult(context.Background(), bin, c.bytes(n.t), args, nil)
 		} else {
-			err = invoke.ExecPluginWithoutResult(context.Background(), qinqBin, c.bytes(n.t), args, nil)
+			err = invoke.ExecPluginWithoutResult(context.Background(), bin, c.bytes(n.t), args, nil)
 		}
 		return nil
 	})

@@ -319,36 +319,6 @@ func TestIPAM_HostLocalAddressIsAppliedAndReleased(t *testing.T) {
 	}
 }
 
-func TestConcurrency_ParallelADDsThenDELsShareOneSLink(t *testing.T) {
-	const n = 16
-	p := newPair(t, 1500)
-	ctrs := make([]*container, n)
-	for i := range ctrs {
-		ctrs[i] = newContainer(t)
-	}
-	parallel(n, func(i int) {
-		if _, err := p.a.exec("ADD", qinq(1100, 10+i), ctrs[i], "net1"); err != nil {
-			t.Errorf("ADD %d: %v", i, err)
-		}
-	})
-	if got := countVLANs(t, p.a.ns, 0x88a8, 1100); got != 1 {
-		t.Fatalf("%d S-links after %d parallel ADDs, want 1", got, n)
-	}
-	for i, c := range ctrs {
-		if v, ok := vlans(t, c.ns)["net1"]; !ok || v.VlanId != 10+i {
-			t.Fatalf("container %d lacks its C-link", i)
-		}
-	}
-	parallel(n, func(i int) {
-		if _, err := p.a.exec("DEL", qinq(1100, 10+i), ctrs[i], "net1"); err != nil {
-			t.Errorf("DEL %d: %v", i, err)
-		}
-	})
-	if left := vlans(t, p.a.ns); len(left) != 0 {
-		t.Fatalf("links left after parallel DELs: %v", left)
-	}
-}
-
 // --- small helpers -------------------------------------------------------------
 
 func parallel(n int, f func(i int)) {

@@ -24,7 +24,7 @@ type invocation struct {
 
 // load parses the config and the CNI_* arguments.
 func load(args *skel.CmdArgs) (*invocation, error) {
-	conf, err := config.Parse(args.StdinData)
+	conf, err := config.Parse(args.StdinData, args.Args)
 	if err != nil {
 		return nil, err
 	}

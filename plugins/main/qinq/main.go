@@ -21,11 +21,11 @@ func init() {
 
 func main() {
 	skel.PluginMainFuncs(skel.CNIFuncs{
-		Add:    cmdAdd,
-		Del:    cmdDel,
-		Check:  cmdCheck,
-		GC:     cmdGC,
-		Status: cmdStatus,
+		Add:    logged("ADD", cmdAdd),
+		Del:    logged("DEL", cmdDel),
+		Check:  logged("CHECK", cmdCheck),
+		GC:     logged("GC", cmdGC),
+		Status: logged("STATUS", cmdStatus),
 	}, version.PluginSupports("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"),
 		"qinq "+Version+": 802.1ad/802.1Q stacked VLANs for containers")
 }

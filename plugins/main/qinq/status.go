@@ -18,7 +18,7 @@ import (
 // cmdStatus reports code 50 when this node cannot attach containers: no 8021q
 // support, or the master missing from the host.
 func cmdStatus(args *skel.CmdArgs) error {
-	conf, err := config.Parse(args.StdinData)
+	conf, err := config.Parse(args.StdinData, "")
 	if err != nil {
 		return err
 	}

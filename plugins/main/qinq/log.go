@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/qinq-cni/qinq/pkg/config"
+)
+
+// logged wraps a verb so every invocation leaves one JSON line in logFile:
+// verb, container ID, ifname, outcome and duration. stdout stays reserved
+// for the CNI result.
+func logged(verb string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) error {
+		start := time.Now()
+		err := f(args)
+		file, level := config.LogSettings(args.StdinData)
+		if file != "" {
+			writeLog(file, level, record{verb, args, err, time.Since(start)})
+		}
+		return err
+	}
+}
+
+type record struct {
+	verb     string
+	args     *skel.CmdArgs
+	err      error
+	duration time.Duration
+}
+
+func writeLog(file string, level slog.Level, r record) {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return // logging must never fail the verb
+	}
+	defer f.Close()
+	log := slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level}))
+	attrs := []any{
+		"verb", r.verb, "containerID", r.args.ContainerID, "ifname", r.args.IfName,
+		"netns", r.args.Netns, "durationMs", float64(r.duration.Microseconds()) / 1000,
+	}
+	if r.err == nil {
+		log.Info("ok", attrs...)
+		return
+	}
+	var e *types.Error
+	if errors.As(r.err, &e) {
+		attrs = append(attrs, "code", e.Code, "details", e.Details)
+	}
+	log.Error(r.err.Error(), attrs...)
+}
