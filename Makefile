@@ -1,7 +1,7 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
 #   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
 #                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
-#   make test    unit tests on the host, then the kernel tests inside a VM
+#   make test    unit tests and the config fuzzer on the host, then the kernel tests inside a VM
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   the speed and memory benchmarks
 GO        ?= go
@@ -13,7 +13,9 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
              github.com/containernetworking/plugins/plugins/ipam/host-local \
              github.com/containernetworking/plugins/plugins/ipam/static
 
-.PHONY: build test unit kernel demo bench vm-setup clean
+FUZZTIME  ?= 30s
+
+.PHONY: build test unit fuzz kernel demo bench vm-setup clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN)/qinq ./plugins/main/qinq
@@ -24,13 +26,17 @@ unit:
 	$(GO) vet ./... && $(GO) vet -tags kerneltest ./...
 	$(GO) test -count=1 ./...
 
+# Config parsing under the fuzzer, for a bounded time (FUZZTIME).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config
+
 vm-setup:
 	scripts/vm/setup.sh
 
 kernel: build vm-setup
 	scripts/test-kernel.sh
 
-test: unit kernel
+test: unit fuzz kernel
 
 demo: build vm-setup
 	scripts/demo.sh

@@ -150,8 +150,7 @@ func (k Kernel) attachContainer(r Request, parent int, u *undo.Stack) (netlink.L
 	}
 	if err := retry(func() error { return r.Ends.Links.LinkAdd(v) }); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return nil, cnierr.Conflict("%s VLAN %d is already in use on its parent by another container "+
-				"(the kernel allows one link per VLAN ID on a parent)", config.ProtoName(l.Proto), l.VID)
+			return nil, k.inUse(r, parent)
 		}
 		return nil, kernelError("create the container link", err)
 	}
@@ -173,6 +172,25 @@ func (k Kernel) attachContainer(r Request, parent int, u *undo.Stack) (netlink.L
 		return nil, cnierr.Internal("fault", err)
 	}
 	return c.LinkByName(l.Name)
+}
+
+// inUse explains an EEXIST on the container link: which VLAN, on which
+// parent, and which attachment holds it when qinq made it.
+func (k Kernel) inUse(r Request, parent int) error {
+	l := r.Stack.Container
+	on := fmt.Sprintf("ifindex %d", parent)
+	if p, err := r.Ends.Links.LinkByIndex(parent); err == nil {
+		on = p.Attrs().Name
+	}
+	holder := "another container"
+	users, _ := k.Refs.Users(r.Ends.Scope, l.Key)
+	for _, id := range users {
+		if id != r.Attachment.ID() {
+			holder = "attachment " + id
+		}
+	}
+	return cnierr.Conflict("%s VLAN %d on %s is already used by %s (the kernel allows one link per VLAN ID on a parent)",
+		config.ProtoName(l.Proto), l.VID, on, holder)
 }
 
 // Detach removes the container link and releases the shared links. Whatever
