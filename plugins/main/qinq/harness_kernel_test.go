@@ -88,7 +88,24 @@ func newNS(t *testing.T) ns.NetNS {
 	return n
 }
 
-func newNode(t *testing.T) *node { return &node{t: t, ns: newNS(t)} }
+// newNode makes a node; when the test ends the node "reboots": its netns and
+// its state scope under /run/qinq go together, as /run does at a real reboot
+// (a later node may get the same netns inode, and with it the same scope).
+func newNode(t *testing.T) *node {
+	n := &node{t: t, ns: newNS(t)}
+	scope := n.scopeDir()
+	t.Cleanup(func() { os.RemoveAll(scope) })
+	return n
+}
+
+// scopeDir is where qinq keeps this node's references.
+func (n *node) scopeDir() string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(n.ns.Path(), &st); err != nil {
+		n.t.Fatal(err)
+	}
+	return filepath.Join(envOr("QINQ_STATE_DIR", "/run/qinq"), fmt.Sprintf("host-%d", st.Ino))
+}
 
 // wire joins two nodes with a veth pair named wire0 on both sides.
 func wire(t *testing.T, a, b *node, mtu int) {

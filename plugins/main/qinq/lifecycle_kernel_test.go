@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -41,11 +40,7 @@ func assertClean(t *testing.T, n *node, ipamDir string, ctrs ...*container) {
 			t.Errorf("VLAN links left in container %s: %v", c.id, names(left))
 		}
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(n.ns.Path(), &st); err != nil {
-		t.Fatal(err)
-	}
-	scope := filepath.Join(envOr("QINQ_STATE_DIR", "/run/qinq"), fmt.Sprintf("host-%d", st.Ino), "links")
+	scope := filepath.Join(n.scopeDir(), "links")
 	if entries, _ := os.ReadDir(scope); len(entries) != 0 {
 		t.Errorf("references left in %s: %v", scope, entries)
 	}
