@@ -13,7 +13,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/fault"
-	"github.com/qinq-cni/qinq/pkg/link"
 	"github.com/qinq-cni/qinq/pkg/undo"
 )
 
@@ -23,9 +22,6 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 	inv, err := load(args)
 	if err != nil {
 		return err
-	}
-	if link.IsHostNS(args.Netns) {
-		return cnierr.InvalidEnv("CNI_NETNS", "%q is the host's own network namespace", args.Netns)
 	}
 	if inv.conf.Mode == config.ModeOVS {
 		return addOVS(inv, args)

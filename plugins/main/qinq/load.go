@@ -34,6 +34,11 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 	if err := config.ValidateIfName(args.IfName); err != nil {
 		return nil, err
 	}
+	// Checked before anything changes: with the host as "container", DEL
+	// would delete host links and ADD would stack into the host.
+	if args.Netns != "" && link.IsHostNS(args.Netns) {
+		return nil, cnierr.InvalidEnv("CNI_NETNS", "%q is the host's own network namespace", args.Netns)
+	}
 	return &invocation{
 		conf: conf,
 		attachment: refs.Attachment{

@@ -39,10 +39,17 @@ func cmdStatus(args *skel.CmdArgs) error {
 	return nil
 }
 
+// Where the kernel tells about 802.1Q support; variables so tests can point
+// them at fixtures.
+var (
+	procNetVlan = "/proc/net/vlan"
+	modulesRoot = "/lib/modules"
+)
+
 // vlanSupported: 8021q is loaded (/proc/net/vlan exists) or built as a module
 // the kernel can load on the first VLAN link.
 func vlanSupported() bool {
-	if _, err := os.Stat("/proc/net/vlan"); err == nil {
+	if _, err := os.Stat(procNetVlan); err == nil {
 		return true
 	}
 	return moduleAvailable("8021q")
@@ -53,7 +60,7 @@ func moduleAvailable(name string) bool {
 	if unix.Uname(&uts) != nil {
 		return false
 	}
-	dir := filepath.Join("/lib/modules", unix.ByteSliceToString(uts.Release[:]))
+	dir := filepath.Join(modulesRoot, unix.ByteSliceToString(uts.Release[:]))
 	for _, index := range []string{"modules.dep", "modules.builtin"} {
 		data, err := os.ReadFile(filepath.Join(dir, index))
 		if err == nil && strings.Contains(string(data), "/"+name+".ko") {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"path/filepath"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"golang.org/x/sys/unix"
+)
+
+func fakeKernel(t *testing.T, loaded bool, modulesDep string) {
+	dir := t.TempDir()
+	oldProc, oldMods := procNetVlan, modulesRoot
+	t.Cleanup(func() { procNetVlan, modulesRoot = oldProc, oldMods })
+	procNetVlan = filepath.Join(dir, "proc-net-vlan")
+	if loaded {
+		os.Mkdir(procNetVlan, 0o755)
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	modulesRoot = filepath.Join(dir, "modules")
+	rel := filepath.Join(modulesRoot, unix.ByteSliceToString(uts.Release[:]))
+	os.MkdirAll(rel, 0o755)
+	os.WriteFile(filepath.Join(rel, "modules.dep"), []byte(modulesDep), 0o644)
+}
+
+func TestVLANSupport_LoadedModuleCounts(t *testing.T) {
+	fakeKernel(t, true, "")
+	if !vlanSupported() {
+		t.Fatal("/proc/net/vlan present but VLANs reported unsupported")
+	}
+}
+
+func TestVLANSupport_LoadableModuleCounts(t *testing.T) {
+	fakeKernel(t, false, "kernel/net/8021q/8021q.ko: kernel/net/802/garp.ko\n")
+	if !vlanSupported() {
+		t.Fatal("8021q.ko in modules.dep but VLANs reported unsupported")
+	}
+}
+
+func TestSTATUS_WithoutVLANSupportIsCode50NamingThe8021qModule(t *testing.T) {
+	fakeKernel(t, false, "kernel/drivers/net/veth.ko:\n")
+	err := cmdStatus(&skel.CmdArgs{StdinData: []byte(`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"lo","sVlan":1}`)})
+	var e *types.Error
+	if !errors.As(err, &e) || e.Code != types.ErrPluginNotAvailable || !strings.Contains(e.Msg, "8021q") {
+		t.Fatalf("want code 50 naming 8021q, got %v", err)
+	}
+}
