@@ -611,7 +611,7 @@ func files(t *testing.T, s snap, where, dir string, keep func(string) bool) {
 		if err != nil {
 			return err
 		}
-		s[where+" file "+rel] = string(data)
+		s[where+" file "+rel] = fmt.Sprintf("%q", data)
 		return nil
 	})
 	if err != nil {

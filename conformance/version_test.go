@@ -67,6 +67,19 @@ func TestVersions(t *testing.T) {
 		w.unchanged(before)
 	})
 
+	// A 0.1.0/0.2.0 result cannot say "no address": L2 only at those
+	// versions is a configuration the plugin must refuse as such (code 7
+	// naming ipam), not an internal failure, and it must leave nothing.
+	for _, v := range allVersions[:2] {
+		spec(t, "ADD at "+v+" without ipam is code 7 naming ipam, nothing left", func(t *testing.T) {
+			w, c := newWorld(t, 1)
+			cf := qinq(v, 100, 10)
+			before := w.snap()
+			w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).fails(t, 7, "ipam")
+			w.unchanged(before)
+		})
+	}
+
 	for _, v := range []string{"0.5.0", "1.2.0", "2.0.0"} {
 		spec(t, "unknown version "+v+" is refused with code 1", func(t *testing.T) {
 			w, c := newWorld(t, 1)
@@ -84,7 +97,7 @@ func TestVersions(t *testing.T) {
 	for _, v := range allVersions[:4] {
 		spec(t, "CHECK at "+v+" is refused with code 1", func(t *testing.T) {
 			w, c := newWorld(t, 1)
-			cf := qinq(v, 100, 10)
+			cf := qinq(v, 100, 10).static("10.22.0.5/24")
 			w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).ok(t)
 			before := w.snap()
 			w.node.raw(cniEnv("CHECK", c[0], "net1"), cf.bytes()).fails(t, 1, "does not allow CHECK")

@@ -126,6 +126,9 @@ var expected = map[string]string{
 	"linkInContainer": "true or false",
 	"mac":             "a MAC address string",
 	"ipam":            "an object",
+	"prevResult":      "a CNI result object",
+	"dns":             "an object",
+	"runtimeConfig":   "an object",
 	"mode":            "\"kernel\" or \"ovs\"",
 	"bridge":          "an Open vSwitch bridge name string",
 	"ovsdbSocket":     "a string such as \"unix:/var/run/openvswitch/db.sock\"",
@@ -165,7 +168,21 @@ func Parse(stdin []byte, cniArgs string) (*Config, error) {
 	if err := c.fillOverrides(stdin, cniArgs); err != nil {
 		return nil, err
 	}
-	return c, c.fillOVS(raw)
+	if err := c.fillOVS(raw); err != nil {
+		return nil, err
+	}
+	return c, c.checkResultExpressible()
+}
+
+// checkResultExpressible refuses, before anything is built, an L2-only
+// attachment at a version whose results cannot describe one: 0.1.0 and 0.2.0
+// results are made of IP addresses.
+func (c *Config) checkResultExpressible() error {
+	old := c.CNIVersion == "0.1.0" || c.CNIVersion == "0.2.0"
+	if old && c.IPAMType == "" && !c.Chained() {
+		return cnierr.InvalidConfig("ipam", "required at cniVersion %s: results of 0.1.0 and 0.2.0 cannot describe an interface without an IP address (use 0.3.0 or later for L2 only)", c.CNIVersion)
+	}
+	return nil
 }
 
 func decode(stdin []byte) (*rawConfig, error) {
@@ -175,11 +192,10 @@ func decode(stdin []byte) (*rawConfig, error) {
 	switch {
 	case err == nil:
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		key := typeErr.Field
-		if i := strings.IndexByte(key, '.'); i > 0 {
-			key = key[:i]
-		}
-		return nil, cnierr.InvalidConfig(key, "must be %s, got a JSON %s", describe(key), typeErr.Value)
+		// Keys of the embedded types.NetConf come as "NetConf.ipam".
+		key := strings.TrimPrefix(typeErr.Field, "NetConf.")
+		top, _, _ := strings.Cut(key, ".")
+		return nil, cnierr.InvalidConfig(key, "must be %s, got a JSON %s", describe(top), typeErr.Value)
 	default:
 		return nil, cnierr.Decode(err)
 	}

@@ -9,9 +9,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// parse parses a config that must be valid; without a cniVersion it gets
+// 1.0.0 (a missing one means 0.1.0, which refuses L2-only configs).
 func parse(t *testing.T, js string) *Config {
 	t.Helper()
-	c, err := Parse([]byte(js), "")
+	c, err := Parse(v1(js), "")
 	if err != nil {
 		t.Fatalf("Parse(%s): %v", js, err)
 	}
@@ -44,7 +46,10 @@ func TestSProtoIsCaseInsensitive(t *testing.T) {
 }
 
 func TestMissingCNIVersionIs010AndAbsentCVlansIsTunnelMode(t *testing.T) {
-	c := parse(t, `{"master":"eth0","sVlan":4094}`)
+	c, err := Parse([]byte(`{"master":"eth0","sVlan":4094,"ipam":{"type":"static"}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.CNIVersion != "0.1.0" || !c.TunnelMode() {
 		t.Fatalf("version %q tunnel %v", c.CNIVersion, c.TunnelMode())
 	}
@@ -147,4 +152,42 @@ func TestOVSModeKeys(t *testing.T) {
 			t.Errorf("%s: want code 7 on %s, got %v", tc.js, tc.key, err)
 		}
 	}
+}
+
+func TestTypeErrorsOnNetConfKeysNameTheKey(t *testing.T) {
+	for js, key := range map[string]string{
+		`{"master":"eth0","sVlan":1,"ipam":"host-local"}`:         "ipam",
+		`{"master":"eth0","sVlan":1,"prevResult":"x"}`:            "prevResult",
+		`{"master":"eth0","sVlan":1,"ipam":{"type":5}}`:           "ipam.type",
+		`{"master":"eth0","sVlan":1,"dns":{"nameservers":"8.8"}}`: "dns.nameservers",
+	} {
+		_, err := Parse([]byte(js), "")
+		var e *types.Error
+		if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, key+":") {
+			t.Errorf("%s: want code 7 naming %s, got %v", js, key, err)
+		}
+	}
+}
+
+func TestL2OnlyAtVersionsWhoseResultsNeedAnIPIsRefused(t *testing.T) {
+	for _, v := range []string{"0.1.0", "0.2.0"} {
+		_, err := Parse([]byte(`{"cniVersion":"`+v+`","master":"eth0","sVlan":1,"cVlans":[2]}`), "")
+		var e *types.Error
+		if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, "ipam:") {
+			t.Errorf("%s without ipam: want code 7 naming ipam, got %v", v, err)
+		}
+	}
+	if _, err := Parse([]byte(`{"master":"eth0","sVlan":1,"ipam":{"type":"static"}}`), ""); err != nil {
+		t.Fatalf("0.1.0 with ipam: %v", err)
+	}
+	if _, err := Parse([]byte(`{"cniVersion":"0.3.0","master":"eth0","sVlan":1}`), ""); err != nil {
+		t.Fatalf("0.3.0 L2 only: %v", err)
+	}
+}
+
+func v1(js string) []byte {
+	if strings.Contains(js, `"cniVersion"`) {
+		return []byte(js)
+	}
+	return []byte(`{"cniVersion":"1.0.0",` + js[1:])
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 )
 
-const allowing = `{"master":"eth0","sVlan":100,"cVlans":[10],"overrideSVlans":["100-199","300"],"overrideCVlans":["10-20"]`
+const allowing = `{"cniVersion":"1.0.0","master":"eth0","sVlan":100,"cVlans":[10],"overrideSVlans":["100-199","300"],"overrideCVlans":["10-20"]`
 
 func TestOverride_CNIArgsPicksVLANsWithinTheAllowLists(t *testing.T) {
 	c, err := Parse([]byte(allowing+`}`), "K8S_POD_NAME=web-0;SVLAN=150;CVLANS=11,12")
@@ -56,14 +56,14 @@ func TestOverride_RefusedOutsideTheRangesOrWithoutThem(t *testing.T) {
 }
 
 func TestOverride_CNIArgsWithOnlyForeignKeysChangesNothing(t *testing.T) {
-	c, err := Parse([]byte(`{"master":"eth0","sVlan":100,"cVlans":[10]}`), "IgnoreUnknown=1;K8S_POD_NAMESPACE=a;K8S_POD_NAME=b")
+	c, err := Parse(v1(`{"master":"eth0","sVlan":100,"cVlans":[10]}`), "IgnoreUnknown=1;K8S_POD_NAMESPACE=a;K8S_POD_NAME=b")
 	if err != nil || c.SVlan != 100 || c.CVlans[0] != 10 {
 		t.Fatalf("c=%+v err=%v", c, err)
 	}
 }
 
 func TestLogKeys(t *testing.T) {
-	c, err := Parse([]byte(`{"master":"eth0","sVlan":1,"logFile":"/var/log/qinq.log","logLevel":"debug"}`), "")
+	c, err := Parse(v1(`{"master":"eth0","sVlan":1,"logFile":"/var/log/qinq.log","logLevel":"debug"}`), "")
 	if err != nil || c.LogFile != "/var/log/qinq.log" || c.LogLevel.String() != "DEBUG" {
 		t.Fatalf("c=%+v err=%v", c, err)
 	}

@@ -1,6 +1,8 @@
 package link
 
 import (
+	"fmt"
+
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
@@ -32,8 +34,12 @@ func (k Kernel) Check(r Request) error {
 		return err
 	}
 	if v.ParentIndex != parent.Attrs().Index {
-		return cnierr.CheckFailed("%s: stacked on ifindex %d, expected %s (ifindex %d)",
-			want.Name, v.ParentIndex, parent.Attrs().Name, parent.Attrs().Index)
+		actual := fmt.Sprintf("ifindex %d", v.ParentIndex)
+		if l, err := r.Ends.Links.LinkByIndex(v.ParentIndex); err == nil {
+			actual = fmt.Sprintf("%s (ifindex %d)", l.Attrs().Name, v.ParentIndex)
+		}
+		return cnierr.CheckFailed("%s: stacked on %s, expected %s (ifindex %d)",
+			want.Name, actual, parent.Attrs().Name, parent.Attrs().Index)
 	}
 	return k.checkRefs(r)
 }

@@ -13,7 +13,7 @@ import (
 
 func plan(t *testing.T, js string, parentMTU int) (Stack, error) {
 	t.Helper()
-	c, err := config.Parse([]byte(js), "")
+	c, err := config.Parse([]byte(`{"cniVersion":"1.0.0",`+js[1:]), "")
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -118,7 +118,7 @@ func TestNames_SharedLinksAreMasterDotVIDsAndContainerIsIfName(t *testing.T) {
 }
 
 func TestNames_TooLongFallsBackToAStableHashWithin15(t *testing.T) {
-	c, _ := config.Parse([]byte(`{"master":"enp129s0f1np1","sVlan":4000,"cVlans":[4001]}`), "")
+	c, _ := config.Parse([]byte(`{"cniVersion":"1.0.0","master":"enp129s0f1np1","sVlan":4000,"cVlans":[4001]}`), "")
 	a, _ := Plan(c, Parent{Name: "enp129s0f1np1", MTU: 1500}, "eth0")
 	b, _ := Plan(c, Parent{Name: "enp129s0f1np1", MTU: 1500}, "eth0")
 	n := a.Shared[0].Name

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -86,8 +87,28 @@ func addIPAM(conf *config.Config, netns ns.NetNS, l netlink.Link, u *undo.Stack)
 	}
 	result.IPs = append(result.IPs, own.IPs...)
 	result.Routes = append(result.Routes, own.Routes...)
-	result.DNS = own.DNS
+	result.DNS = mergeDNS(result.DNS, own.DNS)
 	return result, nil
+}
+
+// mergeDNS keeps what earlier plugins reported and adds what IPAM reports.
+func mergeDNS(prev, own types.DNS) types.DNS {
+	if prev.Domain == "" {
+		prev.Domain = own.Domain
+	}
+	prev.Nameservers = appendNew(prev.Nameservers, own.Nameservers)
+	prev.Search = appendNew(prev.Search, own.Search)
+	prev.Options = appendNew(prev.Options, own.Options)
+	return prev
+}
+
+func appendNew(list, more []string) []string {
+	for _, m := range more {
+		if !slices.Contains(list, m) {
+			list = append(list, m)
+		}
+	}
+	return list
 }
 
 func execIPAM(conf *config.Config, u *undo.Stack) (*current.Result, error) {
