@@ -32,8 +32,10 @@ fuzz:
 
 vm-setup:
 	scripts/vm/setup.sh
+	scripts/ovs/setup.sh
 
 kernel: build vm-setup
+	scripts/ovs/build-ovs-cni.sh
 	scripts/test-kernel.sh
 
 test: unit fuzz kernel

@@ -410,6 +410,14 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 	if c.Chained() && len(c.CVlans) > 0 {
 		return cnierr.InvalidConfig("cVlans", "must be empty in chained OVS mode (no bridge): the container sends its own C-VLANs; use allowedCVlans to filter them")
 	}
+	if c.Chained() && c.IPAMType != "" {
+		return cnierr.InvalidConfig("ipam", "not used in chained OVS mode: the plugin that made the port configures the addresses")
+	}
+	if len(c.CVlans) > 1 {
+		// Seen in the VM: OVS (Max VLAN headers: 2) drops a frame with two
+		// C-tags on a dot1q-tunnel port, as it cannot push a third tag.
+		return cnierr.InvalidConfig("cVlans", "%d tags given: in mode \"ovs\" at most 1 (OVS matches at most 2 VLAN headers, the S-tag and one C-tag)", len(c.CVlans))
+	}
 	for i, id := range raw.AllowedCVlans {
 		vid, err := toVID(fmt.Sprintf("allowedCVlans[%d]", i), id)
 		if err != nil {

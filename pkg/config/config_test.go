@@ -139,6 +139,8 @@ func TestOVSModeKeys(t *testing.T) {
 	}
 	for _, tc := range []struct{ js, key string }{
 		{`{"mode":"ovs","sVlan":100,"cVlans":[10]}`, "cVlans"},
+		{`{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[50,10]}`, "cVlans"},
+		{`{"mode":"ovs","sVlan":100,"ipam":{"type":"static"}}`, "ipam"},
 		{`{"mode":"ovs","bridge":"br0","sVlan":100,"allowedCVlans":[4095]}`, "allowedCVlans[0]"},
 		{`{"mode":"ovs","bridge":"br0","sVlan":100,"ovsdbSocket":"/run/db.sock"}`, "ovsdbSocket"},
 		{`{"mode":"ovs","bridge":"br0","master":"eth0","sVlan":100}`, "master"},

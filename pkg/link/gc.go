@@ -99,7 +99,7 @@ func (k Kernel) sweepOwned(e *Ends) error {
 	}
 	var errs []error
 	for _, l := range links {
-		if v, ok := l.(*netlink.Vlan); ok && v.Alias == OwnerAlias {
+		if v, ok := l.(*netlink.Vlan); ok && owned(v) {
 			errs = append(errs, k.deleteIfOrphan(e, v, byIndex))
 		}
 	}

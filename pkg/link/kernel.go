@@ -19,8 +19,9 @@ import (
 	"github.com/qinq-cni/qinq/pkg/undo"
 )
 
-// OwnerAlias marks a shared link qinq created (IFLA_IFALIAS). A shared link
-// without it was made by an admin: reused, never deleted.
+// OwnerAlias marks a shared link qinq created (IFLA_IFALIAS); until the alias
+// is set, the link's temporary name marks it. A shared link with neither was
+// made by an admin: reused, never deleted.
 const OwnerAlias = "qinq-cni: owned, deleted with its last user"
 
 // Kernel builds stacks of kernel VLAN links.
@@ -89,10 +90,14 @@ func (k Kernel) ensureShared(h netlinksafe.Handle, parent int, l stack.Link) (in
 	if err != nil {
 		return 0, err
 	}
-	if found == nil {
-		if found, err = createShared(h, parent, l); err != nil {
-			return 0, err
-		}
+	switch {
+	case found == nil:
+		found, err = createShared(h, parent, l)
+	case isTempName(found.Attrs().Name):
+		found, err = finishShared(h, found, l) // an ADD died half-way through creating it
+	}
+	if err != nil {
+		return 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
 		if err := retry(func() error { return h.LinkSetUp(found) }); err != nil {
@@ -102,24 +107,52 @@ func (k Kernel) ensureShared(h netlinksafe.Handle, parent int, l stack.Link) (in
 	return found.Attrs().Index, nil
 }
 
+// createShared makes a shared link so that it is recognisably qinq's at every
+// instant, even if the process dies: the kernel takes no alias at creation,
+// so the link is born under a temporary name (qinq's by construction), gets
+// the owner alias, and only then takes its real name.
 func createShared(h netlinksafe.Handle, parent int, l stack.Link) (netlink.Link, error) {
+	v := newVLAN(tempName(), parent, l)
+	if err := retry(func() error { return h.LinkAdd(v) }); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, cnierr.Conflict("%s VLAN %d on ifindex %d cannot be created: the kernel already has a link for it elsewhere "+
+				"(a tunnel-mode container owns it, or it is in another namespace)", config.ProtoName(l.Proto), l.VID, parent)
+		}
+		return nil, kernelError("create "+l.Name, err)
+	}
+	created, err := h.LinkByName(v.Name)
+	if err != nil {
+		return nil, cnierr.Internal("find the new link "+v.Name, err)
+	}
+	found, err := finishShared(h, created, l)
+	if err != nil {
+		_ = h.LinkDel(created)
+	}
+	return found, err
+}
+
+// finishShared marks a shared link as owned and gives it its planned name
+// (the alternative one when the first is taken by an unrelated link).
+func finishShared(h netlinksafe.Handle, v netlink.Link, l stack.Link) (netlink.Link, error) {
+	if err := retry(func() error { return h.LinkSetAlias(v, OwnerAlias) }); err != nil {
+		return nil, kernelError("mark "+v.Attrs().Name+" as owned", err)
+	}
 	var err error
 	for _, name := range []string{l.Name, l.AltName} {
-		v := newVLAN(name, parent, l)
-		if err = retry(func() error { return h.LinkAdd(v) }); err == nil {
-			// Mark ownership before anything else can see the link as ours.
-			if aerr := retry(func() error { return h.LinkSetAlias(v, OwnerAlias) }); aerr != nil {
-				_ = h.LinkDel(v)
-				return nil, cnierr.Internal("mark "+name+" as owned", aerr)
-			}
+		if err = retry(func() error { return h.LinkSetName(v, name) }); err == nil {
 			return h.LinkByName(name)
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return nil, kernelError("create "+name, err)
+			break
 		}
 	}
-	return nil, cnierr.Conflict("%s VLAN %d on ifindex %d cannot be created: the kernel already has a link for it elsewhere "+
-		"(a tunnel-mode container owns it, or it is in another namespace)", config.ProtoName(l.Proto), l.VID, parent)
+	return nil, kernelError("name the shared link "+l.Name, err)
+}
+
+// owned reports whether qinq made l: it carries the owner alias, or still has
+// the temporary name it was born with.
+func owned(l netlink.Link) bool {
+	return l.Attrs().Alias == OwnerAlias || isTempName(l.Attrs().Name)
 }
 
 func newVLAN(name string, parent int, l stack.Link) *netlink.Vlan {
@@ -254,7 +287,7 @@ func (k Kernel) release(r Request) error {
 }
 
 func (k Kernel) deleteIfUnused(r Request, l stack.Link, found netlink.Link) error {
-	if found == nil || found.Attrs().Alias != OwnerAlias {
+	if found == nil || !owned(found) {
 		return nil // gone, or an admin's link: never ours to delete
 	}
 	users, err := k.Refs.Users(r.Ends.Scope, l.Key)

@@ -96,7 +96,7 @@ func (c *Client) transact(what string, wait bool, ops []ovsdb.Operation) error {
 	if !wait {
 		return nil
 	}
-	next, ok := intOf(reply[len(ops)-1])
+	next, ok := intColumn(reply[len(ops)-1], "next_cfg")
 	if !ok {
 		return cnierr.Internal(what, fmt.Errorf("OVSDB did not return next_cfg: %+v", reply[len(ops)-1]))
 	}
@@ -111,12 +111,12 @@ func asErrors(opErrs []ovsdb.OperationError) []error {
 	return out
 }
 
-// intOf extracts next_cfg from the select's reply row.
-func intOf(r ovsdb.OperationResult) (int, bool) {
+// intColumn extracts an integer column from a select's single reply row.
+func intColumn(r ovsdb.OperationResult, col string) (int, bool) {
 	if len(r.Rows) != 1 {
 		return 0, false
 	}
-	switch v := r.Rows[0]["next_cfg"].(type) {
+	switch v := r.Rows[0][col].(type) {
 	case int:
 		return v, true
 	case float64:
@@ -126,15 +126,22 @@ func intOf(r ovsdb.OperationResult) (int, bool) {
 }
 
 // waitApplied waits until ovs-vswitchd reports cur_cfg >= next, as ovs-vsctl
-// does: OVSDB commits at once, the switch applies a moment later.
+// does: OVSDB commits at once, the switch applies a moment later. It asks
+// the server each time rather than the monitor cache, so a late or
+// coalesced update cannot make it wait in vain.
 func (c *Client) waitApplied(what string, next int) error {
 	deadline := time.Now().Add(applyTimeout)
+	sel := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: "Open_vSwitch", Where: []ovsdb.Condition{}, Columns: []string{"cur_cfg"}}
 	for time.Now().Before(deadline) {
-		root, err := c.Root()
-		if err == nil && root.CurCfg >= next {
-			return nil
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		reply, err := c.db.Transact(ctx, sel)
+		cancel()
+		if err == nil && len(reply) == 1 {
+			if cur, ok := intColumn(reply[0], "cur_cfg"); ok && cur >= next {
+				return nil
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	return cnierr.Unavailable("%s: committed to OVSDB, but ovs-vswitchd did not apply it within %s (is ovs-vswitchd running?)", what, applyTimeout)
 }

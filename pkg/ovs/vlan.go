@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 )
 
@@ -56,7 +57,7 @@ func Tunnel(c *config.Config) (VLAN, error) {
 
 func checkVID(field string, v config.VID) error {
 	if v < config.MinVID || v > config.MaxVID {
-		return fmt.Errorf("%s: %d is not a VLAN ID 1-4094", field, v)
+		return cnierr.InvalidConfig(field, "%d: must be %d-%d (0 and 4095 are reserved by 802.1Q)", v, config.MinVID, config.MaxVID)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -428,15 +429,20 @@ func capture(t *testing.T, n *node, ifName string) func() []frame {
 	cmd := exec.Command(bin, "-i", ifName, "-w", file, "-U", "--immediate-mode", "-nn", "-s", "96", "-Z", "root")
 	stderr, _ := cmd.StderrPipe()
 	n.do(cmd.Start)
-	ready := make([]byte, 512)
-	n2, err := stderr.Read(ready)
-	if err != nil || !strings.Contains(string(ready[:n2]), "listening on") {
-		t.Fatalf("tcpdump did not start: %v %s", err, ready[:n2])
+	// tcpdump says "listening on wire0, ..." once its socket is bound; the
+	// line may arrive in pieces.
+	lines := bufio.NewReader(stderr)
+	for said := ""; !strings.Contains(said, "listening on"); {
+		line, err := lines.ReadString('\n')
+		said += line
+		if err != nil {
+			t.Fatalf("tcpdump did not start: %v: %s", err, said)
+		}
 	}
 	return func() []frame {
 		settle(file)
 		cmd.Process.Signal(syscall.SIGINT)
-		rest, _ := io.ReadAll(stderr)
+		rest, _ := io.ReadAll(lines)
 		cmd.Wait()
 		data, err := os.ReadFile(file)
 		if err == nil && len(data) <= 24 {

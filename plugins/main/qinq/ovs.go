@@ -1,19 +1,168 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ipam"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/ovs"
+	"github.com/qinq-cni/qinq/pkg/undo"
 )
 
-// The OVS backend is being built (issue 4); until it lands, mode "ovs" is
-// refused before anything changes.
-func errNoOVS() error {
-	return cnierr.InvalidConfig("mode", "\"ovs\" is not available in this build; use \"kernel\"")
+// OVS mode: the container sits behind an Open vSwitch dot1q-tunnel port.
+// Standalone (bridge given) qinq makes the veth and the port; chained (no
+// bridge) it turns the port an earlier plugin made into a dot1q-tunnel port.
+// Which of the two is decided by the config alone: libcni hands DEL and
+// CHECK the cached ADD result as prevResult, so its presence says nothing.
+
+// addOVS builds the attachment and prints the result, like cmdAdd.
+func addOVS(inv *invocation, _ *skel.CmdArgs) (err error) {
+	db, err := dialOVS(inv.conf)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var u undo.Stack
+	defer func() { err = withUndo(err, u.Rollback()) }()
+	var result *current.Result
+	if inv.conf.Chained() {
+		result, err = addChained(db, inv, &u)
+	} else {
+		result, err = addStandalone(db, inv, &u)
+	}
+	if err != nil {
+		return err
+	}
+	if err := types.PrintResult(result, inv.conf.CNIVersion); err != nil {
+		return cnierr.Internal("print the result", err)
+	}
+	u.Commit()
+	return nil
 }
 
-func addOVS(*invocation, *skel.CmdArgs) error   { return errNoOVS() }
-func delOVS(*invocation, *skel.CmdArgs) error   { return nil }
-func checkOVS(*invocation, *skel.CmdArgs) error { return errNoOVS() }
-func statusOVS(*config.Config) error            { return errNoOVS() }
+// delOVS undoes ADD; whatever is already gone is skipped.
+func delOVS(inv *invocation, _ *skel.CmdArgs) error {
+	db, err := ovs.Dial(inv.conf.OVSDBSocket)
+	if err != nil {
+		return err // without OVSDB the port cannot be removed: let the runtime retry
+	}
+	defer db.Close()
+	if inv.conf.Chained() {
+		return delChained(db, inv)
+	}
+	if err := delStandalone(db, inv); err != nil {
+		return err
+	}
+	if inv.conf.IPAMType != "" {
+		if err := ipam.ExecDel(inv.conf.IPAMType, inv.conf.Raw); err != nil {
+			return cnierr.AsCNI("release the IPAM allocation", err)
+		}
+	}
+	return nil
+}
+
+// checkOVS verifies the switch, the port and the container links.
+func checkOVS(inv *invocation, _ *skel.CmdArgs) error {
+	db, err := dialOVS(inv.conf)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if inv.conf.Chained() {
+		return checkChained(db, inv)
+	}
+	return checkStandalone(db, inv)
+}
+
+// statusOVS: OVSDB reachable, vlan-limit right, the bridge there, then IPAM.
+func statusOVS(conf *config.Config) error {
+	db, err := dialOVS(conf)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if !conf.Chained() {
+		br, err := db.Bridge(conf.Bridge)
+		if err != nil {
+			return err
+		}
+		if br == nil {
+			return cnierr.Unavailable("bridge %q: no such Open vSwitch bridge on this node", conf.Bridge)
+		}
+	}
+	if conf.IPAMType != "" {
+		return ipam.ExecStatus(conf.IPAMType, conf.Raw)
+	}
+	return nil
+}
+
+// gcOVS (CNI 1.1.0) removes this network's ports whose attachment valid
+// rejects (standalone: the port and its veth; chained: the port's VLAN
+// settings are restored). IPAM is left to the caller. It does all it can and
+// reports every error.
+func gcOVS(conf *config.Config, valid func(containerID, ifName string) bool) error {
+	db, err := ovs.Dial(conf.OVSDBSocket)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	stale, err := db.Ports(func(p *ovs.Port) bool {
+		o, ok := ovs.OwnerOf(p.ExternalIDs)
+		return ok && o.Network == conf.Name && !valid(o.ContainerID, o.IfName)
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range stale {
+		if conf.Chained() {
+			errs = append(errs, restorePort(db, &stale[i]))
+		} else {
+			errs = append(errs, removePort(db, &stale[i]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dialOVS connects and refuses a switch that cannot carry two VLAN headers.
+func dialOVS(conf *config.Config) (*ovs.Client, error) {
+	db, err := ovs.Dial(conf.OVSDBSocket)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVLANLimit(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// checkVLANLimit: with OVS's default vlan-limit of 1 the switch parses one
+// tag only, so the C-tag inside the S-tag is invisible and dot1q-tunnel
+// cannot work.
+func checkVLANLimit(db *ovs.Client) error {
+	limit, err := db.VLANLimit()
+	if err != nil {
+		return err
+	}
+	if limit == "0" || limit == "2" {
+		return nil
+	}
+	if limit == "" {
+		limit = "unset (OVS's default, 1)"
+	}
+	return cnierr.Unavailable("Open vSwitch cannot carry QinQ here: Open_vSwitch other_config:vlan-limit is %s, must be 2 (or 0). "+
+		"Run `ovs-vsctl set Open_vSwitch . other_config:vlan-limit=2`, then restart ovs-vswitchd: it probes the limit only when it starts "+
+		"(setting it later leaves \"Max VLAN headers: 1\" in `ovs-appctl dpif/show-dp-features <bridge>`)", limit)
+}
+
+// owner is the ownership record of this invocation's attachment.
+func (inv *invocation) owner() ovs.Owner {
+	a := inv.attachment
+	return ovs.Owner{Network: a.Network, ContainerID: a.ContainerID, IfName: a.IfName, Netns: a.Netns}
+}
