@@ -389,9 +389,13 @@ func (c *Config) fillPrevResult(raw *rawConfig) error {
 // typo in mode does not silently build something else.
 func (c *Config) fillOVS(raw *rawConfig) error {
 	if c.Mode != ModeOVS {
-		for key, set := range map[string]bool{"bridge": raw.Bridge != "", "ovsdbSocket": raw.OVSDBSocket != "", "allowedCVlans": raw.AllowedCVlans != nil} {
-			if set {
-				return cnierr.InvalidConfig(key, "only used with \"mode\": \"ovs\"")
+		ovsOnly := []struct {
+			key string
+			set bool
+		}{{"bridge", raw.Bridge != ""}, {"ovsdbSocket", raw.OVSDBSocket != ""}, {"allowedCVlans", raw.AllowedCVlans != nil}}
+		for _, k := range ovsOnly {
+			if k.set {
+				return cnierr.InvalidConfig(k.key, "only used with \"mode\": \"ovs\"")
 			}
 		}
 		return nil
@@ -407,6 +411,25 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 			return cnierr.InvalidConfig("bridge", "%q: %v", c.Bridge, err)
 		}
 	}
+	for i, id := range raw.AllowedCVlans {
+		vid, err := toVID(fmt.Sprintf("allowedCVlans[%d]", i), id)
+		if err != nil {
+			return err
+		}
+		c.AllowedCVlans = append(c.AllowedCVlans, vid)
+	}
+	if err := c.checkOVSStack(); err != nil {
+		return err
+	}
+	if c.LinkInContainer {
+		return cnierr.InvalidConfig("linkInContainer", "only used in kernel mode")
+	}
+	return nil
+}
+
+// checkOVSStack: what an OVS dot1q-tunnel port can carry, and who configures
+// the addresses when qinq only reconfigures another plugin's port.
+func (c *Config) checkOVSStack() error {
 	if c.Chained() && len(c.CVlans) > 0 {
 		return cnierr.InvalidConfig("cVlans", "must be empty in chained OVS mode (no bridge): the container sends its own C-VLANs; use allowedCVlans to filter them")
 	}
@@ -417,16 +440,6 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 		// Seen in the VM: OVS (Max VLAN headers: 2) drops a frame with two
 		// C-tags on a dot1q-tunnel port, as it cannot push a third tag.
 		return cnierr.InvalidConfig("cVlans", "%d tags given: in mode \"ovs\" at most 1 (OVS matches at most 2 VLAN headers, the S-tag and one C-tag)", len(c.CVlans))
-	}
-	for i, id := range raw.AllowedCVlans {
-		vid, err := toVID(fmt.Sprintf("allowedCVlans[%d]", i), id)
-		if err != nil {
-			return err
-		}
-		c.AllowedCVlans = append(c.AllowedCVlans, vid)
-	}
-	if c.LinkInContainer {
-		return cnierr.InvalidConfig("linkInContainer", "only used in kernel mode")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,6 +258,19 @@ func portColumn(t *testing.T, port, col string) string {
 }
 
 // hostLinks lists the links in the host (VM root) namespace named qovs*.
+// newVeths lists the qinq host veths that exist now but not in before: a
+// container torn down by an earlier test takes its veth with it only once
+// the kernel's asynchronous netns cleanup has run.
+func newVeths(t *testing.T, before []string) []string {
+	var out []string
+	for _, v := range hostVeths(t) {
+		if !slices.Contains(before, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func hostVeths(t *testing.T) []string {
 	var out []string
 	links, err := netlink.LinkList()

@@ -18,6 +18,7 @@ func TestOVS_StandaloneFramesCarry88a8ThenC8100(t *testing.T) {
 	uplink(t, host, br, far)
 	ca, cb := newContainer(t), newContainer(t)
 	c := ovsConf(br, 100, 10).withIP("10.40.0.1/24")
+	before := hostVeths(t)
 	res := host.add(c, ca, "net1")
 	far.add(qinq(100, 10).withIP("10.40.0.2/24"), cb, "net1")
 
@@ -42,7 +43,7 @@ func TestOVS_StandaloneFramesCarry88a8ThenC8100(t *testing.T) {
 	if left := portsOf(t, br); len(left) != 0 {
 		t.Fatalf("ports left on %s after DEL: %v", br, left)
 	}
-	if left := hostVeths(t); len(left) != 0 {
+	if left := newVeths(t, before); len(left) != 0 {
 		t.Fatalf("veths left on the host after DEL: %v", left)
 	}
 	onlyLoopback(t, ca)
@@ -107,17 +108,20 @@ func TestOVS_FailedADDLeavesNoPortAndNoLink(t *testing.T) {
 	ctr := newContainer(t)
 	// IPAM fails after the veth, the C-link and the port exist.
 	bad := ovsConf(br, 300, 30).with("ipam", map[string]any{"type": "static", "addresses": []map[string]string{{"address": "not-an-ip"}}})
-	if _, err := host.exec("ADD", bad, ctr, "net1"); err == nil {
+	before := hostVeths(t)
+	_, err := host.exec("ADD", bad, ctr, "net1")
+	if err == nil {
 		t.Fatal("ADD with a broken IPAM config succeeded")
 	}
+	t.Logf("ADD refused: %v", err)
 	if left := portsOf(t, br); len(left) != 0 {
 		t.Fatalf("failed ADD left ports on %s: %v", br, left)
 	}
-	if left := hostVeths(t); len(left) != 0 {
+	if left := newVeths(t, before); len(left) != 0 {
 		t.Fatalf("failed ADD left veths on the host: %v", left)
 	}
 	onlyLoopback(t, ctr)
-	_, err := host.exec("ADD", ovsConf("nosuchbr", 300), ctr, "net1")
+	_, err = host.exec("ADD", ovsConf("nosuchbr", 300), ctr, "net1")
 	if cniCode(err) != 7 || !strings.Contains(err.Error(), "bridge") {
 		t.Fatalf("ADD on a missing bridge: want code 7 naming bridge, got %v", err)
 	}
