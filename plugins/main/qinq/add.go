@@ -44,7 +44,13 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := types.PrintResult(result, inv.conf.CNIVersion); err != nil {
+	return printAndKeep(result, inv.conf.CNIVersion, &u)
+}
+
+// printAndKeep is the last step of every ADD: the result goes to stdout at
+// the requested version, and only then is the attachment kept.
+func printAndKeep(result *current.Result, cniVersion string, u *undo.Stack) error {
+	if err := types.PrintResult(result, cniVersion); err != nil {
 		return cnierr.Internal("print the result", err)
 	}
 	u.Commit()

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -62,58 +63,61 @@ func names(m map[string]*netlink.Vlan) []string {
 
 var faultsBin = func() string { root, _ := filepath.Abs("../../.."); return filepath.Join(root, "bin", "qinq-faults") }()
 
-func TestRollback_AFailureAtEveryStepOfADDLeavesNothingBehind(t *testing.T) {
+// atEveryFaultPoint runs an ADD of a QinQinQ attachment with host-local IPAM
+// through bin/qinq-faults with QINQ_FAULT armed at each step in turn (as
+// arm(point) says), then hands the outcome to after.
+func atEveryFaultPoint(t *testing.T, sVlan int, arm func(point string) string, after func(t *testing.T, f faulted)) {
 	p := newPair(t, 1500)
 	ipamDir := t.TempDir()
-	cf := qinq(1200, 50, 10).withHostLocal(ipamDir, "10.12.0.0/24")
+	cf := qinq(sVlan, 50, 10).withHostLocal(ipamDir, fmt.Sprintf("10.%d.0.0/24", sVlan%250))
 	for _, point := range fault.All {
 		t.Run(point, func(t *testing.T) {
 			c := newContainer(t)
-			t.Setenv("QINQ_FAULT", point)
+			t.Setenv("QINQ_FAULT", arm(point))
 			_, err := p.a.execWith(execOpts{bin: faultsBin}, "ADD", cf, c, "net1")
-			if err == nil || !strings.Contains(err.Error(), "injected fault at "+point) {
-				t.Fatalf("ADD with a fault at %s: %v", point, err)
-			}
-			assertClean(t, p.a, ipamDir, c)
+			os.Unsetenv("QINQ_FAULT")
+			after(t, faulted{p.a, cf, c, ipamDir, point, err})
 		})
 	}
+}
+
+// faulted is an ADD that met a fault: where, and what it returned.
+type faulted struct {
+	node    *node
+	conf    conf
+	ctr     *container
+	ipamDir string
+	point   string
+	err     error
+}
+
+func TestRollback_AFailureAtEveryStepOfADDLeavesNothingBehind(t *testing.T) {
+	atEveryFaultPoint(t, 1200, func(p string) string { return p }, func(t *testing.T, f faulted) {
+		if f.err == nil || !strings.Contains(f.err.Error(), "injected fault at "+f.point) {
+			t.Fatalf("ADD with a fault at %s: %v", f.point, f.err)
+		}
+		assertClean(t, f.node, f.ipamDir, f.ctr)
+	})
 }
 
 func TestCrash_SIGKILLAtEveryStepThenDELLeavesNothingAndADDWorksAgain(t *testing.T) {
-	p := newPair(t, 1500)
-	ipamDir := t.TempDir()
-	cf := qinq(1300, 50, 10).withHostLocal(ipamDir, "10.13.0.0/24")
-	for _, point := range fault.All {
-		t.Run(point, func(t *testing.T) {
-			c := newContainer(t)
-			t.Setenv("QINQ_FAULT", "kill@"+point)
-			if _, err := p.a.execWith(execOpts{bin: faultsBin}, "ADD", cf, c, "net1"); err == nil {
-				t.Fatal("the killed ADD reported success")
-			}
-			os.Unsetenv("QINQ_FAULT")
-			p.a.del(cf, c, "net1")
-			assertClean(t, p.a, ipamDir, c)
-			p.a.add(cf, c, "net1")
-			p.a.del(cf, c, "net1")
-			assertClean(t, p.a, ipamDir, c)
-		})
-	}
+	atEveryFaultPoint(t, 1300, func(p string) string { return "kill@" + p }, func(t *testing.T, f faulted) {
+		if f.err == nil {
+			t.Fatal("the killed ADD reported success")
+		}
+		f.node.del(f.conf, f.ctr, "net1")
+		assertClean(t, f.node, f.ipamDir, f.ctr)
+		f.node.add(f.conf, f.ctr, "net1")
+		f.node.del(f.conf, f.ctr, "net1")
+		assertClean(t, f.node, f.ipamDir, f.ctr)
+	})
 }
 
 func TestCrash_SIGKILLAtEveryStepThenGCLeavesNothing(t *testing.T) {
-	p := newPair(t, 1500)
-	ipamDir := t.TempDir()
-	cf := qinq(1400, 50, 10).withHostLocal(ipamDir, "10.14.0.0/24")
-	for _, point := range fault.All {
-		t.Run(point, func(t *testing.T) {
-			c := newContainer(t)
-			t.Setenv("QINQ_FAULT", "kill@"+point)
-			p.a.execWith(execOpts{bin: faultsBin}, "ADD", cf, c, "net1")
-			os.Unsetenv("QINQ_FAULT")
-			p.a.gc(t, cf)
-			assertClean(t, p.a, ipamDir, c)
-		})
-	}
+	atEveryFaultPoint(t, 1400, func(p string) string { return "kill@" + p }, func(t *testing.T, f faulted) {
+		f.node.gc(t, f.conf)
+		assertClean(t, f.node, f.ipamDir, f.ctr)
+	})
 }
 
 // The plugin is killed at random moments of real ADDs; DEL must always clean

@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ipam"
 
@@ -38,11 +37,7 @@ func addOVS(inv *invocation, _ *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := types.PrintResult(result, inv.conf.CNIVersion); err != nil {
-		return cnierr.Internal("print the result", err)
-	}
-	u.Commit()
-	return nil
+	return printAndKeep(result, inv.conf.CNIVersion, &u)
 }
 
 // delOVS undoes ADD; whatever is already gone is skipped.
