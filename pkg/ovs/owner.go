@@ -3,6 +3,8 @@ package ovs
 import (
 	"fmt"
 	"hash/fnv"
+
+	"github.com/qinq-cni/qinq/pkg/refs"
 )
 
 // external_ids keys qinq writes on the ports it makes (standalone) or
@@ -23,6 +25,11 @@ const (
 // Owner identifies the attachment a port belongs to.
 type Owner struct {
 	Network, ContainerID, IfName, Netns string
+}
+
+// Attachment is the CNI attachment o describes.
+func (o Owner) Attachment() refs.Attachment {
+	return refs.Attachment{ContainerID: o.ContainerID, IfName: o.IfName, Netns: o.Netns, Network: o.Network}
 }
 
 // ExternalIDs are the ownership keys to record for o.

@@ -26,11 +26,13 @@ func cmdGC(args *skel.CmdArgs) error {
 		return err
 	}
 	valid := validAttachments(args.StdinData)
-	if conf.Mode == config.ModeOVS {
-		return gcOVS(conf, func(id, ifName string) bool { return valid[id+"/"+ifName] })
-	}
 	keep := func(a refs.Attachment) bool { return valid[a.ContainerID+"/"+a.IfName] }
-	detached, err := link.Kernel{Refs: refs.Default()}.Collect(conf.Name, keep)
+	var detached []refs.Attachment
+	if conf.Mode == config.ModeOVS {
+		detached, err = gcOVS(conf, keep)
+	} else {
+		detached, err = link.Kernel{Refs: refs.Default()}.Collect(conf.Name, keep)
+	}
 	errs := []error{err}
 	if conf.IPAMType != "" {
 		for _, a := range detached {

@@ -10,6 +10,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/ovs"
+	"github.com/qinq-cni/qinq/pkg/refs"
 	"github.com/qinq-cni/qinq/pkg/undo"
 )
 
@@ -100,28 +101,34 @@ func statusOVS(conf *config.Config) error {
 // rejects (standalone: the port and its veth; chained: the port's VLAN
 // settings are restored). IPAM is left to the caller. It does all it can and
 // reports every error.
-func gcOVS(conf *config.Config, valid func(containerID, ifName string) bool) error {
+func gcOVS(conf *config.Config, keep func(refs.Attachment) bool) ([]refs.Attachment, error) {
 	db, err := ovs.Dial(conf.OVSDBSocket)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.Close()
 	stale, err := db.Ports(func(p *ovs.Port) bool {
 		o, ok := ovs.OwnerOf(p.ExternalIDs)
-		return ok && o.Network == conf.Name && !valid(o.ContainerID, o.IfName)
+		return ok && o.Network == conf.Name && !keep(o.Attachment())
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var errs []error
+	var detached []refs.Attachment
 	for i := range stale {
+		detach := removePort
 		if conf.Chained() {
-			errs = append(errs, restorePort(db, &stale[i]))
-		} else {
-			errs = append(errs, removePort(db, &stale[i]))
+			detach = restorePort
 		}
+		if err := detach(db, &stale[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o, _ := ovs.OwnerOf(stale[i].ExternalIDs)
+		detached = append(detached, o.Attachment())
 	}
-	return errors.Join(errs...)
+	return detached, errors.Join(errs...)
 }
 
 // dialOVS connects and refuses a switch that cannot carry two VLAN headers.

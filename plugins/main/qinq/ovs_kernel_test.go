@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -222,4 +223,34 @@ func portVLANColumns(t *testing.T, port string) string {
 		b.WriteString(col + "=" + portColumn(t, port, col) + "\n")
 	}
 	return b.String()
+}
+
+func TestOVS_GCRemovesPortsOfAttachmentsNotValidAndReleasesTheirIPAM(t *testing.T) {
+	host := needOVS(t)
+	br := newBridge(t)
+	ipamDir := t.TempDir()
+	cf := ovsConf(br, 600, 60).withHostLocal(ipamDir, "10.60.0.0/24")
+	gone, kept := newContainer(t), newContainer(t)
+	before := hostVeths(t)
+	host.add(cf, gone, "net1")
+	host.add(cf, kept, "net1")
+	if n := len(portsOf(t, br)); n != 2 {
+		t.Fatalf("%d ports after two ADDs", n)
+	}
+	host.gc(t, cf, kept)
+	if left := portsOf(t, br); len(left) != 1 {
+		t.Fatalf("ports after GC keeping one attachment: %v", left)
+	}
+	if got := len(newVeths(t, before)); got != 1 {
+		t.Fatalf("%d new host veths after GC, want the kept one only", got)
+	}
+	onlyLoopback(t, gone)
+	files, _ := os.ReadDir(filepath.Join(ipamDir, "qinq-ovs-test"))
+	if n := countIPFiles(files); n != 1 {
+		t.Fatalf("%d host-local allocations after GC, want the kept one only", n)
+	}
+	host.gc(t, cf)
+	if left := portsOf(t, br); len(left) != 0 {
+		t.Fatalf("ports after GC with no valid attachment: %v", left)
+	}
 }
