@@ -5,6 +5,7 @@ package cnierr
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 )
@@ -66,6 +67,41 @@ func TryAgain(err error) *types.Error {
 // Internal is code 999, reserved for failures that are not the user's.
 func Internal(what string, err error) *types.Error {
 	return types.NewError(types.ErrInternal, what, err.Error())
+}
+
+// Combine reports every error joined in err (errors.Join) as one CNI error:
+// the code of the first that has one (999 if none) and all the messages.
+func Combine(what string, err error) *types.Error {
+	all := flatten(err)
+	if len(all) <= 1 {
+		return AsCNI(what, err)
+	}
+	code, msgs := uint(types.ErrInternal), make([]string, 0, len(all))
+	for i := len(all) - 1; i >= 0; i-- {
+		var e *types.Error
+		if errors.As(all[i], &e) {
+			code = e.Code
+		}
+	}
+	for _, e := range all {
+		msgs = append(msgs, e.Error())
+	}
+	return &types.Error{Code: code, Msg: fmt.Sprintf("%s: %d errors: %s", what, len(all), strings.Join(msgs, "; "))}
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 // AsCNI returns err as a *types.Error, keeping a code that was already set

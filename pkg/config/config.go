@@ -131,7 +131,7 @@ var expected = map[string]string{
 	"runtimeConfig":   "an object",
 	"mode":            "\"kernel\" or \"ovs\"",
 	"bridge":          "an Open vSwitch bridge name string",
-	"ovsdbSocket":     "a string such as \"unix:/var/run/openvswitch/db.sock\"",
+	"ovsdbSocket":     "a string such as \"unix:/var/run/openvswitch/db.sock\" or \"tcp:127.0.0.1:6640\"",
 	"allowedCVlans":   "a list of integers 1-4094",
 	"overrideSVlans":  "a list of strings such as [\"100-199\",\"300\"]",
 	"overrideCVlans":  "a list of strings such as [\"100-199\",\"300\"]",
@@ -403,8 +403,10 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 	if c.OVSDBSocket == "" {
 		c.OVSDBSocket = DefaultOVSDBSocket
 	}
-	if !strings.HasPrefix(c.OVSDBSocket, "unix:") && !strings.HasPrefix(c.OVSDBSocket, "tcp:") && !strings.HasPrefix(c.OVSDBSocket, "ssl:") {
-		return cnierr.InvalidConfig("ovsdbSocket", "%q: must start with unix:, tcp: or ssl:", c.OVSDBSocket)
+	// ssl: would need certificate keys qinq does not have: refuse it rather
+	// than fail every verb, DEL included, with code 50.
+	if !strings.HasPrefix(c.OVSDBSocket, "unix:") && !strings.HasPrefix(c.OVSDBSocket, "tcp:") {
+		return cnierr.InvalidConfig("ovsdbSocket", "%q: must start with unix: or tcp: (ssl: is not supported)", c.OVSDBSocket)
 	}
 	if c.Bridge != "" {
 		if err := checkIfName(c.Bridge); err != nil {
@@ -483,13 +485,14 @@ func checkIfName(name string) error {
 	return nil
 }
 
-// ValidateIfName checks CNI_IFNAME the way the kernel will.
+// ValidateIfName checks CNI_IFNAME the way the kernel will (code 4: it is a
+// CNI_* variable, not network configuration).
 func ValidateIfName(name string) error {
 	if name == "" {
-		return cnierr.InvalidConfig("CNI_IFNAME", "required")
+		return cnierr.InvalidEnv("CNI_IFNAME", "required")
 	}
 	if err := checkIfName(name); err != nil {
-		return cnierr.InvalidConfig("CNI_IFNAME", "%q: %v", name, err)
+		return cnierr.InvalidEnv("CNI_IFNAME", "%q: %v", name, err)
 	}
 	return nil
 }

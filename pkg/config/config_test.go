@@ -123,8 +123,8 @@ func TestIfNameFollowsKernelRules(t *testing.T) {
 	for _, bad := range []string{"", "abcdefghijklmnop", "a/b", "a b", ".", "..", "a:b"} {
 		err := ValidateIfName(bad)
 		var e *types.Error
-		if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, "CNI_IFNAME:") {
-			t.Errorf("%q: want code 7 naming CNI_IFNAME, got %v", bad, err)
+		if !errors.As(err, &e) || e.Code != 4 || !strings.HasPrefix(e.Msg, "CNI_IFNAME:") {
+			t.Errorf("%q: want code 4 naming CNI_IFNAME, got %v", bad, err)
 		}
 	}
 }
@@ -143,6 +143,7 @@ func TestOVSModeKeys(t *testing.T) {
 		{`{"mode":"ovs","sVlan":100,"ipam":{"type":"static"}}`, "ipam"},
 		{`{"mode":"ovs","bridge":"br0","sVlan":100,"allowedCVlans":[4095]}`, "allowedCVlans[0]"},
 		{`{"mode":"ovs","bridge":"br0","sVlan":100,"ovsdbSocket":"/run/db.sock"}`, "ovsdbSocket"},
+		{`{"mode":"ovs","bridge":"br0","sVlan":100,"ovsdbSocket":"ssl:10.0.0.1:6640"}`, "ovsdbSocket"},
 		{`{"mode":"ovs","bridge":"br0","master":"eth0","sVlan":100}`, "master"},
 		{`{"mode":"switch","master":"eth0","sVlan":100}`, "mode"},
 		{`{"master":"eth0","sVlan":100,"bridge":"br0"}`, "bridge"},

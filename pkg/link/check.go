@@ -66,7 +66,7 @@ func (k Kernel) expectedParent(r Request) (netlink.Link, error) {
 	if err != nil {
 		return nil, cnierr.CheckFailed("master %q: not found", r.Stack.Parent.Name)
 	}
-	chain := k.resolveShared(r)
+	chain := k.resolve(r, r.Stack.Shared)
 	for i, l := range r.Stack.Shared {
 		if chain[i] == nil {
 			return nil, cnierr.CheckFailed("shared link for %s VLAN %d (%s) is missing", config.ProtoName(l.Proto), l.VID, l.Key)

@@ -61,9 +61,7 @@ func Open(netnsPath string, linkInContainer, allowMissing bool) (*Ends, error) {
 func (e *Ends) useContainerForLinks(netnsPath string) error {
 	// The scope is derived from the path, so DEL can find the references even
 	// after the namespace is gone.
-	h := fnv.New64a()
-	h.Write([]byte(netnsPath))
-	e.Scope = fmt.Sprintf("ctr-%016x", h.Sum64())
+	e.Scope = containerScope(netnsPath)
 	if e.Container != nil {
 		e.Links = *e.Container
 	}
@@ -77,13 +75,30 @@ func (e *Ends) useHostForLinks() error {
 		return cnierr.Internal("open netlink on the host", err)
 	}
 	e.Links = h
+	if e.Scope, err = hostScope(); err != nil {
+		e.Close()
+	}
+	return err
+}
+
+// hostScope names the scope of the namespace this process runs in.
+func hostScope() (string, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid()), &st); err != nil {
-		e.Close()
-		return cnierr.Internal("identify the host network namespace", err)
+		return "", cnierr.Internal("identify the host network namespace", err)
 	}
-	e.Scope = fmt.Sprintf("host-%d", st.Ino)
-	return nil
+	return fmt.Sprintf("host-%d", st.Ino), nil
+}
+
+// containerScopePrefix starts the scopes of linkInContainer attachments.
+const containerScopePrefix = "ctr-"
+
+// containerScope names a container's scope by its netns path, so DEL finds
+// the references even after the namespace is gone.
+func containerScope(netnsPath string) string {
+	h := fnv.New64a()
+	h.Write([]byte(netnsPath))
+	return fmt.Sprintf("%s%016x", containerScopePrefix, h.Sum64())
 }
 
 // HasLinks reports whether the links' namespace is reachable.

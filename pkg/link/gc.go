@@ -3,11 +3,11 @@ package link
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/refs"
 	"github.com/qinq-cni/qinq/pkg/stack"
 )
@@ -45,7 +45,7 @@ func (k Kernel) staleAttachments(hostScope, network string, keep func(refs.Attac
 	for _, scope := range scopes {
 		// Another host-* scope is another namespace's business (a test node,
 		// a nested runtime); ctr-* scopes are containers' (linkInContainer).
-		if scope != hostScope && !strings.HasPrefix(scope, "ctr-") {
+		if scope != hostScope && !strings.HasPrefix(scope, containerScopePrefix) {
 			continue
 		}
 		list, err := k.Refs.List(scope)
@@ -68,7 +68,7 @@ func (k Kernel) staleAttachments(hostScope, network string, keep func(refs.Attac
 }
 
 func (k Kernel) detachRef(r refs.Ref) error {
-	inContainer := strings.HasPrefix(r.Scope, "ctr-")
+	inContainer := strings.HasPrefix(r.Scope, containerScopePrefix)
 	st, err := stack.FromKey(r.Key, r.Attachment.IfName, inContainer)
 	if err != nil {
 		return err
@@ -93,25 +93,26 @@ func (k Kernel) sweepOwned(e *Ends) error {
 	if err != nil {
 		return kernelError("list links", err)
 	}
-	byIndex := map[int]netlink.Link{}
-	for _, l := range links {
-		byIndex[l.Attrs().Index] = l
-	}
 	var errs []error
 	for _, l := range links {
-		if v, ok := l.(*netlink.Vlan); ok && owned(v) {
-			errs = append(errs, k.deleteIfOrphan(e, v, byIndex))
+		if v, ok := l.(*netlink.Vlan); ok {
+			errs = append(errs, k.deleteIfOrphan(e, v))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (k Kernel) deleteIfOrphan(e *Ends, v *netlink.Vlan, byIndex map[int]netlink.Link) error {
-	root, key := keyOfLink(v, byIndex)
-	if root == "" {
+// deleteIfOrphan judges a link by the key in its owner alias, the key its
+// references are filed under and whose parent's lock ADD takes.
+func (k Kernel) deleteIfOrphan(e *Ends, v *netlink.Vlan) error {
+	key, ok := ownedKey(v)
+	if !ok {
+		// Still under its temporary name: its creator is running, or died
+		// after writing its reference, which DEL or GC's detach then uses.
 		return nil
 	}
-	unlock, err := k.Refs.Lock(e.Scope, root)
+	parent, _, _ := strings.Cut(key, ":")
+	unlock, err := k.Refs.Lock(e.Scope, parent)
 	if err != nil {
 		return err
 	}
@@ -123,20 +124,22 @@ func (k Kernel) deleteIfOrphan(e *Ends, v *netlink.Vlan, byIndex map[int]netlink
 	return ignoreGone(e.Links.LinkDel(v))
 }
 
-// keyOfLink walks a VLAN link's parents down to the root link and returns the
-// root's name and the link's key, the same key a plan gives it.
-func keyOfLink(v *netlink.Vlan, byIndex map[int]netlink.Link) (root, key string) {
-	var tags []string
-	var cur netlink.Link = v
-	for {
-		vl, ok := cur.(*netlink.Vlan)
-		if !ok {
-			break
-		}
-		tags = append([]string{stack.TagKey(vl.VlanProtocol, config.VID(vl.VlanId))}, tags...)
-		if cur = byIndex[vl.ParentIndex]; cur == nil {
-			return "", "" // parent in another namespace: not ours to judge
-		}
+// DetachRecorded detaches a the way its references describe it, which is
+// how ADD built it whatever the config says now (an edited sVlan, narrowed
+// allow-lists). It reports false when a holds no reference, in the host's
+// scope nor in its container's.
+func (k Kernel) DetachRecorded(a refs.Attachment) (bool, error) {
+	host, err := hostScope()
+	if err != nil {
+		return false, err
 	}
-	return cur.Attrs().Name, cur.Attrs().Name + strings.Join(tags, "")
+	for _, scope := range []string{host, containerScope(a.Netns)} {
+		keys, err := k.Refs.KeysOf(scope, a)
+		if err != nil || len(keys) == 0 {
+			continue
+		}
+		longest := slices.MaxFunc(keys, func(x, y string) int { return len(x) - len(y) })
+		return true, k.detachRef(refs.Ref{Scope: scope, Key: longest, Attachment: a})
+	}
+	return false, nil
 }

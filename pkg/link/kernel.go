@@ -19,10 +19,19 @@ import (
 	"github.com/qinq-cni/qinq/pkg/undo"
 )
 
-// OwnerAlias marks a shared link qinq created (IFLA_IFALIAS); until the alias
-// is set, the link's temporary name marks it. A shared link with neither was
-// made by an admin: reused, never deleted.
-const OwnerAlias = "qinq-cni: owned, deleted with its last user"
+// ownerAliasPrefix marks a shared link qinq created (IFLA_IFALIAS); the alias
+// goes on with the link's key, which GC needs to find its references. Until
+// the alias is set, the link's temporary name marks it. A shared link with
+// neither was made by an admin: reused, never deleted.
+const ownerAliasPrefix = "qinq-cni: owned, deleted with its last user; key="
+
+// OwnerAlias is the alias of the owned shared link with the given key.
+func OwnerAlias(key string) string { return ownerAliasPrefix + key }
+
+// ownedKey returns the key recorded in an owned link's alias.
+func ownedKey(l netlink.Link) (string, bool) {
+	return strings.CutPrefix(l.Attrs().Alias, ownerAliasPrefix)
+}
 
 // Kernel builds stacks of kernel VLAN links.
 type Kernel struct {
@@ -40,6 +49,11 @@ type Request struct {
 // Attach builds r.Stack and returns the container link. Every change it makes
 // is pushed on u, so a later failure of the ADD undoes it.
 func (k Kernel) Attach(r Request, u *undo.Stack) (netlink.Link, error) {
+	// Checked before anything changes: a repeated ADD of a live attachment
+	// must not touch its references, nor roll them back.
+	if _, err := r.Ends.Container.LinkByName(r.Stack.Container.Name); err == nil {
+		return nil, cnierr.Conflict("CNI_IFNAME %q already exists in the container", r.Stack.Container.Name)
+	}
 	unlock, err := k.Refs.Lock(r.Ends.Scope, r.Stack.Parent.Name)
 	if err != nil {
 		return nil, cnierr.Internal("lock the parent's state", err)
@@ -134,7 +148,7 @@ func createShared(h netlinksafe.Handle, parent int, l stack.Link) (netlink.Link,
 // finishShared marks a shared link as owned and gives it its planned name
 // (the alternative one when the first is taken by an unrelated link).
 func finishShared(h netlinksafe.Handle, v netlink.Link, l stack.Link) (netlink.Link, error) {
-	if err := retry(func() error { return h.LinkSetAlias(v, OwnerAlias) }); err != nil {
+	if err := retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
 		return nil, kernelError("mark "+v.Attrs().Name+" as owned", err)
 	}
 	var err error
@@ -152,7 +166,8 @@ func finishShared(h netlinksafe.Handle, v netlink.Link, l stack.Link) (netlink.L
 // owned reports whether qinq made l: it carries the owner alias, or still has
 // the temporary name it was born with.
 func owned(l netlink.Link) bool {
-	return l.Attrs().Alias == OwnerAlias || isTempName(l.Attrs().Name)
+	_, aliased := ownedKey(l)
+	return aliased || isTempName(l.Attrs().Name)
 }
 
 func newVLAN(name string, parent int, l stack.Link) *netlink.Vlan {
@@ -167,9 +182,6 @@ func newVLAN(name string, parent int, l stack.Link) *netlink.Vlan {
 // in the container namespace, renames it to CNI_IFNAME there and sets it up.
 func (k Kernel) attachContainer(r Request, parent int, u *undo.Stack) (netlink.Link, error) {
 	l, c := r.Stack.Container, r.Ends.Container
-	if _, err := c.LinkByName(l.Name); err == nil {
-		return nil, cnierr.Conflict("CNI_IFNAME %q already exists in the container", l.Name)
-	}
 	if err := k.Refs.Add(r.Ends.Scope, l.Key, r.Attachment); err != nil {
 		return nil, cnierr.Internal("record the container link", err)
 	}
@@ -230,7 +242,9 @@ func (k Kernel) inUse(r Request, parent int) error {
 // is already gone (netns, links, master, references) is skipped: DEL succeeds
 // when there is nothing left to delete.
 func (k Kernel) Detach(r Request) error {
-	if r.Ends.Container != nil {
+	// Only with its reference: the reference is written before the link is
+	// made, so without one the link in CNI_IFNAME's place is someone else's.
+	if r.Ends.Container != nil && k.Refs.Has(r.Ends.Scope, r.Stack.Container.Key, r.Attachment) {
 		if err := deleteContainerLink(*r.Ends.Container, r.Stack.Container); err != nil {
 			return err
 		}
@@ -260,28 +274,34 @@ func deleteContainerLink(c netlinksafe.Handle, l stack.Link) error {
 }
 
 // release drops the attachment's references, innermost first, and deletes
-// each shared link qinq owns once nobody uses it.
+// each link of the chain qinq owns once nobody uses it. The whole chain is
+// walked, not only the shared part: a stack rebuilt from the references of a
+// crashed ADD may take its last shared link for the container link. The
+// container link itself is never found here (it lives in the container) or
+// is not owned (linkInContainer), so it is left to deleteContainerLink.
 func (k Kernel) release(r Request) error {
 	unlock, err := k.Refs.Lock(r.Ends.Scope, r.Stack.Parent.Name)
 	if err != nil {
 		return cnierr.Internal("lock the parent's state", err)
 	}
 	defer unlock()
-	if err := k.Refs.Remove(r.Ends.Scope, r.Stack.Container.Key, r.Attachment); err != nil {
-		return cnierr.Internal("drop the container link reference", err)
-	}
-	chain := k.resolveShared(r)
+	links := r.Stack.Links()
+	found := k.resolve(r, links)
 	var errs []error
-	for i := len(r.Stack.Shared) - 1; i >= 0; i-- {
-		l := r.Stack.Shared[i]
-		if err := k.Refs.Remove(r.Ends.Scope, l.Key, r.Attachment); err != nil {
+	for i := len(links) - 1; i >= 0; i-- {
+		if err := k.Refs.Remove(r.Ends.Scope, links[i].Key, r.Attachment); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, k.deleteIfUnused(r, l, chain[i]))
+		errs = append(errs, k.deleteIfUnused(r, links[i], found[i]))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cnierr.Internal("release shared links", err)
+	}
+	if strings.HasPrefix(r.Ends.Scope, containerScopePrefix) {
+		// A container's scope dies with its last reference, or one
+		// directory per pod would pile up under /run.
+		return k.Refs.RemoveScopeIfUnused(r.Ends.Scope)
 	}
 	return nil
 }
@@ -297,10 +317,10 @@ func (k Kernel) deleteIfUnused(r Request, l stack.Link, found netlink.Link) erro
 	return ignoreGone(retry(func() error { return r.Ends.Links.LinkDel(found) }))
 }
 
-// resolveShared finds the shared links that exist, outermost first; a missing
-// one (and so everything above it) is nil.
-func (k Kernel) resolveShared(r Request) []netlink.Link {
-	chain := make([]netlink.Link, len(r.Stack.Shared))
+// resolve finds which of links exist in the links' namespace, outermost
+// first; a missing one (and so everything above it) is nil.
+func (k Kernel) resolve(r Request, links []stack.Link) []netlink.Link {
+	chain := make([]netlink.Link, len(links))
 	if !r.Ends.HasLinks() {
 		return chain
 	}
@@ -309,7 +329,7 @@ func (k Kernel) resolveShared(r Request) []netlink.Link {
 		return chain
 	}
 	idx := parent.Attrs().Index
-	for i, l := range r.Stack.Shared {
+	for i, l := range links {
 		found, err := FindVLAN(r.Ends.Links, idx, l.Proto, l.VID)
 		if err != nil || found == nil {
 			break

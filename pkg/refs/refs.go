@@ -46,8 +46,9 @@ type Attachment struct {
 	Network     string `json:"network,omitempty"`
 }
 
-// ID names the attachment's reference file.
-func (a Attachment) ID() string { return a.ContainerID + "." + a.IfName }
+// ID names the attachment's reference file. ':' is allowed neither in a
+// container ID nor in an interface name, so two attachments never share one.
+func (a Attachment) ID() string { return a.ContainerID + ":" + a.IfName }
 
 // Lock takes the exclusive lock for parent in scope, waiting for other
 // invocations that change the same parent's links.
@@ -113,6 +114,33 @@ func (s Store) Remove(scope, key string, a Attachment) error {
 		return err
 	}
 	return nil
+}
+
+// RemoveScopeIfUnused deletes scope's directory once it holds no reference.
+func (s Store) RemoveScopeIfUnused(scope string) error {
+	keys, err := os.ReadDir(filepath.Join(s.Dir, scope, "links"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(keys) > 0 {
+		return nil
+	}
+	return os.RemoveAll(filepath.Join(s.Dir, scope))
+}
+
+// KeysOf lists the keys a holds references on in scope.
+func (s Store) KeysOf(scope string, a Attachment) ([]string, error) {
+	keys, err := os.ReadDir(filepath.Join(s.Dir, scope, "links"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var out []string
+	for _, k := range keys {
+		if s.Has(scope, k.Name(), a) {
+			out = append(out, k.Name())
+		}
+	}
+	return out, err
 }
 
 // Has reports whether a holds a reference on key.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -26,6 +28,12 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return checkOVS(inv, args)
 	}
 	ends, req, err := inv.open(false)
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) && cniErr.Code == types.ErrInvalidNetworkConfig {
+		// The config parsed; what no longer fits is the node (master gone,
+		// its MTU lowered): that is a difference CHECK reports.
+		return cnierr.CheckFailed("%s", cniErr.Msg)
+	}
 	if err != nil {
 		return err
 	}

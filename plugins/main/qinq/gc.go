@@ -41,7 +41,7 @@ func cmdGC(args *skel.CmdArgs) error {
 		errs = append(errs, invoke.DelegateGC(context.Background(), conf.IPAMType, conf.Raw, nil))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return cnierr.AsCNI("garbage collection", err)
+		return cnierr.Combine("garbage collection", err)
 	}
 	return nil
 }

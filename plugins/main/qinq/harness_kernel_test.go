@@ -551,7 +551,7 @@ func assertNoReferences(t *testing.T, _ string, containerIDs ...string) {
 			return nil
 		}
 		for _, id := range containerIDs {
-			if strings.HasPrefix(d.Name(), id+".") {
+			if strings.HasPrefix(d.Name(), id+":") {
 				t.Errorf("reference left behind: %s", path)
 			}
 		}

@@ -210,7 +210,7 @@ func TestGC_DeletesOwnedOrphansButNeverAnAdminsLink(t *testing.T) {
 		for _, l := range []struct {
 			name, alias string
 			vid         int
-		}{{"admin1700", "", 1700}, {"orphan1701", "qinq-cni: owned, deleted with its last user", 1701}} {
+		}{{"admin1700", "", 1700}, {"orphan1701", "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1701", 1701}} {
 			attrs := netlink.NewLinkAttrs()
 			attrs.Name, attrs.ParentIndex = l.name, wire0.Attrs().Index
 			v := &netlink.Vlan{LinkAttrs: attrs, VlanId: l.vid, VlanProtocol: netlink.VLAN_PROTOCOL_8021AD}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
 	"regexp"
 
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
@@ -39,6 +42,9 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 	if args.Netns != "" && link.IsHostNS(args.Netns) {
 		return nil, cnierr.InvalidEnv("CNI_NETNS", "%q is the host's own network namespace", args.Netns)
 	}
+	if err := findIPAM(conf, args.Path); err != nil {
+		return nil, cnierr.InvalidConfig("ipam.type", "%v", err)
+	}
 	return &invocation{
 		conf: conf,
 		attachment: refs.Attachment{
@@ -56,7 +62,9 @@ func (inv *invocation) open(tolerant bool) (*link.Ends, link.Request, error) {
 		return nil, link.Request{}, err
 	}
 	parent, err := ends.Parent(inv.conf.Master)
-	if err != nil && tolerant {
+	if tolerant {
+		// DEL needs no MTU: planning without one never refuses, even when the
+		// master is gone or its MTU was lowered after ADD.
 		parent, err = stack.Parent{Name: inv.conf.Master}, nil
 	}
 	var st stack.Stack
@@ -68,4 +76,16 @@ func (inv *invocation) open(tolerant bool) (*link.Ends, link.Request, error) {
 		return nil, link.Request{}, err
 	}
 	return ends, link.Request{Stack: st, Ends: ends, Attachment: inv.attachment, MAC: inv.conf.MAC}, nil
+}
+
+// findIPAM checks that the IPAM plugin exists in CNI_PATH, so a typo in
+// ipam.type is refused before anything is built.
+func findIPAM(conf *config.Config, cniPath string) error {
+	if conf.IPAMType == "" {
+		return nil
+	}
+	if _, err := invoke.FindInPath(conf.IPAMType, filepath.SplitList(cniPath)); err != nil {
+		return fmt.Errorf("%q: no such IPAM plugin in CNI_PATH %q", conf.IPAMType, cniPath)
+	}
+	return nil
 }

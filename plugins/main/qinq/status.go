@@ -34,6 +34,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 		}
 	}
 	if conf.IPAMType != "" {
+		if err := findIPAM(conf, args.Path); err != nil {
+			return cnierr.Unavailable("ipam.type %v", err)
+		}
 		return ipam.ExecStatus(conf.IPAMType, conf.Raw)
 	}
 	return nil
