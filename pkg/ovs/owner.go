@@ -68,6 +68,13 @@ func HostVethName(network, containerID, ifName string) string {
 	return fmt.Sprintf("qovs%08x", h.Sum32())
 }
 
+// IsHostVethName recognises HostVethName's output: "qovs" and 8 hex digits.
+func IsHostVethName(name string) bool {
+	var h uint32
+	n, err := fmt.Sscanf(name, "qovs%08x", &h)
+	return err == nil && n == 1 && len(name) == 12
+}
+
 // ContainerVethName is the name of the container's veth end when C-links
 // stack on it (cVlans given); CNI_IFNAME goes to the innermost C-link.
 func ContainerVethName(ifName string) string {

@@ -146,3 +146,15 @@ func TestNames_FitIFNAMSIZAndAreStable(t *testing.T) {
 		t.Fatalf("got %q", n)
 	}
 }
+
+func TestHostVethNames_AreRecognisedSoGCCanSweepThem(t *testing.T) {
+	n := HostVethName("net", "ctr1", "net1")
+	if !IsHostVethName(n) || len(n) > 15 {
+		t.Fatalf("%q not recognised", n)
+	}
+	for _, other := range []string{"eth0", "qovs", "qovs1234567", "qovs123456789", "qovsxyzxyzxy", "qovc12345678"} {
+		if IsHostVethName(other) {
+			t.Errorf("%q taken for a qinq host veth", other)
+		}
+	}
+}

@@ -103,11 +103,18 @@ func (s Store) Add(scope, key string, a Attachment) error {
 }
 
 // Remove drops a's reference on key; a reference already gone is fine.
+// Callers hold the parent's lock, as Add's do, so a temporary file found here
+// is what a writer killed mid-Add left: it goes too.
 func (s Store) Remove(scope, key string, a Attachment) error {
 	dir := s.linkDir(scope, key)
 	err := os.Remove(filepath.Join(dir, a.ID()))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(leftovers) > 0 {
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
 	}
 	// The directory goes with its last reference; ENOTEMPTY means others remain.
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {

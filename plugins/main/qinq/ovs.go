@@ -6,6 +6,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ipam"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
@@ -128,7 +129,30 @@ func gcOVS(conf *config.Config, keep func(refs.Attachment) bool) ([]refs.Attachm
 		o, _ := ovs.OwnerOf(stale[i].ExternalIDs)
 		detached = append(detached, o.Attachment())
 	}
+	errs = append(errs, sweepPortlessVeths(db))
 	return detached, errors.Join(errs...)
+}
+
+// sweepPortlessVeths deletes host veths with qinq's names that no OVS port
+// uses: an ADD killed between making the veth and adding the port. The spec
+// runs GC only while no ADD or DEL is in progress, so none is in flight.
+func sweepPortlessVeths(db *ovs.Client) error {
+	links, err := netlinksafe.LinkList()
+	if err != nil {
+		return cnierr.Internal("list the host's links", err)
+	}
+	var errs []error
+	for _, l := range links {
+		if l.Type() != "veth" || !ovs.IsHostVethName(l.Attrs().Name) {
+			continue
+		}
+		if p, err := db.PortByName(l.Attrs().Name); err != nil || p != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, deleteHostVeth(l.Attrs().Name))
+	}
+	return errors.Join(errs...)
 }
 
 // dialOVS connects and refuses a switch that cannot carry two VLAN headers.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netlink"
 )
 
 // The far end of every OVS test is a kernel-mode qinq container on a node
@@ -252,5 +254,20 @@ func TestOVS_GCRemovesPortsOfAttachmentsNotValidAndReleasesTheirIPAM(t *testing.
 	host.gc(t, cf)
 	if left := portsOf(t, br); len(left) != 0 {
 		t.Fatalf("ports after GC with no valid attachment: %v", left)
+	}
+}
+
+func TestOVS_GCDeletesAVethAnADDDiedBeforeMakingItsPort(t *testing.T) {
+	host := needOVS(t)
+	br := newBridge(t)
+	// What an ADD killed between the veth and the port leaves on the host.
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = "qovsdeadbeef"
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "qovsdeadpeer"}); err != nil {
+		t.Fatal(err)
+	}
+	host.gc(t, ovsConf(br, 700))
+	if _, err := netlink.LinkByName("qovsdeadbeef"); err == nil {
+		t.Fatal("GC kept a qinq host veth that no OVS port uses")
 	}
 }
