@@ -295,6 +295,7 @@ func (k Kernel) release(r Request) error {
 		}
 		errs = append(errs, k.deleteIfUnused(r, links[i], found[i]))
 	}
+	errs = append(errs, k.Refs.SweepParent(r.Ends.Scope, r.Stack.Parent.Name))
 	if err := errors.Join(errs...); err != nil {
 		return cnierr.Internal("release shared links", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -121,6 +122,31 @@ func (s Store) Remove(scope, key string, a Attachment) error {
 		return err
 	}
 	return nil
+}
+
+// SweepParent removes the key directories of parent's links that hold no
+// reference: what a writer killed between creating the directory and
+// renaming its file into it left. Callers hold parent's lock, which every
+// writer of those keys holds too.
+func (s Store) SweepParent(scope, parent string) error {
+	root := filepath.Join(s.Dir, scope, "links")
+	keys, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		if !strings.HasPrefix(k.Name(), parent+":") {
+			continue
+		}
+		if users, err := s.Users(scope, k.Name()); err == nil && len(users) == 0 {
+			errs = append(errs, os.RemoveAll(filepath.Join(root, k.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // RemoveScopeIfUnused deletes scope's directory once it holds no reference.

@@ -104,3 +104,25 @@ func TestLock_SerialisesHoldersOfOneParent(t *testing.T) {
 	unlock()
 	<-got
 }
+
+func TestSweepParent_RemovesKeysAKilledWriterLeftWithoutAReference(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	s.Add("host-1", "eth0:88a8.100", a)
+	halfDone := filepath.Join(s.Dir, "host-1", "links", "eth0:88a8.100:8100.10")
+	os.MkdirAll(halfDone, 0o700)
+	os.WriteFile(filepath.Join(halfDone, ".tmp-9"), []byte("{"), 0o600)
+	otherParent := filepath.Join(s.Dir, "host-1", "links", "eth1:88a8.100")
+	os.MkdirAll(otherParent, 0o700)
+	if err := s.SweepParent("host-1", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(halfDone); !os.IsNotExist(err) {
+		t.Fatal("a key directory with no reference survived the sweep")
+	}
+	if !s.Has("host-1", "eth0:88a8.100", a) {
+		t.Fatal("the sweep removed a live reference")
+	}
+	if _, err := os.Stat(otherParent); err != nil {
+		t.Fatal("the sweep touched another parent's keys, whose lock it does not hold")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,7 +128,9 @@ func TestCrash_RandomSIGKILLsDuringADDThenDELLeavesNothing(t *testing.T) {
 	p := newPair(t, 1500)
 	ipamDir := t.TempDir()
 	cf := qinq(1500, 10).withHostLocal(ipamDir, "10.15.0.0/24")
-	rng := rand.New(rand.NewSource(1))
+	seed := envInt("QINQ_KILL_SEED", time.Now().UnixNano())
+	t.Logf("kill delays seeded with %d (QINQ_KILL_SEED=%d repeats them)", seed, seed)
+	rng := rand.New(rand.NewSource(seed))
 	c := newContainer(t)
 	// Calibrate on this machine: kill points are drawn over 1.5 times the
 	// median of five full ADDs, so they cover the whole ADD and about a third
@@ -356,4 +359,11 @@ func TestLog_EveryVerbWritesOneJSONLineAndStdoutStaysTheResult(t *testing.T) {
 			t.Errorf("line %d: %s", i, lines[i])
 		}
 	}
+}
+
+func envInt(k string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(k), 10, 64); err == nil {
+		return v
+	}
+	return def
 }
