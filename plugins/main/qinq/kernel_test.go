@@ -274,13 +274,7 @@ func TestADD_OntoAnExistingIfNameFailsAndLeavesItAlone(t *testing.T) {
 func TestLinkInContainer_BuildsTheStackOnAVFInsideTheContainer(t *testing.T) {
 	p := newPair(t, 1500)
 	pod, peer := newContainer(t), newContainer(t)
-	// Stand-in for an SR-IOV VF a previous plugin moved into the pod: node
-	// a's wire end, moved into the container.
-	p.a.do(func() error {
-		l, _ := netlink.LinkByName("wire0")
-		return netlink.LinkSetNsFd(l, int(pod.ns.Fd()))
-	})
-	pod.ns.Do(func(ns.NetNS) error { l, _ := netlink.LinkByName("wire0"); return netlink.LinkSetUp(l) })
+	p.wireIntoPod(t, pod)
 	cf := qinq(900, 10).with("linkInContainer", true).withIP("10.9.0.1/24")
 	p.a.add(cf, pod, "net1")
 	p.b.add(qinq(900, 10).withIP("10.9.0.2/24"), peer, "net1")
@@ -320,6 +314,29 @@ func TestIPAM_HostLocalAddressIsAppliedAndReleased(t *testing.T) {
 }
 
 // --- small helpers -------------------------------------------------------------
+
+// wireIntoPod moves node a's wire end into pod and sets it up: the stand-in
+// for an SR-IOV VF a previous plugin moved into the pod (linkInContainer).
+func (p pair) wireIntoPod(t *testing.T, pod *container) {
+	t.Helper()
+	p.a.do(func() error {
+		l, err := netlink.LinkByName("wire0")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetNsFd(l, int(pod.ns.Fd()))
+	})
+	err := pod.ns.Do(func(ns.NetNS) error {
+		l, err := netlink.LinkByName("wire0")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func parallel(n int, f func(i int)) {
 	var wg sync.WaitGroup

@@ -131,11 +131,7 @@ func TestIPAMTypo_IsCode7BeforeAnythingIsBuilt(t *testing.T) {
 func TestLinkInContainer_ScopeDirectoryGoesWithTheLastDEL(t *testing.T) {
 	p := newPair(t, 1500)
 	pod := newContainer(t)
-	p.a.do(func() error {
-		l, _ := netlink.LinkByName("wire0")
-		return netlink.LinkSetNsFd(l, int(pod.ns.Fd()))
-	})
-	pod.ns.Do(func(ns.NetNS) error { l, _ := netlink.LinkByName("wire0"); return netlink.LinkSetUp(l) })
+	p.wireIntoPod(t, pod)
 	cf := qinq(3700, 10).with("linkInContainer", true)
 	before := scopes(t)
 	p.a.add(cf, pod, "net1")
