@@ -11,7 +11,8 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export CGO_ENABLED := 0
 TOOLS     := github.com/containernetworking/cni/cnitool \
              github.com/containernetworking/plugins/plugins/ipam/host-local \
-             github.com/containernetworking/plugins/plugins/ipam/static
+             github.com/containernetworking/plugins/plugins/ipam/static \
+             github.com/containernetworking/plugins/plugins/main/loopback
 
 FUZZTIME  ?= 30s
 

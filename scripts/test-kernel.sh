@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 log=$(mktemp /tmp/qinq-kernel.XXXXXX.log)
-pkgs=(./plugins/main/qinq/ ./conformance/ ${QINQ_KERNEL_PKGS:-})
+pkgs=(./plugins/main/qinq/ ./conformance/ ./test/multus/ ${QINQ_KERNEL_PKGS:-})
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq"
 
 exec_flag=(-exec "$root/scripts/vm/run")
