@@ -4,6 +4,9 @@
 #   make test    unit tests and the config fuzzer on the host, then the kernel tests inside a VM
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   the speed and memory benchmarks
+#   make image   bin/qinq-image.tar: an OCI image archive (no daemon) of the binaries and
+#                bin/qinq-install, its entrypoint; deploy/ installs it on every node
+#   make manifests  the deploy/ manifests and README/docs examples, decoded strictly (also in make unit)
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -16,16 +19,24 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
 
 FUZZTIME  ?= 30s
 
-.PHONY: build test unit fuzz kernel demo bench vm-setup clean
+.PHONY: build test unit fuzz kernel demo bench vm-setup clean image manifests
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN)/qinq ./plugins/main/qinq
 	$(GO) build -trimpath -tags faultinject -o $(BIN)/qinq-faults ./plugins/main/qinq
+	$(GO) build -trimpath -o $(BIN)/qinq-install ./cmd/qinq-install
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 
 unit:
 	$(GO) vet ./... && $(GO) vet -tags kerneltest ./...
 	$(GO) test -count=1 ./...
+	cd tools/image && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+manifests:
+	$(GO) test -count=1 -v ./internal/manifests
+
+image: build
+	VERSION=$(VERSION) scripts/image.sh
 
 # Config parsing under the fuzzer, for a bounded time (FUZZTIME).
 fuzz:
@@ -37,6 +48,7 @@ vm-setup:
 
 kernel: build vm-setup
 	scripts/ovs/build-ovs-cni.sh
+	scripts/k8s/build-multus.sh
 	scripts/test-kernel.sh
 
 test: unit fuzz kernel
