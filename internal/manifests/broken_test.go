@@ -60,12 +60,7 @@ func TestBroken_ManifestsFail(t *testing.T) {
 			if err == nil {
 				err = s.Resolve()
 			}
-			switch {
-			case c.want == "" && err != nil:
-				t.Fatalf("a good manifest failed: %v", err)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-				t.Fatalf("want an error containing %q, got %v", c.want, err)
-			}
+			expectError(t, err, c.want)
 		})
 	}
 }
@@ -89,12 +84,18 @@ func TestBroken_MarkdownExamplesFail(t *testing.T) {
 			if err == nil {
 				err = s.Resolve()
 			}
-			switch {
-			case c.want == "" && err != nil:
-				t.Fatalf("a good document failed: %v", err)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-				t.Fatalf("want an error containing %q, got %v", c.want, err)
-			}
+			expectError(t, err, c.want)
 		})
+	}
+}
+
+// expectError: want "" means no error; else an error containing want.
+func expectError(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("a good input failed: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("want an error containing %q, got %v", want, err)
 	}
 }

@@ -107,6 +107,7 @@ current-context: fake
 func (s *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	podPath := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s", s.namespace, s.pod.Name)
 	nadPrefix := fmt.Sprintf("/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions/", s.namespace)
+	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == podPath:
 		s.answer(w, s.currentPod())
@@ -137,50 +138,47 @@ func (s *apiServer) currentPod() any {
 }
 
 func (s *apiServer) statusUpdate(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	obj, _, err := protobuf.NewSerializer(scheme, scheme).Decode(body, nil, nil)
-	pod, ok := obj.(*corev1.Pod)
-	if err != nil || !ok {
-		s.t.Errorf("status update (%s): not a protobuf Pod: %v", r.Header.Get("Content-Type"), err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
+	if pod, ok := s.decodeProto(w, r).(*corev1.Pod); ok {
+		s.mu.Lock()
+		s.statuses = append(s.statuses, pod)
+		s.mu.Unlock()
+		s.answer(w, withKind(pod, "v1", "Pod"))
 	}
-	s.mu.Lock()
-	s.statuses = append(s.statuses, pod)
-	s.mu.Unlock()
-	s.answer(w, withKind(pod, "v1", "Pod"))
 }
 
 // event takes the events Multus records (AddedInterface, ...) and keeps
 // their messages.
 func (s *apiServer) event(w http.ResponseWriter, r *http.Request) {
+	if ev, ok := s.decodeProto(w, r).(*corev1.Event); ok {
+		s.mu.Lock()
+		s.events = append(s.events, ev.Reason+": "+ev.Message)
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		s.answer(w, withKind(ev, "v1", "Event"))
+	}
+}
+
+// decodeProto decodes a request body client-go sent as protobuf; on failure
+// it fails the test and answers 400.
+func (s *apiServer) decodeProto(w http.ResponseWriter, r *http.Request) runtime.Object {
 	body, _ := io.ReadAll(r.Body)
 	obj, _, err := protobuf.NewSerializer(scheme, scheme).Decode(body, nil, nil)
-	ev, ok := obj.(*corev1.Event)
-	if err != nil || !ok {
-		s.t.Errorf("event (%s): not a protobuf Event: %v", r.Header.Get("Content-Type"), err)
+	if err != nil {
+		s.t.Errorf("%s %s (%s): not a protobuf object: %v", r.Method, r.URL.Path, r.Header.Get("Content-Type"), err)
 		w.WriteHeader(http.StatusBadRequest)
-		return
 	}
-	s.mu.Lock()
-	s.events = append(s.events, ev.Reason+": "+ev.Message)
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	json.NewEncoder(w).Encode(withKind(ev, "v1", "Event"))
+	return obj
 }
 
 func (s *apiServer) notFound(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.unexpected = append(s.unexpected, r.Method+" "+r.URL.Path)
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
 	fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404,"message":%q}`, r.URL.Path+" not found")
 }
 
 func (s *apiServer) answer(w http.ResponseWriter, obj any) {
-	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(obj); err != nil {
 		s.t.Errorf("encoding the answer: %v", err)
 	}
