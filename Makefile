@@ -1,7 +1,8 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
 #   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
 #                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
-#   make test    unit tests and the config fuzzer on the host, then the kernel tests inside a VM
+#   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
+#   make lint    go vet plus bin/qinq-lint (errptr: no typed-nil errors; nilness; staticcheck SA*)
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   the speed and memory benchmarks
 GO        ?= go
@@ -15,15 +16,20 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
 
 FUZZTIME  ?= 30s
 
-.PHONY: build test unit fuzz kernel demo bench vm-setup clean
+.PHONY: build test lint unit fuzz kernel demo bench vm-setup clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN)/qinq ./plugins/main/qinq
 	$(GO) build -trimpath -tags faultinject -o $(BIN)/qinq-faults ./plugins/main/qinq
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 
-unit:
+# The vet tool is its own module (tools/lint): its dependencies never reach bin/qinq.
+lint:
+	cd tools/lint && $(GO) build -trimpath -o ../../$(BIN)/qinq-lint . && $(GO) test -count=1 ./...
 	$(GO) vet ./... && $(GO) vet -tags kerneltest ./...
+	$(GO) vet -vettool=$(BIN)/qinq-lint ./... && $(GO) vet -vettool=$(BIN)/qinq-lint -tags kerneltest ./...
+
+unit:
 	$(GO) test -count=1 ./...
 
 # Config parsing under the fuzzer, for a bounded time (FUZZTIME).
@@ -38,7 +44,7 @@ kernel: build vm-setup
 	scripts/ovs/build-ovs-cni.sh
 	scripts/test-kernel.sh
 
-test: unit fuzz kernel
+test: lint unit fuzz kernel
 
 demo: build vm-setup
 	scripts/demo.sh

@@ -33,14 +33,14 @@ const (
 	MaxCVlans = 4
 )
 
-// Mode selects the backend.
-type Mode string
+// Backend is what builds the attachments: the "mode" key.
+type Backend string
 
 const (
-	// ModeKernel stacks kernel VLAN links on a parent NIC (the default).
-	ModeKernel Mode = "kernel"
-	// ModeOVS puts the container behind an Open vSwitch dot1q-tunnel port.
-	ModeOVS Mode = "ovs"
+	// BackendKernel stacks kernel VLAN links on a parent NIC (the default).
+	BackendKernel Backend = "kernel"
+	// BackendOVS puts the container behind an Open vSwitch dot1q-tunnel port.
+	BackendOVS Backend = "ovs"
 )
 
 // DefaultOVSDBSocket is where Debian's and most distributions' ovsdb-server listens.
@@ -50,7 +50,8 @@ const DefaultOVSDBSocket = "unix:/var/run/openvswitch/db.sock"
 type Config struct {
 	CNIVersion string
 	Name       string
-	Mode       Mode
+	// Backend is the "mode" key: kernel links or an Open vSwitch port.
+	Backend Backend
 	// OVS mode: Bridge is the bridge to add the port to; empty means chained
 	// (the port comes from prevResult).
 	Bridge      string
@@ -86,7 +87,7 @@ type Config struct {
 }
 
 // Chained reports whether OVS mode reconfigures a port an earlier plugin made.
-func (c *Config) Chained() bool { return c.Mode == ModeOVS && c.Bridge == "" }
+func (c *Config) Chained() bool { return c.Backend == BackendOVS && c.Bridge == "" }
 
 // TunnelMode reports whether the container owns the S-link and tags its own
 // VLANs (cVlans empty).
@@ -216,7 +217,7 @@ func describe(key string) string {
 
 func (c *Config) fill(raw *rawConfig) error {
 	steps := []func(*rawConfig) error{
-		c.fillVersion, c.fillType, c.fillMode, c.fillMaster, c.fillSVlan, c.fillSProto,
+		c.fillVersion, c.fillType, c.fillBackend, c.fillMaster, c.fillSVlan, c.fillSProto,
 		c.fillCVlans, c.fillAllowLists, c.fillMTU, c.fillMAC, c.fillPrevResult, c.fillLog,
 	}
 	for _, step := range steps {
@@ -243,12 +244,12 @@ func (c *Config) fillType(raw *rawConfig) error {
 	return nil
 }
 
-func (c *Config) fillMode(raw *rawConfig) error {
+func (c *Config) fillBackend(raw *rawConfig) error {
 	switch strings.ToLower(raw.Mode) {
 	case "", "kernel":
-		c.Mode = ModeKernel
+		c.Backend = BackendKernel
 	case "ovs":
-		c.Mode = ModeOVS
+		c.Backend = BackendOVS
 	default:
 		return cnierr.InvalidConfig("mode", "%q: must be %s", raw.Mode, expected["mode"])
 	}
@@ -256,7 +257,7 @@ func (c *Config) fillMode(raw *rawConfig) error {
 }
 
 func (c *Config) fillMaster(*rawConfig) error {
-	if c.Mode == ModeOVS {
+	if c.Backend == BackendOVS {
 		if c.Master != "" {
 			return cnierr.InvalidConfig("master", "%q: not used in mode \"ovs\" (the port goes on bridge)", c.Master)
 		}
@@ -388,7 +389,7 @@ func (c *Config) fillPrevResult(raw *rawConfig) error {
 // fillOVS validates the OVS-only keys, and refuses them in kernel mode so a
 // typo in mode does not silently build something else.
 func (c *Config) fillOVS(raw *rawConfig) error {
-	if c.Mode != ModeOVS {
+	if c.Backend != BackendOVS {
 		ovsOnly := []struct {
 			key string
 			set bool

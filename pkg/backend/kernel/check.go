@@ -1,0 +1,96 @@
+package kernel
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// Check verifies the attachment is what p says: the container link is a
+// VLAN link with the planned protocol, ID, MTU (and MAC, when one was asked
+// for), stacked on the planned chain down to the master, and its users are
+// recorded.
+func (b *Backend) Check(p plan.Plan) error {
+	n, err := b.namespaces(p.Attachment.Netns, p.InContainer, true)
+	if err != nil {
+		return err
+	}
+	e := p.Endpoint
+	if n.Container == nil {
+		return cnierr.CheckFailed("the container network namespace is gone")
+	}
+	got, err := n.Container.LinkByName(e.Name)
+	if err != nil {
+		return cnierr.CheckFailed("%s: not found in the container", e.Name)
+	}
+	if err := netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU); err != nil {
+		return err
+	}
+	if err := checkMAC(got, e); err != nil {
+		return err
+	}
+	parent, err := expectedParent(n, p)
+	if err != nil {
+		return err
+	}
+	if err := checkParent(n, got, e.Name, parent); err != nil {
+		return err
+	}
+	return b.checkUsers(p)
+}
+
+func checkMAC(got netlink.Link, e plan.Endpoint) error {
+	if e.MAC != "" && !strings.EqualFold(got.Attrs().HardwareAddr.String(), e.MAC) {
+		return cnierr.CheckFailed("%s: MAC %s, expected %s", e.Name, got.Attrs().HardwareAddr, e.MAC)
+	}
+	return nil
+}
+
+func checkParent(n *netdev.Namespaces, got netlink.Link, name string, parent netlink.Link) error {
+	idx := got.Attrs().ParentIndex
+	if idx == parent.Attrs().Index {
+		return nil
+	}
+	actual := fmt.Sprintf("ifindex %d", idx)
+	if l, err := n.Links.LinkByIndex(idx); err == nil {
+		actual = fmt.Sprintf("%s (ifindex %d)", l.Attrs().Name, idx)
+	}
+	return cnierr.CheckFailed("%s: stacked on %s, expected %s (ifindex %d)", name, actual, parent.Attrs().Name, parent.Attrs().Index)
+}
+
+// expectedParent resolves the chain master -> S-link -> outer C-links and
+// returns the link the container link must sit on.
+func expectedParent(n *netdev.Namespaces, p plan.Plan) (netlink.Link, error) {
+	if !n.HasLinks() {
+		return nil, cnierr.CheckFailed("the namespace holding master %q is gone", p.Master.Name)
+	}
+	master, err := n.Links.LinkByName(p.Master.Name)
+	if err != nil {
+		return nil, cnierr.CheckFailed("master %q: not found", p.Master.Name)
+	}
+	chain := resolve(n, p.Master.Name, p.Chain)
+	for i, l := range p.Chain {
+		if chain[i] == nil {
+			return nil, cnierr.CheckFailed("shared link for %s (%s) is missing", l.Tag, l.Key)
+		}
+	}
+	if len(chain) > 0 {
+		return chain[len(chain)-1], nil
+	}
+	return master, nil
+}
+
+func (b *Backend) checkUsers(p plan.Plan) error {
+	links := b.store.Links(p)
+	for _, l := range p.Links() {
+		if !links.Uses(l.Key, p.Attachment) {
+			return cnierr.CheckFailed("no user recorded for %s: the shared link could be deleted under this container", l.Key)
+		}
+	}
+	return nil
+}
