@@ -461,9 +461,12 @@ func pluginConf(t *testing.T, c conf) *libcni.PluginConfig {
 	return pc
 }
 
+// confList wraps one plugin config in a conflist of the same name and
+// version, as a runtime's config file would carry it.
 func confList(t *testing.T, c conf) *libcni.NetworkConfigList {
 	t.Helper()
-	l, err := libcni.ConfListFromConf(pluginConf(t, c))
+	list := conf{"cniVersion": c["cniVersion"], "name": c["name"], "plugins": []conf{c}}
+	l, err := libcni.NetworkConfFromBytes(list.bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
