@@ -8,7 +8,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -54,15 +53,17 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 
 // EnsureShared returns the ifindex of the shared VLAN link l on parent,
 // creating it if there is none. The kernel allows one VLAN link per
-// (parent, protocol, ID), so an existing one is reused whoever made it.
-func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (int, error) {
+// (parent, protocol, ID), so an existing one is reused whoever made it;
+// inUse explains a link for it that the kernel has elsewhere (another
+// namespace: a container that owns it).
+func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
 	found, err := LookupVLAN(h, parent, l)
 	if err != nil {
 		return 0, err
 	}
 	switch {
 	case found == nil:
-		return createShared(h, parent, l)
+		return createShared(h, parent, l, inUse)
 	case IsTempName(found.Attrs().Name):
 		return finishShared(h, found, l) // an ADD died half-way through creating it
 	}
@@ -79,12 +80,11 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (int, error
 // so the link is born under a temporary name, qinq's by construction, gets
 // the owner alias, and only then takes its real name; it is set up last,
 // as the kernel renames only links that are down.
-func createShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (int, error) {
+func createShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
 	v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 	if err := Retry(func() error { return h.LinkAdd(v) }); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return 0, cnierr.Conflict("%s on ifindex %d cannot be created: the kernel already has a link for it elsewhere "+
-				"(a container owns it, or it is in another namespace)", l.Tag, parent)
+			return 0, inUse()
 		}
 		return 0, Error("create "+l.Name, err)
 	}

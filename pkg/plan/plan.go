@@ -74,6 +74,10 @@ type Kind string
 const (
 	// KindVLAN: the innermost VLAN link is created in the container.
 	KindVLAN Kind = "vlan"
+	// KindMacvlan and KindIpvlan: a macvlan or ipvlan on the chain's last
+	// link, which stays on the host, shared by every such container.
+	KindMacvlan Kind = "macvlan"
+	KindIpvlan  Kind = "ipvlan"
 	// KindVeth: a veth pair whose host end is an OVS port; with a C-tag, a
 	// VLAN link in the container stacks on the veth's container end.
 	KindVeth Kind = "veth"
@@ -93,6 +97,8 @@ type Endpoint struct {
 	Tag Tag `json:"tag"`
 	// Key identifies a KindVLAN link like a chain link's Key does.
 	Key string `json:"key,omitempty"`
+	// Mode is the macvlan or ipvlan mode.
+	Mode string `json:"mode,omitempty"`
 	// HostName and VethName (KindVeth) are the host end of the veth (the OVS
 	// port) and its container end (Name itself when no C-tag stacks on it).
 	HostName string `json:"hostName,omitempty"`
@@ -151,20 +157,24 @@ func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
 }
 
 // kernel: the chain is every tag but the innermost, which the container's
-// VLAN link carries (in tunnel mode that is the S-tag itself).
+// VLAN link carries (in tunnel mode that is the S-tag itself); with a shared
+// container link the chain is every tag, and the container's macvlan or
+// ipvlan sits on its last link with that link's MTU.
 func (p *Plan) kernel(c *config.Config, mtu int) {
 	p.Master = Master{Name: c.Master, MTU: mtu}
 	tags := tagsOf(c)
 	key := c.Master
 	for i, t := range tags {
 		key += t.Key()
-		if i == len(tags)-1 {
+		if i == len(tags)-1 && !c.ContainerLink.Shared() {
 			p.Endpoint = Endpoint{Kind: KindVLAN, Name: p.Attachment.IfName, MTU: mtu - TagBytes*i, MAC: macOf(c), Tag: t, Key: key}
-			break
+			return
 		}
 		name, alt := sharedNames(c.Master, tags[:i+1], key)
 		p.Chain = append(p.Chain, VLANLink{Tag: t, Name: name, AltName: alt, Key: key, MTU: mtu - TagBytes*i})
 	}
+	top := p.Chain[len(p.Chain)-1]
+	p.Endpoint = Endpoint{Kind: Kind(c.ContainerLink), Name: p.Attachment.IfName, MTU: top.MTU, MAC: macOf(c), Mode: c.ContainerLinkMode}
 }
 
 // ovs: OVS adds the S-tag at the port; the container gets a veth end, and

@@ -202,3 +202,33 @@ func TestNames_HostVethsAreStableRecognisedAndFitIFNAMSIZ(t *testing.T) {
 		t.Fatalf("got %q", n)
 	}
 }
+
+func TestShared_MacvlanSitsOnTheSharedCLinkWithItsMTU(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan"}`, 1500)
+	if len(st.Chain) != 2 || st.Chain[1].Name != "eth0.100.10" || st.Chain[1].Key != "eth0:88a8.100:8100.10" || st.Chain[1].MTU != 1496 {
+		t.Fatalf("chain %+v: the C-link must stay on the host, shared", st.Chain)
+	}
+	if e := st.Endpoint; e.Kind != KindMacvlan || e.Mode != "bridge" || e.MTU != 1496 || e.Name != "net1" || e.Key != "" {
+		t.Fatalf("endpoint %+v", e)
+	}
+	if len(st.Links()) != 2 {
+		t.Fatal("a macvlan is not a VLAN link of the chain")
+	}
+}
+
+func TestShared_TunnelModeSharesTheSLink(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"ipvlan","containerLinkMode":"l3"}`, 9000)
+	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || st.Endpoint.Kind != KindIpvlan || st.Endpoint.MTU != 9000 || st.Endpoint.Mode != "l3" {
+		t.Fatalf("plan %+v", st)
+	}
+}
+
+func TestShared_ExplicitMTUAboveTheSharedLinkIsCode7(t *testing.T) {
+	if _, err := plan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan","mtu":1497}`, 1500); err == nil || !strings.Contains(err.Error(), "68-1496") {
+		t.Fatalf("want code 7 on mtu naming 68-1496, got %v", err)
+	}
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan","mtu":1400}`, 1500)
+	if st.Endpoint.MTU != 1400 || st.Chain[1].MTU != 1496 {
+		t.Fatalf("explicit mtu: endpoint %d, C-link %d", st.Endpoint.MTU, st.Chain[1].MTU)
+	}
+}

@@ -64,7 +64,8 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, er
 		if err := fault.Point(fault.SharedRef); err != nil {
 			return 0, err
 		}
-		if idx, err = netdev.EnsureShared(n.Links, idx, l); err != nil {
+		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
+		if idx, err = netdev.EnsureShared(n.Links, idx, l, held.explain); err != nil {
 			return 0, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
@@ -77,32 +78,69 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, er
 // attachEndpoint creates the container's link on parent.
 func (b *Backend) attachEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int, u *undo.Stack) (netlink.Link, error) {
 	e := p.Endpoint
-	if err := links.Use(e.Key, p.Attachment); err != nil {
-		return nil, cnierr.Internal("record the container link", err)
+	held := conflict{n: n, links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}
+	if e.Kind == plan.KindVLAN {
+		if err := links.Use(e.Key, p.Attachment); err != nil {
+			return nil, cnierr.Internal("record the container link", err)
+		}
+		if err := fault.Point(fault.ContainerRef); err != nil {
+			return nil, err
+		}
 	}
-	if err := fault.Point(fault.ContainerRef); err != nil {
-		return nil, err
-	}
-	v := netdev.NewVLAN("", parent, e.Tag, e.MTU)
-	v.HardwareAddr = e.HardwareAddr()
-	inUse := func() error { return inUse(n, links, p, parent) }
-	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: v, Name: e.Name, InUse: inUse}, u)
+	l := endpointLink(e, parent)
+	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: l, Name: e.Name, InUse: held.explain}, u)
 }
 
-// inUse explains an EEXIST on the container link: which VLAN, on which
-// parent, and which attachment holds it when qinq made it.
-func inUse(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int) error {
-	e := p.Endpoint
-	on := fmt.Sprintf("ifindex %d", parent)
-	if l, err := n.Links.LinkByIndex(parent); err == nil {
+// endpointLink is the link of endpoint e's kind, on parent.
+func endpointLink(e plan.Endpoint, parent int) netlink.Link {
+	attrs := netlink.NewLinkAttrs()
+	attrs.ParentIndex, attrs.MTU, attrs.HardwareAddr = parent, e.MTU, e.HardwareAddr()
+	switch e.Kind {
+	case plan.KindMacvlan:
+		return &netlink.Macvlan{LinkAttrs: attrs, Mode: macvlanModes[e.Mode]}
+	case plan.KindIpvlan:
+		return &netlink.IPVlan{LinkAttrs: attrs, Mode: ipvlanModes[e.Mode], Flag: netlink.IPVLAN_FLAG_BRIDGE}
+	}
+	return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(e.Tag.VID), VlanProtocol: e.Tag.Proto}
+}
+
+var (
+	macvlanModes = map[string]netlink.MacvlanMode{
+		"bridge": netlink.MACVLAN_MODE_BRIDGE, "private": netlink.MACVLAN_MODE_PRIVATE, "vepa": netlink.MACVLAN_MODE_VEPA,
+	}
+	ipvlanModes = map[string]netlink.IPVlanMode{
+		"l2": netlink.IPVLAN_MODE_L2, "l3": netlink.IPVLAN_MODE_L3, "l3s": netlink.IPVLAN_MODE_L3S,
+	}
+)
+
+// conflict explains an EEXIST from the kernel for the VLAN link tag on
+// parent: which VLAN, on which link, and which attachment holds it when qinq
+// made it. The kernel allows one VLAN link per ID on a parent, whatever
+// namespace it went to, so a VLAN held by a container's own vlan link cannot
+// also be shared by macvlan/ipvlan containers, and the other way round.
+type conflict struct {
+	n      *netdev.Namespaces
+	links  record.Links
+	p      plan.Plan
+	tag    plan.Tag
+	key    string
+	parent int
+}
+
+func (c conflict) explain() error {
+	on := fmt.Sprintf("ifindex %d", c.parent)
+	if l, err := c.n.Links.LinkByIndex(c.parent); err == nil {
 		on = l.Attrs().Name
 	}
 	holder := "another container"
-	users, _ := links.Users(e.Key)
+	users, _ := c.links.Users(c.key)
 	for _, id := range users {
-		if id != p.Attachment.ID() {
+		if id != c.p.Attachment.ID() {
 			holder = "attachment " + id
+			break
 		}
 	}
-	return cnierr.Conflict("%s on %s is already used by %s (the kernel allows one link per VLAN ID on a parent)", e.Tag, on, holder)
+	return cnierr.Conflict("%s on %s is already used by %s (the kernel allows one link per VLAN ID on a parent, in any namespace: "+
+		"a VLAN a container holds as its own vlan link cannot also be shared by macvlan or ipvlan containers, nor the other way round)",
+		c.tag, on, holder)
 }

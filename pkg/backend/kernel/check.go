@@ -11,10 +11,11 @@ import (
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
-// Check verifies the attachment is what p says: the container link is a
-// VLAN link with the planned protocol, ID, MTU (and MAC, when one was asked
-// for), stacked on the planned chain down to the master, and its users are
-// recorded.
+// Check verifies the attachment is what p says: the container link is of
+// the planned kind (a VLAN link with the planned protocol and ID, or a
+// macvlan or ipvlan in the planned mode) with the planned MTU (and MAC, when
+// one was asked for), sitting on the planned chain down to the master, and
+// its uses of the chain are recorded.
 func (b *Backend) Check(p plan.Plan) error {
 	n, err := b.namespaces(p.Attachment.Netns, p.InContainer, true)
 	if err != nil {
@@ -28,7 +29,7 @@ func (b *Backend) Check(p plan.Plan) error {
 	if err != nil {
 		return cnierr.CheckFailed("%s: not found in the container", e.Name)
 	}
-	if err := netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU); err != nil {
+	if err := checkEndpoint(got, e); err != nil {
 		return err
 	}
 	if err := checkMAC(got, e); err != nil {
@@ -42,6 +43,35 @@ func (b *Backend) Check(p plan.Plan) error {
 		return err
 	}
 	return b.checkUsers(p)
+}
+
+func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
+	switch e.Kind {
+	case plan.KindVLAN:
+		return netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU)
+	case plan.KindMacvlan:
+		if m, ok := got.(*netlink.Macvlan); ok && m.Mode != macvlanModes[e.Mode] {
+			return cnierr.CheckFailed("%s: macvlan mode %s, expected %s", e.Name, modeName(macvlanModes, m.Mode), e.Mode)
+		}
+	case plan.KindIpvlan:
+		if v, ok := got.(*netlink.IPVlan); ok && v.Mode != ipvlanModes[e.Mode] {
+			return cnierr.CheckFailed("%s: ipvlan mode %s, expected %s", e.Name, modeName(ipvlanModes, v.Mode), e.Mode)
+		}
+	}
+	if got.Type() != string(e.Kind) {
+		return cnierr.CheckFailed("%s: is a %q link, expected a %s link", e.Name, got.Type(), e.Kind)
+	}
+	return netdev.CheckMTU(got, e.Name, e.MTU)
+}
+
+// modeName spells a kernel mode the way the config does.
+func modeName[M comparable](modes map[string]M, m M) string {
+	for name, v := range modes {
+		if v == m {
+			return name
+		}
+	}
+	return fmt.Sprint(m)
 }
 
 func checkMAC(got netlink.Link, e plan.Endpoint) error {

@@ -18,9 +18,7 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	// Only with its user recorded: that is written before the link is
-	// made, so without it the link in CNI_IFNAME's place is someone else's.
-	if n.Container != nil && b.store.Links(p).Uses(p.Endpoint.Key, p.Attachment) {
+	if n.Container != nil && b.made(p) {
 		if err := deleteEndpoint(*n.Container, p.Endpoint); err != nil {
 			return err
 		}
@@ -28,12 +26,24 @@ func (b *Backend) Detach(p plan.Plan) error {
 	return b.release(p, n)
 }
 
+// made reports whether qinq may have made p's endpoint: a VLAN endpoint's
+// user is recorded before the link is made, a macvlan's or ipvlan's
+// attachment record; without either, the link in CNI_IFNAME's place is
+// someone else's.
+func (b *Backend) made(p plan.Plan) bool {
+	if p.Endpoint.Kind == plan.KindVLAN {
+		return b.store.Links(p).Uses(p.Endpoint.Key, p.Attachment)
+	}
+	_, found, err := b.store.Get(p.Attachment)
+	return found && err == nil
+}
+
 // deleteEndpoint deletes CNI_IFNAME, or the link still under its temporary
-// name if an ADD died before the rename, but only if it is the VLAN link
+// name if an ADD died before the rename, but only if it is the kind of link
 // qinq would have made: an interface someone else put there is left alone.
 func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
 	if l, err := c.LinkByName(e.Name); err == nil {
-		if netdev.CheckVLAN(l, e.Name, e.Tag, l.Attrs().MTU) != nil {
+		if !isEndpoint(l, e) {
 			return nil
 		}
 		return netdev.Error("delete "+e.Name, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
@@ -45,11 +55,20 @@ func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
 	}
 	var errs []error
 	for _, l := range links {
-		if netdev.IsTempName(l.Attrs().Name) && netdev.CheckVLAN(l, e.Name, e.Tag, l.Attrs().MTU) == nil {
+		if netdev.IsTempName(l.Attrs().Name) && isEndpoint(l, e) {
 			errs = append(errs, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
 		}
 	}
 	return netdev.Error("delete "+e.Name, errors.Join(errs...))
+}
+
+// isEndpoint reports whether l is a link of e's kind (and, for a VLAN link,
+// with e's tag).
+func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
+	if e.Kind == plan.KindVLAN {
+		return netdev.CheckVLAN(l, e.Name, e.Tag, l.Attrs().MTU) == nil
+	}
+	return l.Type() == string(e.Kind)
 }
 
 // release drops the attachment's uses, innermost first, and deletes each
