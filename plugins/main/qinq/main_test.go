@@ -103,3 +103,23 @@ func TestVerbs_NeverPanicOnBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestByHand_WithoutCNIVariablesPrintsWhatItIsAndExitsNonZero(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{"QINQ_TEST_AS_PLUGIN=1", "PATH=" + os.Getenv("PATH")}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() == 0 {
+		t.Fatalf("by hand: %v, want a non-zero exit", err)
+	}
+	for _, want := range []string{"qinq " + Version, "CNI plugin", "CNI_COMMAND", "README", "1.1.0"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the text lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout is for CNI results only, got %q", stdout.String())
+	}
+}
