@@ -1,28 +1,29 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/qinq-cni/qinq/pkg/backend"
 	"github.com/qinq-cni/qinq/pkg/backend/kernel"
-	"github.com/qinq-cni/qinq/pkg/backend/ovs"
-	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/record"
 )
 
-// backends builds the backend of each mode ("mode" in the config). conf is
-// nil when a recorded plan of that mode is only detached.
-var backends = map[config.Backend]func(conf *config.Config, store record.Store) backend.Backend{
+// newBackendFunc builds a backend; conf is nil when a recorded plan of that
+// mode is only detached.
+type newBackendFunc func(conf *config.Config, store record.Store) backend.Backend
+
+// backends builds the backend of each mode ("mode" in the config). A mode
+// whose backend is not linked into this binary (nil) is handed over to the
+// binary that has it (see handover.go).
+var backends = map[config.Backend]newBackendFunc{
 	config.BackendKernel: func(conf *config.Config, store record.Store) backend.Backend { return kernel.New(conf, store) },
-	config.BackendOVS:    func(conf *config.Config, _ record.Store) backend.Backend { return ovs.New(conf) },
+	config.BackendOVS:    ovsBackend,
 }
 
 // newBackend builds the backend of mode kind.
 func newBackend(kind config.Backend, conf *config.Config, store record.Store) (backend.Backend, error) {
-	build, ok := backends[kind]
-	if !ok {
-		return nil, cnierr.Internal("choose the backend", fmt.Errorf("mode %q is not one this binary knows", kind))
+	build, known := backends[kind]
+	if build == nil {
+		return nil, elsewhere{kind: kind, known: known}
 	}
 	return build(conf, store), nil
 }

@@ -32,6 +32,9 @@ func cmdGC(args *skel.CmdArgs) error {
 	valid := validAttachments(args.StdinData)
 	keep := func(a plan.Attachment) bool { return valid[a.ContainerID+"/"+a.IfName] }
 	detached, err := inv.detachStale(keep)
+	if errors.As(err, new(elsewhere)) {
+		return err
+	}
 	errs := []error{err}
 	more, err := inv.backend.Collect(conf.Name, keep)
 	errs = append(errs, err)
@@ -45,15 +48,22 @@ func cmdGC(args *skel.CmdArgs) error {
 }
 
 // detachStale detaches, by their records, the network's attachments keep
-// rejects.
+// rejects. Their backends are all chosen before any is detached.
 func (inv *invocation) detachStale(keep func(plan.Attachment) bool) ([]plan.Attachment, error) {
 	plans, err := inv.store.List()
 	errs := []error{err}
-	var detached []plan.Attachment
+	var stale []plan.Plan
 	for _, p := range plans {
 		if p.Attachment.Network != inv.conf.Name || keep(p.Attachment) {
 			continue
 		}
+		if _, err := inv.backendFor(p); err != nil {
+			return nil, err // served by another binary: hand over first
+		}
+		stale = append(stale, p)
+	}
+	var detached []plan.Attachment
+	for _, p := range stale {
 		if err := inv.detach(p); err != nil {
 			errs = append(errs, err)
 			continue

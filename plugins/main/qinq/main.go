@@ -31,11 +31,11 @@ func main() {
 		os.Exit(1)
 	}
 	skel.PluginMainFuncs(skel.CNIFuncs{
-		Add:    logged("ADD", cmdAdd),
-		Del:    logged("DEL", cmdDel),
-		Check:  logged("CHECK", cmdCheck),
-		GC:     logged("GC", cmdGC),
-		Status: logged("STATUS", cmdStatus),
+		Add:    logged("ADD", handingOver(cmdAdd)),
+		Del:    logged("DEL", handingOver(cmdDel)),
+		Check:  logged("CHECK", handingOver(cmdCheck)),
+		GC:     logged("GC", handingOver(cmdGC)),
+		Status: logged("STATUS", handingOver(cmdStatus)),
 	}, versions, "qinq "+Version)
 }
 

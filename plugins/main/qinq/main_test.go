@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 // plugin is one exec of the plugin with a CNI environment on the host.
 type plugin struct {
 	t       *testing.T
+	bin     string // this test binary, or a copy of it
 	cniPath string
 	state   string
 }
@@ -37,11 +38,11 @@ func newPlugin(t *testing.T) *plugin {
 	if err := os.WriteFile(filepath.Join(dir, "fake-ipam"), []byte(ipam), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &plugin{t: t, cniPath: dir, state: filepath.Join(dir, "state")}
+	return &plugin{t: t, bin: os.Args[0], cniPath: dir, state: filepath.Join(dir, "state")}
 }
 
 func (p *plugin) run(verb, stdin string) (exit int, stdout string) {
-	cmd := exec.Command(os.Args[0])
+	cmd := exec.Command(p.bin)
 	cmd.Env = append(os.Environ(), "QINQ_TEST_AS_PLUGIN=1", "CNI_COMMAND="+verb, "CNI_CONTAINERID=c1",
 		"CNI_NETNS=/nonexistent/netns", "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state)
 	cmd.Stdin = strings.NewReader(stdin)
