@@ -1,0 +1,100 @@
+package testenv
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+)
+
+// Conf is a network configuration under construction. Its methods return
+// a changed copy, so one base config can seed many cases.
+type Conf map[string]any
+
+// QinQ is the start of a qinq network configuration.
+func QinQ(cniVersion, name string) Conf {
+	return Conf{"cniVersion": cniVersion, "name": name, "type": "qinq"}
+}
+
+// OnMaster makes c a kernel-mode network on master: S-VLAN sVlan (802.1ad
+// unless sProto says otherwise) and the C-VLANs given (none: tunnel mode).
+func (c Conf) OnMaster(master string, sVlan int, cVlans ...int) Conf {
+	return c.With("master", master).vlans(sVlan, cVlans)
+}
+
+// OnBridge makes c a standalone Open vSwitch network on bridge.
+func (c Conf) OnBridge(bridge string, sVlan int, cVlans ...int) Conf {
+	return c.With("mode", "ovs", "bridge", bridge).vlans(sVlan, cVlans)
+}
+
+func (c Conf) vlans(sVlan int, cVlans []int) Conf {
+	c = c.With("sVlan", sVlan)
+	if len(cVlans) > 0 {
+		c = c.With("cVlans", cVlans)
+	}
+	return c
+}
+
+// With sets keys: With("mtu", 1400, "mac", "02:00:5e:10:00:01").
+func (c Conf) With(kv ...any) Conf {
+	if len(kv)%2 != 0 {
+		panic(fmt.Sprintf("Conf.With: odd number of arguments %v", kv))
+	}
+	d := Conf{}
+	for k, v := range c {
+		d[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		d[kv[i].(string)] = kv[i+1]
+	}
+	return d
+}
+
+// Without removes keys.
+func (c Conf) Without(keys ...string) Conf {
+	d := c.With()
+	for _, k := range keys {
+		delete(d, k)
+	}
+	return d
+}
+
+// WithStaticIP gives the container one fixed address (the static IPAM plugin).
+func (c Conf) WithStaticIP(cidr string) Conf {
+	return c.With("ipam", map[string]any{"type": "static", "addresses": []map[string]string{{"address": cidr}}})
+}
+
+// WithHostLocal gives the container an address from subnet, allocated by
+// host-local in its store dataDir: a leak there is an IPAM leak.
+func (c Conf) WithHostLocal(dataDir, subnet string) Conf {
+	return c.WithHostLocalRange(dataDir, map[string]string{"subnet": subnet})
+}
+
+// WithHostLocalRange is WithHostLocal with a whole range (rangeStart, rangeEnd).
+func (c Conf) WithHostLocalRange(dataDir string, r map[string]string) Conf {
+	return c.With("ipam", map[string]any{"type": "host-local", "dataDir": dataDir, "ranges": [][]map[string]string{{r}}})
+}
+
+// Bytes is the configuration as a plugin reads it on stdin.
+func (c Conf) Bytes() []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("Conf %v: %v", map[string]any(c), err))
+	}
+	return b
+}
+
+// AsList is c as a libcni configuration list of one plugin.
+func (c Conf) AsList(t testing.TB) *libcni.NetworkConfigList {
+	t.Helper()
+	pc, err := libcni.NetworkPluginConfFromBytes(c.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := libcni.ConfListFromConf(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
