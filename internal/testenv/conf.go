@@ -3,6 +3,7 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -41,20 +42,27 @@ func (c Conf) With(kv ...any) Conf {
 	if len(kv)%2 != 0 {
 		panic(fmt.Sprintf("Conf.With: odd number of arguments %v", kv))
 	}
-	d := Conf{}
-	for k, v := range c {
-		d[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		d[kv[i].(string)] = kv[i+1]
-	}
-	return d
+	return edited(c, func(d Conf) {
+		for i := 0; i < len(kv); i += 2 {
+			d[kv[i].(string)] = kv[i+1]
+		}
+	})
 }
 
 // Without removes keys.
-func (c Conf) Without(keys ...string) Conf {
-	d := c.With()
-	for _, k := range keys {
+func (c Conf) Without(keys ...string) Conf { return edited(c, nil, keys...) }
+
+// edited is a copy of m with set applied and the keys in drop deleted: the
+// maps the builders hand out are never changed afterwards.
+func edited[M ~map[string]V, V any](m M, set func(M), drop ...string) M {
+	d := maps.Clone(m)
+	if d == nil {
+		d = M{}
+	}
+	if set != nil {
+		set(d)
+	}
+	for _, k := range drop {
 		delete(d, k)
 	}
 	return d

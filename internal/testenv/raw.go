@@ -29,24 +29,15 @@ func (e *Env) Vars(command string, c *Container, ifName string) Vars {
 
 // With sets variables: With("CNI_IFNAME", "net/1").
 func (v Vars) With(kv ...string) Vars {
-	d := Vars{}
-	for k, x := range v {
-		d[k] = x
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		d[kv[i]] = kv[i+1]
-	}
-	return d
+	return edited(v, func(d Vars) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			d[kv[i]] = kv[i+1]
+		}
+	})
 }
 
 // Without unsets variables.
-func (v Vars) Without(keys ...string) Vars {
-	d := v.With()
-	for _, k := range keys {
-		delete(d, k)
-	}
-	return d
-}
+func (v Vars) Without(keys ...string) Vars { return edited(v, nil, keys...) }
 
 // Outcome is what a raw run did: exit status, stdout, stderr.
 type Outcome struct {
