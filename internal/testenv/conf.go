@@ -93,14 +93,12 @@ func (c Conf) Bytes() []byte {
 	return b
 }
 
-// AsList is c as a libcni configuration list of one plugin.
+// AsList wraps c in a configuration list of the same name and version, as
+// a runtime's config file would carry it.
 func (c Conf) AsList(t testing.TB) *libcni.NetworkConfigList {
 	t.Helper()
-	pc, err := libcni.NetworkPluginConfFromBytes(c.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := libcni.ConfListFromConf(pc)
+	list := Conf{"cniVersion": c["cniVersion"], "name": c["name"], "plugins": []Conf{c}}
+	l, err := libcni.NetworkConfFromBytes(list.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}

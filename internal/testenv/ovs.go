@@ -177,6 +177,12 @@ func vsctl(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// For is the same Open vSwitch used by another test (a subtest): failures
+// are reported there, and its bridges and uplinks go when it ends.
+func (o *OVS) For(t testing.TB) *OVS {
+	return &OVS{t: t, Host: o.Host.For(t)}
+}
+
 // Vsctl runs ovs-vsctl and returns its output; a failure fails the test.
 func (o *OVS) Vsctl(args ...string) string {
 	o.t.Helper()

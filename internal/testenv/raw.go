@@ -95,8 +95,9 @@ func (o Outcome) OK(t testing.TB) []byte {
 }
 
 // Fails asserts the spec's error protocol: a non-zero exit and a JSON error
-// on stdout with code, whose msg contains each string.
-func (o Outcome) Fails(t testing.TB, code uint, contains ...string) *types.Error {
+// on stdout with code, whose msg contains each string. It returns that error
+// (a value: its msg and details to look at, never a nil error to compare).
+func (o Outcome) Fails(t testing.TB, code uint, contains ...string) types.Error {
 	t.Helper()
 	if o.Exit == 0 {
 		t.Fatalf("want error code %d, got success: %v", code, o)
@@ -113,5 +114,5 @@ func (o Outcome) Fails(t testing.TB, code uint, contains ...string) *types.Error
 			t.Fatalf("error %d: msg %q does not name %q (details %q)", e.Code, e.Msg, s, e.Details)
 		}
 	}
-	return &e
+	return e
 }
