@@ -12,7 +12,8 @@ import (
 )
 
 // Env is where one test run finds its binaries and tells the plugin to keep
-// its state. Build it once, in TestMain, with New; it does not change after.
+// its state. Build it in TestMain with New (and adjust its fields there);
+// tests only read it.
 type Env struct {
 	Root     string // the module root (the directory holding go.mod)
 	Plugin   string // the plugin under test: $QINQ_BIN, else <Root>/bin/qinq

@@ -6,7 +6,7 @@
 // cannot make VLAN links fails the run. The test bed (nodes, containers,
 // running the plugin, traffic, capture, Open vSwitch) is internal/testenv;
 // this file adds what only these white-box tests know: where qinq keeps its
-// references.
+// records (pkg/record's layout).
 package main
 
 import (
@@ -73,7 +73,7 @@ func newPair(t *testing.T, mtu int) pair {
 	return p
 }
 
-// stateDir is where qinq keeps its references.
+// stateDir is where qinq keeps its records.
 func stateDir() string {
 	if env.StateDir != "" {
 		return env.StateDir
@@ -81,7 +81,7 @@ func stateDir() string {
 	return "/run/qinq"
 }
 
-// scopeDir is where qinq keeps the references of node n's links.
+// scopeDir is where qinq keeps node n's attachment records and link users.
 func scopeDir(t *testing.T, n *testenv.Node) string {
 	var st syscall.Stat_t
 	if err := syscall.Stat(n.NS.Path(), &st); err != nil {
