@@ -59,14 +59,16 @@ func TestEnv(t *testing.T) {
 		w.Unchanged(before)
 	})
 
-	// The skel convention every reference plugin follows: no CNI_COMMAND
-	// prints what the binary is and which versions it speaks, and exits 0.
+	// Without CNI_COMMAND, as when someone runs it by hand, qinq says on
+	// stderr what it is and which versions it speaks, writes nothing on
+	// stdout (no result, no CNI error: nothing asked for one) and exits
+	// non-zero (issue 12: it did not do what a runtime asks for).
 	spec(t, "CNI_COMMAND missing prints the versions and changes nothing", func(t *testing.T) {
 		w, c := newWorld(t, 1)
 		before := w.Snapshot()
 		o := w.Node.Raw(env.Vars("ADD", c[0], "net1").Without("CNI_COMMAND"), good.Bytes())
-		if o.Exit != 0 || len(o.Stdout) != 0 || !strings.Contains(string(o.Stderr), strings.Join(allVersions, ", ")) {
-			t.Fatalf("want exit 0, empty stdout, the versions on stderr: %v", o)
+		if o.Exit == 0 || len(o.Stdout) != 0 || !strings.Contains(string(o.Stderr), strings.Join(allVersions, ", ")) {
+			t.Fatalf("want a non-zero exit, empty stdout, the versions on stderr: %v", o)
 		}
 		w.Unchanged(before)
 	})
