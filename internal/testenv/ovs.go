@@ -169,10 +169,15 @@ func OVSLogs() string {
 	return b.String()
 }
 
+// vsctl returns ovs-vsctl's stdout only: on a slow machine it warns on
+// stderr ("Unreasonably long 1356ms poll interval"), which is no answer.
 func vsctl(args ...string) (string, error) {
-	out, err := exec.Command("/usr/bin/ovs-vsctl", append([]string{"--timeout=20"}, args...)...).CombinedOutput()
+	cmd := exec.Command("/usr/bin/ovs-vsctl", append([]string{"--timeout=20"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("ovs-vsctl %s: %v: %s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("ovs-vsctl %s: %v: %s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return strings.TrimSpace(string(out)), nil
 }
