@@ -5,6 +5,8 @@ package conformance
 import (
 	"strings"
 	"testing"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
 // TestEnv: the CNI_* variables. libcni always sets them right, so these go
@@ -13,56 +15,62 @@ func TestEnv(t *testing.T) {
 	good := qinq("1.0.0", 100, 10)
 	cases := []struct {
 		name string
-		env  func(c *container) env
+		vars func(c *testenv.Container) testenv.Vars
 		code uint
 		says []string
 	}{
-		{"CNI_COMMAND unknown is code 4", func(c *container) env { return cniEnv("FOO", c, "net1") }, 4, []string{"CNI_COMMAND", "FOO"}},
-		{"CNI_CONTAINERID missing is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").without("CNI_CONTAINERID") }, 4, []string{"CNI_CONTAINERID"}},
-		{"CNI_CONTAINERID with a slash is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").with("CNI_CONTAINERID", "a/b") }, 4, []string{"containerID"}},
-		{"CNI_NETNS missing is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").without("CNI_NETNS") }, 4, []string{"CNI_NETNS"}},
-		{"CNI_IFNAME missing is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").without("CNI_IFNAME") }, 4, []string{"CNI_IFNAME"}},
-		{"CNI_IFNAME too long is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").with("CNI_IFNAME", "abcdefghijklmnop") }, 4, []string{"interface name"}},
-		{"CNI_IFNAME with a slash is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").with("CNI_IFNAME", "net/1") }, 4, []string{"interface name"}},
-		{"CNI_IFNAME dot-dot is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").with("CNI_IFNAME", "..") }, 4, []string{"interface name"}},
-		{"CNI_PATH missing is code 4", func(c *container) env { return cniEnv("ADD", c, "net1").without("CNI_PATH") }, 4, []string{"CNI_PATH"}},
-		{"DEL without CNI_CONTAINERID is code 4", func(c *container) env { return cniEnv("DEL", c, "net1").without("CNI_CONTAINERID") }, 4, []string{"CNI_CONTAINERID"}},
-		{"CHECK without CNI_NETNS is code 4", func(c *container) env { return cniEnv("CHECK", c, "net1").without("CNI_NETNS") }, 4, []string{"CNI_NETNS"}},
-		{"GC without CNI_PATH is code 4", func(c *container) env { return env{"CNI_COMMAND": "GC"} }, 4, []string{"CNI_PATH"}},
-		{"CNI_NETNS that does not exist is code 3", func(c *container) env {
-			return cniEnv("ADD", c, "net1").with("CNI_NETNS", "/var/run/netns/conformance-no-such-ns")
+		{"CNI_COMMAND unknown is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("FOO", c, "net1") }, 4, []string{"CNI_COMMAND", "FOO"}},
+		{"CNI_CONTAINERID missing is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("ADD", c, "net1").Without("CNI_CONTAINERID") }, 4, []string{"CNI_CONTAINERID"}},
+		{"CNI_CONTAINERID with a slash is code 4", func(c *testenv.Container) testenv.Vars {
+			return env.Vars("ADD", c, "net1").With("CNI_CONTAINERID", "a/b")
+		}, 4, []string{"containerID"}},
+		{"CNI_NETNS missing is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("ADD", c, "net1").Without("CNI_NETNS") }, 4, []string{"CNI_NETNS"}},
+		{"CNI_IFNAME missing is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("ADD", c, "net1").Without("CNI_IFNAME") }, 4, []string{"CNI_IFNAME"}},
+		{"CNI_IFNAME too long is code 4", func(c *testenv.Container) testenv.Vars {
+			return env.Vars("ADD", c, "net1").With("CNI_IFNAME", "abcdefghijklmnop")
+		}, 4, []string{"interface name"}},
+		{"CNI_IFNAME with a slash is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("ADD", c, "net1").With("CNI_IFNAME", "net/1") }, 4, []string{"interface name"}},
+		{"CNI_IFNAME dot-dot is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("ADD", c, "net1").With("CNI_IFNAME", "..") }, 4, []string{"interface name"}},
+		{"CNI_PATH missing is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("ADD", c, "net1").Without("CNI_PATH") }, 4, []string{"CNI_PATH"}},
+		{"DEL without CNI_CONTAINERID is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("DEL", c, "net1").Without("CNI_CONTAINERID") }, 4, []string{"CNI_CONTAINERID"}},
+		{"CHECK without CNI_NETNS is code 4", func(c *testenv.Container) testenv.Vars { return env.Vars("CHECK", c, "net1").Without("CNI_NETNS") }, 4, []string{"CNI_NETNS"}},
+		{"GC without CNI_PATH is code 4", func(c *testenv.Container) testenv.Vars { return testenv.Vars{"CNI_COMMAND": "GC"} }, 4, []string{"CNI_PATH"}},
+		{"CNI_NETNS that does not exist is code 3", func(c *testenv.Container) testenv.Vars {
+			return env.Vars("ADD", c, "net1").With("CNI_NETNS", "/var/run/netns/conformance-no-such-ns")
 		}, 3, []string{"CNI_NETNS"}},
 	}
 	for _, tc := range cases {
 		spec(t, tc.name, func(t *testing.T) {
 			w, c := newWorld(t, 1)
-			before := w.snap()
-			stdin := good.bytes()
+			before := w.Snapshot()
+			stdin := good.Bytes()
 			if strings.Contains(tc.name, "CHECK") {
-				stdin = good.with("prevResult", map[string]any{"cniVersion": "1.0.0"}).bytes()
+				stdin = good.With("prevResult", map[string]any{"cniVersion": "1.0.0"}).Bytes()
 			}
-			w.node.raw(tc.env(c[0]), stdin).fails(t, tc.code, tc.says...)
-			w.unchanged(before)
+			w.Node.Raw(tc.vars(c[0]), stdin).Fails(t, tc.code, tc.says...)
+			w.Unchanged(before)
 		})
 	}
 
 	spec(t, "CNI_NETNS the node's own namespace is code 4", func(t *testing.T) {
 		w, c := newWorld(t, 1)
-		before := w.snap()
-		w.node.raw(cniEnv("ADD", c[0], "net1").with("CNI_NETNS", w.node.ns.Path()), good.bytes()).fails(t, 4, "CNI_NETNS")
-		w.unchanged(before)
+		before := w.Snapshot()
+		w.Node.Raw(env.Vars("ADD", c[0], "net1").With("CNI_NETNS", w.Node.NS.Path()), good.Bytes()).Fails(t, 4, "CNI_NETNS")
+		w.Unchanged(before)
 	})
 
-	// The skel convention every reference plugin follows: no CNI_COMMAND
-	// prints what the binary is and which versions it speaks, and exits 0.
+	// Without CNI_COMMAND, as when someone runs it by hand, qinq says on
+	// stderr what it is and which versions it speaks, writes nothing on
+	// stdout (no result, no CNI error: nothing asked for one) and exits
+	// non-zero (issue 12: it did not do what a runtime asks for).
 	spec(t, "CNI_COMMAND missing prints the versions and changes nothing", func(t *testing.T) {
 		w, c := newWorld(t, 1)
-		before := w.snap()
-		o := w.node.raw(cniEnv("ADD", c[0], "net1").without("CNI_COMMAND"), good.bytes())
-		if o.exit != 0 || len(o.stdout) != 0 || !strings.Contains(string(o.stderr), strings.Join(allVersions, ", ")) {
-			t.Fatalf("want exit 0, empty stdout, the versions on stderr: %v", o)
+		before := w.Snapshot()
+		o := w.Node.Raw(env.Vars("ADD", c[0], "net1").Without("CNI_COMMAND"), good.Bytes())
+		if o.Exit == 0 || len(o.Stdout) != 0 || !strings.Contains(string(o.Stderr), strings.Join(allVersions, ", ")) {
+			t.Fatalf("want a non-zero exit, empty stdout, the versions on stderr: %v", o)
 		}
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 }
 
@@ -76,11 +84,11 @@ func TestStdin(t *testing.T) {
 	} {
 		spec(t, tc.name, func(t *testing.T) {
 			w, c := newWorld(t, 1)
-			before := w.snap()
+			before := w.Snapshot()
 			for _, cmd := range []string{"ADD", "DEL", "CHECK"} {
-				w.node.raw(cniEnv(cmd, c[0], "net1"), []byte(tc.stdin)).fails(t, 6)
+				w.Node.Raw(env.Vars(cmd, c[0], "net1"), []byte(tc.stdin)).Fails(t, 6)
 			}
-			w.unchanged(before)
+			w.Unchanged(before)
 		})
 	}
 }
@@ -89,88 +97,87 @@ func TestStdin(t *testing.T) {
 // with the key, and nothing changes.
 func TestConfig(t *testing.T) {
 	base := qinq("1.0.0", 100, 10)
-	ovs := conf{"cniVersion": "1.0.0", "name": "conf", "type": "qinq", "mode": "ovs", "sVlan": 100}
+	ovs := testenv.Conf{"cniVersion": "1.0.0", "name": "conf", "type": "qinq", "mode": "ovs", "sVlan": 100}
 	cases := []struct {
 		name string
-		conf conf
+		conf testenv.Conf
 		key  string
 	}{
-		{"sVlan 0", base.with("sVlan", 0), "sVlan"},
-		{"sVlan 4095", base.with("sVlan", 4095), "sVlan"},
-		{"sVlan 4096", base.with("sVlan", 4096), "sVlan"},
-		{"sVlan -1", base.with("sVlan", -1), "sVlan"},
-		{`sVlan "10" (a string)`, base.with("sVlan", "10"), "sVlan"},
-		{"sVlan 1.5", base.with("sVlan", 1.5), "sVlan"},
-		{"sVlan missing", base.without("sVlan"), "sVlan"},
-		{`sProto "802.1x"`, base.with("sProto", "802.1x"), "sProto"},
-		{`sProto "0x9100" (Linux cannot send it)`, base.with("sProto", "0x9100"), "sProto"},
-		{`sProto "0x88a8" (a TPID, not a name)`, base.with("sProto", "0x88a8"), "sProto"},
-		{"sProto 34984 (a number)", base.with("sProto", 34984), "sProto"},
-		{"cVlans [0]", base.with("cVlans", []int{0}), "cVlans[0]"},
-		{"cVlans [4095]", base.with("cVlans", []int{4095}), "cVlans[0]"},
-		{"cVlans [10, -3]", base.with("cVlans", []int{10, -3}), "cVlans[1]"},
-		{"cVlans [10, 10] (duplicate)", base.with("cVlans", []int{10, 10}), "cVlans"},
-		{"cVlans [1,2,3,4,5] (too deep)", base.with("cVlans", []int{1, 2, 3, 4, 5}), "cVlans"},
-		{"cVlans 10 (not a list)", base.with("cVlans", 10), "cVlans"},
-		{`cVlans ["10"]`, base.with("cVlans", []string{"10"}), "cVlans"},
-		{"mtu 67", base.with("mtu", 67), "mtu"},
-		{"mtu -1", base.with("mtu", -1), "mtu"},
-		{"mtu 1501 above the S-link of a 1500 master", base.with("mtu", 1501), "mtu"},
-		{"mtu 1497 above the outer C-link of QinQinQ", base.with("cVlans", []int{50, 10}, "mtu", 1497), "mtu"},
-		{"mtu 1501 in tunnel mode above master", base.without("cVlans").with("mtu", 1501), "mtu"},
-		{`mtu "1500" (a string)`, base.with("mtu", "1500"), "mtu"},
-		{"master missing", base.without("master"), "master"},
-		{`master ""`, base.with("master", ""), "master"},
-		{"master name of 16 characters", base.with("master", "abcdefghijklmnop"), "master"},
-		{`master "eth/1"`, base.with("master", "eth/1"), "master"},
-		{"master not on the node", base.with("master", "eth9"), "master"},
-		{"mac broadcast", base.with("mac", "ff:ff:ff:ff:ff:ff"), "mac"},
-		{"mac multicast", base.with("mac", "01:00:5e:00:00:01"), "mac"},
-		{"mac not a MAC", base.with("mac", "not-a-mac"), "mac"},
-		{"mac of 20 bytes (InfiniBand)", base.with("mac", "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"), "mac"},
-		{"linkInContainer \"yes\"", base.with("linkInContainer", "yes"), "linkInContainer"},
-		{`type "vlan"`, base.with("type", "vlan"), "type"},
-		{`mode "tunnel"`, base.with("mode", "tunnel"), "mode"},
-		{"ipam without type", base.with("ipam", map[string]any{"subnet": "10.0.0.0/24"}), "ipam.type"},
-		{`ipam "host-local" (a string)`, base.with("ipam", "host-local"), "ipam"},
-		{"bridge in kernel mode", base.with("bridge", "br0"), "bridge"},
-		{"allowedCVlans in kernel mode", base.with("allowedCVlans", []int{10}), "allowedCVlans"},
-		{"ovsdbSocket in kernel mode", base.with("ovsdbSocket", "unix:/run/ovs.sock"), "ovsdbSocket"},
-		{"cVlans in chained OVS mode", ovs.with("cVlans", []int{10}), "cVlans"},
-		{"master in OVS mode", ovs.with("master", "eth1"), "master"},
-		{`ovsdbSocket "http://x" in OVS mode`, ovs.with("bridge", "br0", "ovsdbSocket", "http://x"), "ovsdbSocket"},
-		{"allowedCVlans [4095] in OVS mode", ovs.with("allowedCVlans", []int{4095}), "allowedCVlans[0]"},
-		{"linkInContainer in OVS mode", ovs.with("bridge", "br0", "linkInContainer", true), "linkInContainer"},
-		{`prevResult "x" (not a result)`, base.with("prevResult", "x"), "prevResult"},
+		{"sVlan 0", base.With("sVlan", 0), "sVlan"},
+		{"sVlan 4095", base.With("sVlan", 4095), "sVlan"},
+		{"sVlan 4096", base.With("sVlan", 4096), "sVlan"},
+		{"sVlan -1", base.With("sVlan", -1), "sVlan"},
+		{`sVlan "10" (a string)`, base.With("sVlan", "10"), "sVlan"},
+		{"sVlan 1.5", base.With("sVlan", 1.5), "sVlan"},
+		{"sVlan missing", base.Without("sVlan"), "sVlan"},
+		{`sProto "802.1x"`, base.With("sProto", "802.1x"), "sProto"},
+		{`sProto "0x9100" (Linux cannot send it)`, base.With("sProto", "0x9100"), "sProto"},
+		{`sProto "0x88a8" (a TPID, not a name)`, base.With("sProto", "0x88a8"), "sProto"},
+		{"sProto 34984 (a number)", base.With("sProto", 34984), "sProto"},
+		{"cVlans [0]", base.With("cVlans", []int{0}), "cVlans[0]"},
+		{"cVlans [4095]", base.With("cVlans", []int{4095}), "cVlans[0]"},
+		{"cVlans [10, -3]", base.With("cVlans", []int{10, -3}), "cVlans[1]"},
+		{"cVlans [10, 10] (duplicate)", base.With("cVlans", []int{10, 10}), "cVlans"},
+		{"cVlans [1,2,3,4,5] (too deep)", base.With("cVlans", []int{1, 2, 3, 4, 5}), "cVlans"},
+		{"cVlans 10 (not a list)", base.With("cVlans", 10), "cVlans"},
+		{`cVlans ["10"]`, base.With("cVlans", []string{"10"}), "cVlans"},
+		{"mtu 67", base.With("mtu", 67), "mtu"},
+		{"mtu -1", base.With("mtu", -1), "mtu"},
+		{"mtu 1501 above the S-link of a 1500 master", base.With("mtu", 1501), "mtu"},
+		{"mtu 1497 above the outer C-link of QinQinQ", base.With("cVlans", []int{50, 10}, "mtu", 1497), "mtu"},
+		{"mtu 1501 in tunnel mode above master", base.Without("cVlans").With("mtu", 1501), "mtu"},
+		{`mtu "1500" (a string)`, base.With("mtu", "1500"), "mtu"},
+		{"master missing", base.Without("master"), "master"},
+		{`master ""`, base.With("master", ""), "master"},
+		{"master name of 16 characters", base.With("master", "abcdefghijklmnop"), "master"},
+		{`master "eth/1"`, base.With("master", "eth/1"), "master"},
+		{"master not on the node", base.With("master", "eth9"), "master"},
+		{"mac broadcast", base.With("mac", "ff:ff:ff:ff:ff:ff"), "mac"},
+		{"mac multicast", base.With("mac", "01:00:5e:00:00:01"), "mac"},
+		{"mac not a MAC", base.With("mac", "not-a-mac"), "mac"},
+		{"mac of 20 bytes (InfiniBand)", base.With("mac", "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"), "mac"},
+		{"linkInContainer \"yes\"", base.With("linkInContainer", "yes"), "linkInContainer"},
+		{`type "vlan"`, base.With("type", "vlan"), "type"},
+		{`mode "tunnel"`, base.With("mode", "tunnel"), "mode"},
+		{"ipam without type", base.With("ipam", map[string]any{"subnet": "10.0.0.0/24"}), "ipam.type"},
+		{`ipam "host-local" (a string)`, base.With("ipam", "host-local"), "ipam"},
+		{"bridge in kernel mode", base.With("bridge", "br0"), "bridge"},
+		{"allowedCVlans in kernel mode", base.With("allowedCVlans", []int{10}), "allowedCVlans"},
+		{"ovsdbSocket in kernel mode", base.With("ovsdbSocket", "unix:/run/ovs.sock"), "ovsdbSocket"},
+		{"cVlans in chained OVS mode", ovs.With("cVlans", []int{10}), "cVlans"},
+		{"master in OVS mode", ovs.With("master", "eth1"), "master"},
+		{`ovsdbSocket "http://x" in OVS mode`, ovs.With("bridge", "br0", "ovsdbSocket", "http://x"), "ovsdbSocket"},
+		{"allowedCVlans [4095] in OVS mode", ovs.With("allowedCVlans", []int{4095}), "allowedCVlans[0]"},
+		{"linkInContainer in OVS mode", ovs.With("bridge", "br0", "linkInContainer", true), "linkInContainer"},
+		{`prevResult "x" (not a result)`, base.With("prevResult", "x"), "prevResult"},
 	}
 	// One node and container for the whole table (each case still compares
 	// its own before and after); a control case proves the base config and
 	// the node are good, so a refusal is the key's doing.
-	w, c := newWorld(t, 1)
-	w.t, w.node.t = t, t
+	shared, c := newWorld(t, 1)
 	spec(t, "control: the base config is accepted", func(t *testing.T) {
-		w.t, w.node.t = t, t
-		cf := base.hostLocal("10.30.0.0/24")
-		before := w.snap()
-		w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).ok(t)
-		w.attached(before, true)
-		w.node.raw(cniEnv("DEL", c[0], "net1"), cf.bytes()).ok(t)
-		w.unchanged(before)
+		w := shared.For(t)
+		cf := base.WithHostLocal(ipamDir, "10.30.0.0/24")
+		before := w.Snapshot()
+		w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).OK(t)
+		attached(t, w, before, true)
+		w.Node.Raw(env.Vars("DEL", c[0], "net1"), cf.Bytes()).OK(t)
+		w.Unchanged(before)
 	})
 	for _, tc := range cases {
 		spec(t, tc.name+" is code 7 naming "+tc.key, func(t *testing.T) {
-			w.t, w.node.t = t, t
+			w := shared.For(t)
 			// With host-local IPAM: a refusal must come before any allocation.
 			cf := tc.conf
 			if _, ok := cf["ipam"]; !ok {
-				cf = cf.hostLocal("10.30.0.0/24")
+				cf = cf.WithHostLocal(ipamDir, "10.30.0.0/24")
 			}
-			before := w.snap()
-			e := w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).fails(t, 7)
+			before := w.Snapshot()
+			e := w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).Fails(t, 7)
 			if !strings.HasPrefix(e.Msg, tc.key+": ") {
 				t.Fatalf("msg %q does not start with the key %q", e.Msg, tc.key)
 			}
-			w.unchanged(before)
+			w.Unchanged(before)
 		})
 	}
 }

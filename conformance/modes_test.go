@@ -6,19 +6,18 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
 // vlanOf returns the VLAN link name in where, or fails.
-func vlanOf(t *testing.T, w *world, c *container, name string) *netlink.Vlan {
+func vlanOf(t *testing.T, w *testenv.World, c *testenv.Container, name string) *netlink.Vlan {
 	t.Helper()
-	where := w.node.ns
+	where := w.Node.NS
 	if c != nil {
-		where = c.ns
+		where = c.NS
 	}
-	l, err := linkByName(t, where, name)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+	l := testenv.Link(t, where, name)
 	v, ok := l.(*netlink.Vlan)
 	if !ok {
 		t.Fatalf("%s is a %s link, want vlan", name, l.Type())
@@ -31,9 +30,9 @@ func vlanOf(t *testing.T, w *world, c *container, name string) *netlink.Vlan {
 func TestModes(t *testing.T) {
 	spec(t, "QinQ: net1 is 802.1Q 10 on a shared 802.1ad 100 S-link, MTU 1496", func(t *testing.T) {
 		w, c := newWorld(t, 1)
-		cn := w.node.cni()
+		cn := w.Node.LibCNI()
 		cf := qinq("1.1.0", 100, 10)
-		before := w.snap()
+		before := w.Snapshot()
 		addOK(t, cn, cf, c[0], "net1")
 		s := vlanOf(t, w, nil, "eth1.100")
 		n := vlanOf(t, w, c[0], "net1")
@@ -44,51 +43,51 @@ func TestModes(t *testing.T) {
 			t.Errorf("net1: %s %d MTU %d on #%d, want 802.1Q 10 MTU 1496 on eth1.100 (#%d)", n.VlanProtocol, n.VlanId, n.MTU, n.ParentIndex, s.Index)
 		}
 		delOK(t, cn, cf, c[0], "net1")
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 
 	spec(t, "Cisco-style sProto 802.1Q makes an 0x8100 S-link", func(t *testing.T) {
 		w, c := newWorld(t, 1)
-		cn := w.node.cni()
-		cf := qinq("1.1.0", 3016, 2).with("sProto", "802.1q") // case-insensitive
-		before := w.snap()
+		cn := w.Node.LibCNI()
+		cf := qinq("1.1.0", 3016, 2).With("sProto", "802.1q") // case-insensitive
+		before := w.Snapshot()
 		addOK(t, cn, cf, c[0], "net1")
 		if s := vlanOf(t, w, nil, "eth1.3016"); s.VlanProtocol != netlink.VLAN_PROTOCOL_8021Q {
 			t.Errorf("S-link protocol %s, want 802.1Q", s.VlanProtocol)
 		}
-		if err := cn.CheckNetworkList(ctx, confList(t, cf), rt(c[0], "net1")); err != nil {
+		if err := cn.CheckNetworkList(ctx, cf.AsList(t), c[0].RuntimeConf("net1")); err != nil {
 			t.Errorf("CHECK: %v", err)
 		}
 		delOK(t, cn, cf, c[0], "net1")
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 
 	spec(t, "tunnel mode: the container owns the S-link and a second container gets code 100", func(t *testing.T) {
 		w, c := newWorld(t, 2)
-		cn := w.node.cni()
+		cn := w.Node.LibCNI()
 		cf := qinq("1.1.0", 950)
-		before := w.snap()
+		before := w.Snapshot()
 		addOK(t, cn, cf, c[0], "ether1")
 		n := vlanOf(t, w, c[0], "ether1")
 		if n.VlanProtocol != netlink.VLAN_PROTOCOL_8021AD || n.VlanId != 950 || n.MTU != 1500 {
 			t.Errorf("ether1: %s %d MTU %d, want 802.1ad 950 MTU 1500", n.VlanProtocol, n.VlanId, n.MTU)
 		}
-		mid := w.snap()
-		_, err := cn.AddNetworkList(ctx, confList(t, cf), rt(c[1], "ether1"))
-		wantCNIError(t, err, 100, "950")
-		w.unchanged(mid)
-		if err := cn.CheckNetworkList(ctx, confList(t, cf), rt(c[0], "ether1")); err != nil {
+		mid := w.Snapshot()
+		_, err := cn.AddNetworkList(ctx, cf.AsList(t), c[1].RuntimeConf("ether1"))
+		testenv.WantCNIError(t, err, 100, "950")
+		w.Unchanged(mid)
+		if err := cn.CheckNetworkList(ctx, cf.AsList(t), c[0].RuntimeConf("ether1")); err != nil {
 			t.Errorf("CHECK: %v", err)
 		}
 		delOK(t, cn, cf, c[0], "ether1")
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 
 	spec(t, "explicit mtu and mac are applied and CHECKed", func(t *testing.T) {
 		w, c := newWorld(t, 1)
-		cn := w.node.cni()
-		cf := qinq("1.1.0", 100, 10).with("mtu", 1400, "mac", "02:00:5e:10:00:01")
-		before := w.snap()
+		cn := w.Node.LibCNI()
+		cf := qinq("1.1.0", 100, 10).With("mtu", 1400, "mac", "02:00:5e:10:00:01")
+		before := w.Snapshot()
 		res := addOK(t, cn, cf, c[0], "net1")
 		n := vlanOf(t, w, c[0], "net1")
 		if n.MTU != 1400 || n.HardwareAddr.String() != "02:00:5e:10:00:01" {
@@ -97,35 +96,35 @@ func TestModes(t *testing.T) {
 		if len(res.Interfaces) != 1 || res.Interfaces[0].Mac != "02:00:5e:10:00:01" {
 			t.Errorf("result interfaces %v, want net1 with the MAC", res.Interfaces)
 		}
-		if err := cn.CheckNetworkList(ctx, confList(t, cf), rt(c[0], "net1")); err != nil {
+		if err := cn.CheckNetworkList(ctx, cf.AsList(t), c[0].RuntimeConf("net1")); err != nil {
 			t.Errorf("CHECK: %v", err)
 		}
 		delOK(t, cn, cf, c[0], "net1")
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 
 	spec(t, "linkInContainer builds the whole stack in the container and nothing on the node", func(t *testing.T) {
 		w, c := newWorld(t, 1)
 		// Stand-in for a VF a previous plugin moved into the pod.
-		c[0].do(t, func() error { return addDummy("vf0", 1500) })
-		cn := w.node.cni()
-		cf := qinq("1.1.0", 100, 10).with("master", "vf0", "linkInContainer", true)
-		before := w.snap()
+		c[0].Do(t, func() error { return testenv.AddDummy("vf0", 1500) })
+		cn := w.Node.LibCNI()
+		cf := qinq("1.1.0", 100, 10).With("master", "vf0", "linkInContainer", true)
+		before := w.Snapshot()
 		addOK(t, cn, cf, c[0], "net1")
 		s := vlanOf(t, w, c[0], "vf0.100")
 		if n := vlanOf(t, w, c[0], "net1"); n.ParentIndex != s.Index || n.MTU != 1496 {
 			t.Errorf("net1 on #%d MTU %d, want on vf0.100 (#%d) MTU 1496", n.ParentIndex, n.MTU, s.Index)
 		}
-		after := w.snap()
-		for _, d := range diff(before, after) {
+		after := w.Snapshot()
+		for _, d := range testenv.Diff(before, after) {
 			if len(d) > 7 && d[2:7] == "node " {
 				t.Errorf("the node changed: %s", d)
 			}
 		}
-		if err := cn.CheckNetworkList(ctx, confList(t, cf), rt(c[0], "net1")); err != nil {
+		if err := cn.CheckNetworkList(ctx, cf.AsList(t), c[0].RuntimeConf("net1")); err != nil {
 			t.Errorf("CHECK: %v", err)
 		}
 		delOK(t, cn, cf, c[0], "net1")
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 }

@@ -11,13 +11,15 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
 func TestVERSION(t *testing.T) {
 	spec(t, "reports 0.1.0 to 1.1.0", func(t *testing.T) {
 		w, _ := newWorld(t, 0)
-		before := w.snap()
-		out := w.node.raw(env{"CNI_COMMAND": "VERSION"}, []byte(`{"cniVersion":"1.1.0"}`)).ok(t)
+		before := w.Snapshot()
+		out := w.Node.Raw(testenv.Vars{"CNI_COMMAND": "VERSION"}, []byte(`{"cniVersion":"1.1.0"}`)).OK(t)
 		var got struct {
 			CNIVersion        string   `json:"cniVersion"`
 			SupportedVersions []string `json:"supportedVersions"`
@@ -29,14 +31,14 @@ func TestVERSION(t *testing.T) {
 			t.Fatalf("VERSION: supportedVersions %v, want %v", got.SupportedVersions, allVersions)
 		}
 		// The same through libcni, as a runtime asks.
-		info, err := w.node.cni().GetVersionInfo(context.Background(), "qinq")
+		info, err := w.Node.LibCNI().GetVersionInfo(context.Background(), "qinq")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(info.SupportedVersions(), allVersions) {
 			t.Fatalf("libcni GetVersionInfo: %v, want %v", info.SupportedVersions(), allVersions)
 		}
-		w.unchanged(before)
+		w.Unchanged(before)
 	})
 }
 
@@ -47,24 +49,24 @@ func TestVersions(t *testing.T) {
 		spec(t, "ADD at "+v+" returns a "+v+" result", func(t *testing.T) {
 			w, c := newWorld(t, 1)
 			cidr := fmt.Sprintf("10.20.%d.5/24", i)
-			cf := qinq(v, 100, 10).static(cidr)
-			before := w.snap()
-			out := w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).ok(t)
-			w.attached(before, false)
-			resultShape(t, v, out, cidr, c[0].path)
-			w.node.raw(cniEnv("DEL", c[0], "net1"), cf.bytes()).ok(t)
-			w.unchanged(before)
+			cf := qinq(v, 100, 10).WithStaticIP(cidr)
+			before := w.Snapshot()
+			out := w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).OK(t)
+			attached(t, w, before, false)
+			resultShape(t, v, out, cidr, c[0].NetNSPath())
+			w.Node.Raw(env.Vars("DEL", c[0], "net1"), cf.Bytes()).OK(t)
+			w.Unchanged(before)
 		})
 	}
 
 	spec(t, "missing cniVersion is 0.1.0", func(t *testing.T) {
 		w, c := newWorld(t, 1)
-		cf := qinq("", 100, 10).without("cniVersion").static("10.21.0.5/24")
-		before := w.snap()
-		out := w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).ok(t)
-		resultShape(t, "0.1.0", out, "10.21.0.5/24", c[0].path)
-		w.node.raw(cniEnv("DEL", c[0], "net1"), cf.bytes()).ok(t)
-		w.unchanged(before)
+		cf := qinq("", 100, 10).Without("cniVersion").WithStaticIP("10.21.0.5/24")
+		before := w.Snapshot()
+		out := w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).OK(t)
+		resultShape(t, "0.1.0", out, "10.21.0.5/24", c[0].NetNSPath())
+		w.Node.Raw(env.Vars("DEL", c[0], "net1"), cf.Bytes()).OK(t)
+		w.Unchanged(before)
 	})
 
 	// A 0.1.0/0.2.0 result cannot say "no address": L2 only at those
@@ -74,35 +76,35 @@ func TestVersions(t *testing.T) {
 		spec(t, "ADD at "+v+" without ipam is code 7 naming ipam, nothing left", func(t *testing.T) {
 			w, c := newWorld(t, 1)
 			cf := qinq(v, 100, 10)
-			before := w.snap()
-			w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).fails(t, 7, "ipam")
-			w.unchanged(before)
+			before := w.Snapshot()
+			w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).Fails(t, 7, "ipam")
+			w.Unchanged(before)
 		})
 	}
 
 	for _, v := range []string{"0.5.0", "1.2.0", "2.0.0"} {
 		spec(t, "unknown version "+v+" is refused with code 1", func(t *testing.T) {
 			w, c := newWorld(t, 1)
-			before := w.snap()
+			before := w.Snapshot()
 			for _, cmd := range []string{"ADD", "DEL"} {
-				e := w.node.raw(cniEnv(cmd, c[0], "net1"), qinq(v, 100, 10).bytes()).fails(t, 1, "incompatible CNI versions")
+				e := w.Node.Raw(env.Vars(cmd, c[0], "net1"), qinq(v, 100, 10).Bytes()).Fails(t, 1, "incompatible CNI versions")
 				if !strings.Contains(e.Details, v) {
 					t.Errorf("%s: details %q do not name version %s", cmd, e.Details, v)
 				}
 			}
-			w.unchanged(before)
+			w.Unchanged(before)
 		})
 	}
 
 	for _, v := range allVersions[:4] {
 		spec(t, "CHECK at "+v+" is refused with code 1", func(t *testing.T) {
 			w, c := newWorld(t, 1)
-			cf := qinq(v, 100, 10).static("10.22.0.5/24")
-			w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).ok(t)
-			before := w.snap()
-			w.node.raw(cniEnv("CHECK", c[0], "net1"), cf.bytes()).fails(t, 1, "does not allow CHECK")
-			w.unchanged(before)
-			w.node.raw(cniEnv("DEL", c[0], "net1"), cf.bytes()).ok(t)
+			cf := qinq(v, 100, 10).WithStaticIP("10.22.0.5/24")
+			w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).OK(t)
+			before := w.Snapshot()
+			w.Node.Raw(env.Vars("CHECK", c[0], "net1"), cf.Bytes()).Fails(t, 1, "does not allow CHECK")
+			w.Unchanged(before)
+			w.Node.Raw(env.Vars("DEL", c[0], "net1"), cf.Bytes()).OK(t)
 		})
 	}
 
@@ -111,13 +113,13 @@ func TestVersions(t *testing.T) {
 			spec(t, verb+" at "+v+" is refused with code 1", func(t *testing.T) {
 				w, c := newWorld(t, 1)
 				cf := qinq(v, 100, 10)
-				w.node.raw(cniEnv("ADD", c[0], "net1"), cf.bytes()).ok(t)
-				before := w.snap()
+				w.Node.Raw(env.Vars("ADD", c[0], "net1"), cf.Bytes()).OK(t)
+				before := w.Snapshot()
 				// GC with no valid attachments would detach everything: the
 				// refusal must come before any of it.
-				w.node.raw(env{"CNI_COMMAND": verb, "CNI_PATH": binDir}, cf.bytes()).fails(t, 1, "does not allow "+verb)
-				w.unchanged(before)
-				w.node.raw(cniEnv("DEL", c[0], "net1"), cf.bytes()).ok(t)
+				w.Node.Raw(testenv.Vars{"CNI_COMMAND": verb, "CNI_PATH": env.CNIPath}, cf.Bytes()).Fails(t, 1, "does not allow "+verb)
+				w.Unchanged(before)
+				w.Node.Raw(env.Vars("DEL", c[0], "net1"), cf.Bytes()).OK(t)
 			})
 		}
 	}

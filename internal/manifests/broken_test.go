@@ -41,6 +41,7 @@ func TestBroken_ManifestsFail(t *testing.T) {
 		{"config name differs", nad(strings.Replace(goodConf, `"name": "tenants"`, `"name": "other"`, 1)), "differs from the object's name"},
 		{"a plugin without type", nad(`{"cniVersion": "1.0.0", "name": "tenants", "plugins": [{"bridge": "br0"}]}`), "type"},
 		{"chained qinq plugin refused", nad(`{"cniVersion": "1.0.0", "name": "tenants", "plugins": [{"type": "ovs", "bridge": "br0"}, {"type": "qinq", "mode": "ovs", "sVlan": 5, "cVlans": [3]}]}`), "cVlans"},
+		{"network defined twice, differently", nad(goodConf) + "---\n" + nad(strings.Replace(goodConf, `"sVlan": 100`, `"sVlan": 101`, 1)), "also defined, differently"},
 		{"unknown kind", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n", "Service"},
 		{"misspelt container field", nad(goodConf) + strings.Replace(pod(`[{"name": "tenants"}]`), "image:", "imagee:", 1), `unknown field "spec.containers[0].imagee"`},
 		{"misspelt selection key", nad(goodConf) + pod(`[{"name": "tenants", "cniArgs": {"sVlan": 150}}]`), `unknown field "cniArgs"`},

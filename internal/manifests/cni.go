@@ -13,15 +13,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/config"
 )
 
-// PendingKeys are keys decided for qinq (CONTEXT: issue 10, macvlan/ipvlan
-// container links) that config.Parse does not read yet. The manifests use
-// them already; once config.Keys() has one, TestPendingKeys fails to say
-// that its entry here must go.
-var PendingKeys = map[string]string{
-	"containerLink":     "issue 10: macvlan/ipvlan container links",
-	"containerLinkMode": "issue 10: macvlan/ipvlan container links",
-}
-
 // plugin is one plugin's configuration as a runtime hands it over: for a
 // conflist, with the list's name and cniVersion filled in, as libcni does.
 type plugin map[string]any
@@ -114,7 +105,7 @@ func checkKeys(p plugin) error {
 	known := config.Keys()
 	var bad []string
 	for k := range p {
-		if !known[k] && PendingKeys[k] == "" {
+		if !known[k] {
 			bad = append(bad, k)
 		}
 	}
@@ -124,9 +115,6 @@ func checkKeys(p plugin) error {
 	sort.Strings(bad)
 	var all []string
 	for k := range known {
-		all = append(all, k)
-	}
-	for k := range PendingKeys {
 		all = append(all, k)
 	}
 	sort.Strings(all)

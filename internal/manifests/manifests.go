@@ -52,6 +52,11 @@ type Set struct {
 	// Parent holds the networks a document may name without defining them
 	// (a README pod may use a deploy/ network); its own definitions win.
 	Parent *Set
+	// Redefine lets a later definition of a network name replace an earlier
+	// one (documentation shows variants of one network); pods are checked
+	// against the last. In deploy/ a name is one object: redefining is an
+	// error.
+	Redefine bool
 }
 
 // Network is one CNI configuration, from a NetworkAttachmentDefinition or
@@ -140,7 +145,7 @@ func (s *Set) AddConfig(where string, conf []byte) (*Network, error) {
 			return nil, fmt.Errorf("%s: plugin %d: %w", where, i, err)
 		}
 	}
-	if old, dup := s.Networks[name]; dup && !bytes.Equal(old.Config, conf) {
+	if old, dup := s.Networks[name]; dup && !s.Redefine && !bytes.Equal(old.Config, conf) {
 		return nil, fmt.Errorf("%s: network %q is also defined, differently, in %s", where, name, old.Where)
 	}
 	n := &Network{Name: name, Where: where, Config: conf}

@@ -21,7 +21,7 @@ const (
 
 // InvalidConfig is code 7: the network configuration is wrong. field names
 // the key; the message says what was found and what is allowed.
-func InvalidConfig(field, format string, a ...any) *types.Error {
+func InvalidConfig(field, format string, a ...any) error {
 	return &types.Error{
 		Code:    types.ErrInvalidNetworkConfig,
 		Msg:     field + ": " + fmt.Sprintf(format, a...),
@@ -30,48 +30,49 @@ func InvalidConfig(field, format string, a ...any) *types.Error {
 }
 
 // Decode is code 6: stdin is not JSON.
-func Decode(err error) *types.Error {
+func Decode(err error) error {
 	return types.NewError(types.ErrDecodingFailure, "cannot decode network configuration", err.Error())
 }
 
 // InvalidEnv is code 4: a CNI_* variable is wrong.
-func InvalidEnv(name, format string, a ...any) *types.Error {
+func InvalidEnv(name, format string, a ...any) error {
 	return types.NewError(types.ErrInvalidEnvironmentVariables, name+": "+fmt.Sprintf(format, a...), "")
 }
 
 // ContainerUnknown is code 3: CNI_NETNS cannot be opened.
-func ContainerUnknown(netns string, err error) *types.Error {
+func ContainerUnknown(netns string, err error) error {
 	return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("CNI_NETNS=%q: cannot open network namespace", netns), err.Error())
 }
 
 // Conflict is code 100.
-func Conflict(format string, a ...any) *types.Error {
+func Conflict(format string, a ...any) error {
 	return &types.Error{Code: CodeConflict, Msg: fmt.Sprintf(format, a...)}
 }
 
 // CheckFailed is code 101.
-func CheckFailed(format string, a ...any) *types.Error {
+func CheckFailed(format string, a ...any) error {
 	return &types.Error{Code: CodeCheckFailed, Msg: fmt.Sprintf(format, a...)}
 }
 
 // Unavailable is code 50: the plugin cannot work on this node.
-func Unavailable(format string, a ...any) *types.Error {
+func Unavailable(format string, a ...any) error {
 	return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf(format, a...), "")
 }
 
-// TryAgain is code 11: a transient failure persisted after retries.
-func TryAgain(err error) *types.Error {
-	return types.NewError(types.ErrTryAgainLater, "transient kernel error, try again later", err.Error())
+// TryAgain is code 11: a transient failure persisted (the kernel kept
+// answering EBUSY, OVSDB is unreachable); the runtime should retry later.
+func TryAgain(what string, err error) error {
+	return types.NewError(types.ErrTryAgainLater, what+": transient failure, try again later", err.Error())
 }
 
 // Internal is code 999, reserved for failures that are not the user's.
-func Internal(what string, err error) *types.Error {
+func Internal(what string, err error) error {
 	return types.NewError(types.ErrInternal, what, err.Error())
 }
 
 // Combine reports every error joined in err (errors.Join) as one CNI error:
 // the code of the first that has one (999 if none) and all the messages.
-func Combine(what string, err error) *types.Error {
+func Combine(what string, err error) error {
 	all := flatten(err)
 	if len(all) <= 1 {
 		return AsCNI(what, err)
@@ -104,15 +105,39 @@ func flatten(err error) []error {
 	return out
 }
 
-// AsCNI returns err as a *types.Error, keeping a code that was already set
-// and wrapping anything else as Internal(what).
-func AsCNI(what string, err error) *types.Error {
+// AsCNI returns err as a CNI error, keeping a code that was already set
+// and wrapping anything else as Internal(what). It returns nil for nil: the
+// result is a plain error, never a typed nil pointer (a *types.Error that is
+// nil is a non-nil error, and calling Error() on it crashes).
+func AsCNI(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var e *types.Error
-	if errors.As(err, &e) {
-		return e
+	if _, ok := Code(err); ok {
+		return err
 	}
 	return Internal(what, err)
+}
+
+// Code returns the CNI code carried by err, if any.
+func Code(err error) (uint, bool) {
+	var e *types.Error
+	if errors.As(err, &e) {
+		return e.Code, true
+	}
+	return 0, false
+}
+
+// Annotate appends note to the details of err's CNI error, keeping its code
+// and message (a failed rollback reported next to what caused it).
+func Annotate(err error, note string) error {
+	var e *types.Error
+	if !errors.As(err, &e) {
+		e = &types.Error{Code: types.ErrInternal, Msg: err.Error()}
+	}
+	details := note
+	if e.Details != "" {
+		details = e.Details + "; " + note
+	}
+	return &types.Error{Code: e.Code, Msg: e.Msg, Details: details}
 }

@@ -33,14 +33,14 @@ const (
 	MaxCVlans = 4
 )
 
-// Mode selects the backend.
-type Mode string
+// Backend is what builds the attachments: the "mode" key.
+type Backend string
 
 const (
-	// ModeKernel stacks kernel VLAN links on a parent NIC (the default).
-	ModeKernel Mode = "kernel"
-	// ModeOVS puts the container behind an Open vSwitch dot1q-tunnel port.
-	ModeOVS Mode = "ovs"
+	// BackendKernel stacks kernel VLAN links on a parent NIC (the default).
+	BackendKernel Backend = "kernel"
+	// BackendOVS puts the container behind an Open vSwitch dot1q-tunnel port.
+	BackendOVS Backend = "ovs"
 )
 
 // DefaultOVSDBSocket is where Debian's and most distributions' ovsdb-server listens.
@@ -50,7 +50,8 @@ const DefaultOVSDBSocket = "unix:/var/run/openvswitch/db.sock"
 type Config struct {
 	CNIVersion string
 	Name       string
-	Mode       Mode
+	// Backend is the "mode" key: kernel links or an Open vSwitch port.
+	Backend Backend
 	// OVS mode: Bridge is the bridge to add the port to; empty means chained
 	// (the port comes from prevResult).
 	Bridge      string
@@ -68,8 +69,15 @@ type Config struct {
 	MTU int
 	// LinkInContainer: Master lives in the container netns.
 	LinkInContainer bool
-	// MAC of the container link; nil means kernel-chosen.
+	// MAC of the container link (runtimeConfig.mac, else the mac key); nil
+	// means kernel-chosen.
 	MAC net.HardwareAddr
+	// ContainerLink is the kind of link the container gets: "vlan" (the
+	// innermost VLAN link itself), or a "macvlan" / "ipvlan" on the
+	// innermost VLAN link, which then stays on the host, shared.
+	ContainerLink ContainerLink
+	// ContainerLinkMode is the macvlan or ipvlan mode ("" for vlan).
+	ContainerLinkMode string
 	// OverrideSVlans and OverrideCVlans are the allow-lists for per-pod
 	// values (args.cni, CNI_ARGS); empty = no per-pod value accepted.
 	OverrideSVlans AllowList
@@ -83,10 +91,12 @@ type Config struct {
 	PrevResult types.Result
 	// Raw is the configuration as received, handed to IPAM unchanged.
 	Raw []byte
+
+	macKey string // which key MAC came from, for messages
 }
 
 // Chained reports whether OVS mode reconfigures a port an earlier plugin made.
-func (c *Config) Chained() bool { return c.Mode == ModeOVS && c.Bridge == "" }
+func (c *Config) Chained() bool { return c.Backend == BackendOVS && c.Bridge == "" }
 
 // TunnelMode reports whether the container owns the S-link and tags its own
 // VLANs (cVlans empty).
@@ -95,49 +105,56 @@ func (c *Config) TunnelMode() bool { return len(c.CVlans) == 0 }
 // rawConfig is the JSON shape. Pointers tell "absent" from "zero".
 type rawConfig struct {
 	types.NetConf
-	Master          string   `json:"master"`
-	SVlan           *int     `json:"sVlan"`
-	SProto          string   `json:"sProto"`
-	CVlans          []int    `json:"cVlans"`
-	MTU             *int     `json:"mtu"`
-	LinkInContainer bool     `json:"linkInContainer"`
-	MAC             string   `json:"mac"`
-	Mode            string   `json:"mode"`
-	Bridge          string   `json:"bridge"`
-	OVSDBSocket     string   `json:"ovsdbSocket"`
-	AllowedCVlans   []int    `json:"allowedCVlans"`
-	OverrideSVlans  []string `json:"overrideSVlans"`
-	OverrideCVlans  []string `json:"overrideCVlans"`
-	LogFile         string   `json:"logFile"`
-	LogLevel        string   `json:"logLevel"`
+	Master          string `json:"master"`
+	SVlan           *int   `json:"sVlan"`
+	SProto          string `json:"sProto"`
+	CVlans          []int  `json:"cVlans"`
+	MTU             *int   `json:"mtu"`
+	LinkInContainer bool   `json:"linkInContainer"`
+	MAC             string `json:"mac"`
+	ContainerLink   string `json:"containerLink"`
+	LinkMode        string `json:"containerLinkMode"`
+	RuntimeConfig   struct {
+		MAC string `json:"mac"`
+	} `json:"runtimeConfig"`
+	Mode           string   `json:"mode"`
+	Bridge         string   `json:"bridge"`
+	OVSDBSocket    string   `json:"ovsdbSocket"`
+	AllowedCVlans  []int    `json:"allowedCVlans"`
+	OverrideSVlans []string `json:"overrideSVlans"`
+	OverrideCVlans []string `json:"overrideCVlans"`
+	LogFile        string   `json:"logFile"`
+	LogLevel       string   `json:"logLevel"`
 }
 
 // expected describes, per key, the JSON type and values a key allows; it
 // turns a json type error into a message a user can act on.
 var expected = map[string]string{
-	"cniVersion":      "a version string such as \"1.0.0\"",
-	"name":            "a string",
-	"type":            "the string \"qinq\"",
-	"master":          "an interface name string",
-	"sVlan":           "an integer 1-4094",
-	"sProto":          "\"802.1ad\" or \"802.1Q\"",
-	"cVlans":          "a list of integers 1-4094",
-	"mtu":             "an integer, at least 68",
-	"linkInContainer": "true or false",
-	"mac":             "a MAC address string",
-	"ipam":            "an object",
-	"prevResult":      "a CNI result object",
-	"dns":             "an object",
-	"runtimeConfig":   "an object",
-	"mode":            "\"kernel\" or \"ovs\"",
-	"bridge":          "an Open vSwitch bridge name string",
-	"ovsdbSocket":     "a string such as \"unix:/var/run/openvswitch/db.sock\" or \"tcp:127.0.0.1:6640\"",
-	"allowedCVlans":   "a list of integers 1-4094",
-	"overrideSVlans":  "a list of strings such as [\"100-199\",\"300\"]",
-	"overrideCVlans":  "a list of strings such as [\"100-199\",\"300\"]",
-	"logFile":         "an absolute file path string",
-	"logLevel":        "\"debug\", \"info\", \"warn\" or \"error\"",
-	"args":            "an object",
+	"cniVersion":        "a version string such as \"1.0.0\"",
+	"name":              "a string",
+	"type":              "the string \"qinq\"",
+	"master":            "an interface name string",
+	"sVlan":             "an integer 1-4094",
+	"sProto":            "\"802.1ad\" or \"802.1Q\"",
+	"cVlans":            "a list of integers 1-4094",
+	"mtu":               "an integer, at least 68",
+	"linkInContainer":   "true or false",
+	"mac":               "a MAC address string",
+	"containerLink":     `"vlan", "macvlan" or "ipvlan"`,
+	"containerLinkMode": `for macvlan "bridge", "private" or "vepa"; for ipvlan "l2", "l3" or "l3s"`,
+	"ipam":              "an object",
+	"prevResult":        "a CNI result object",
+	"dns":               "an object",
+	"runtimeConfig":     "an object",
+	"mode":              "\"kernel\" or \"ovs\"",
+	"bridge":            "an Open vSwitch bridge name string",
+	"ovsdbSocket":       "a string such as \"unix:/var/run/openvswitch/db.sock\" or \"tcp:127.0.0.1:6640\"",
+	"allowedCVlans":     "a list of integers 1-4094",
+	"overrideSVlans":    "a list of strings such as [\"100-199\",\"300\"]",
+	"overrideCVlans":    "a list of strings such as [\"100-199\",\"300\"]",
+	"logFile":           "an absolute file path string",
+	"logLevel":          "\"debug\", \"info\", \"warn\" or \"error\"",
+	"args":              "an object",
 }
 
 // Parse decodes and validates stdin, then applies the per-pod VLANs from
@@ -216,8 +233,8 @@ func describe(key string) string {
 
 func (c *Config) fill(raw *rawConfig) error {
 	steps := []func(*rawConfig) error{
-		c.fillVersion, c.fillType, c.fillMode, c.fillMaster, c.fillSVlan, c.fillSProto,
-		c.fillCVlans, c.fillAllowLists, c.fillMTU, c.fillMAC, c.fillPrevResult, c.fillLog,
+		c.fillVersion, c.fillType, c.fillBackend, c.fillMaster, c.fillSVlan, c.fillSProto,
+		c.fillCVlans, c.fillAllowLists, c.fillMTU, c.fillMAC, c.fillContainerLink, c.fillPrevResult, c.fillLog,
 	}
 	for _, step := range steps {
 		if err := step(raw); err != nil {
@@ -243,20 +260,20 @@ func (c *Config) fillType(raw *rawConfig) error {
 	return nil
 }
 
-func (c *Config) fillMode(raw *rawConfig) error {
+func (c *Config) fillBackend(raw *rawConfig) error {
 	switch strings.ToLower(raw.Mode) {
 	case "", "kernel":
-		c.Mode = ModeKernel
+		c.Backend = BackendKernel
 	case "ovs":
-		c.Mode = ModeOVS
+		c.Backend = BackendOVS
 	default:
-		return cnierr.InvalidConfig("mode", "%q: must be %s", raw.Mode, expected["mode"])
+		return InvalidValue("mode", raw.Mode)
 	}
 	return nil
 }
 
 func (c *Config) fillMaster(*rawConfig) error {
-	if c.Mode == ModeOVS {
+	if c.Backend == BackendOVS {
 		if c.Master != "" {
 			return cnierr.InvalidConfig("master", "%q: not used in mode \"ovs\" (the port goes on bridge)", c.Master)
 		}
@@ -346,7 +363,7 @@ func (c *Config) fillLog(raw *rawConfig) error {
 		return nil
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(raw.LogLevel)); err != nil {
-		return cnierr.InvalidConfig("logLevel", "%q: must be %s", raw.LogLevel, expected["logLevel"])
+		return InvalidValue("logLevel", raw.LogLevel)
 	}
 	return nil
 }
@@ -363,14 +380,20 @@ func (c *Config) fillMTU(raw *rawConfig) error {
 }
 
 func (c *Config) fillMAC(raw *rawConfig) error {
-	if raw.MAC == "" {
+	key, value := "mac", raw.MAC
+	if raw.RuntimeConfig.MAC != "" {
+		// The mac capability: the runtime (or Multus) asks for this pod's
+		// MAC, which wins over the network's key.
+		key, value = "runtimeConfig.mac", raw.RuntimeConfig.MAC
+	}
+	if value == "" {
 		return nil
 	}
-	mac, err := net.ParseMAC(raw.MAC)
+	mac, err := net.ParseMAC(value)
 	if err != nil || len(mac) != 6 || mac[0]&1 == 1 {
-		return cnierr.InvalidConfig("mac", "%q: must be a unicast Ethernet MAC such as \"02:00:5e:10:00:01\"", raw.MAC)
+		return cnierr.InvalidConfig(key, "%q: must be a unicast Ethernet MAC such as \"02:00:5e:10:00:01\"", value)
 	}
-	c.MAC = mac
+	c.MAC, c.macKey = mac, key
 	return nil
 }
 
@@ -388,7 +411,7 @@ func (c *Config) fillPrevResult(raw *rawConfig) error {
 // fillOVS validates the OVS-only keys, and refuses them in kernel mode so a
 // typo in mode does not silently build something else.
 func (c *Config) fillOVS(raw *rawConfig) error {
-	if c.Mode != ModeOVS {
+	if c.Backend != BackendOVS {
 		ovsOnly := []struct {
 			key string
 			set bool

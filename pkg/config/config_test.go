@@ -131,7 +131,7 @@ func TestIfNameFollowsKernelRules(t *testing.T) {
 
 func TestOVSModeKeys(t *testing.T) {
 	c := parse(t, `{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10],"allowedCVlans":[10,20]}`)
-	if c.Mode != ModeOVS || c.Bridge != "br0" || c.OVSDBSocket != DefaultOVSDBSocket || len(c.AllowedCVlans) != 2 || c.Chained() {
+	if c.Backend != BackendOVS || c.Bridge != "br0" || c.OVSDBSocket != DefaultOVSDBSocket || len(c.AllowedCVlans) != 2 || c.Chained() {
 		t.Fatalf("%+v", c)
 	}
 	if !parse(t, `{"mode":"ovs","sVlan":100}`).Chained() {

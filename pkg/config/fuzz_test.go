@@ -55,7 +55,7 @@ func assertValid(t *testing.T, c *Config) {
 	if c.MTU != 0 && c.MTU < MinMTU {
 		t.Fatalf("accepted mtu %d", c.MTU)
 	}
-	if c.Mode == ModeKernel && c.Master == "" {
+	if c.Backend == BackendKernel && c.Master == "" {
 		t.Fatal("accepted kernel mode without master")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
 )
 
 // Point fails when QINQ_FAULT names it ("ipam"), and kills the process
@@ -14,7 +16,7 @@ import (
 func Point(name string) error {
 	switch os.Getenv("QINQ_FAULT") {
 	case name:
-		return fmt.Errorf("injected fault at %s", name)
+		return cnierr.Internal("fault", fmt.Errorf("injected fault at %s", name))
 	case "kill@" + name:
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // SIGKILL is not instantaneous

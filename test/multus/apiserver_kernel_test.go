@@ -22,7 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
-	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
 // apiServer is the little of the Kubernetes API the Multus thin plugin
@@ -62,9 +64,9 @@ func readManifest(t *testing.T, path string, obj any) {
 }
 
 // newAPIServer serves the Pod and the NADs of the given deploy/ files, in
-// namespace "default", on 127.0.0.1 of the network namespace where (where
-// Multus runs), and returns a kubeconfig file pointing at it.
-func newAPIServer(t *testing.T, where ns.NetNS, podFile string, nadFiles ...string) (*apiServer, string) {
+// namespace "default", on 127.0.0.1 of the node where Multus runs, and
+// returns a kubeconfig file pointing at it.
+func newAPIServer(t *testing.T, where *testenv.Node, podFile string, nadFiles ...string) (*apiServer, string) {
 	s := &apiServer{t: t, namespace: "default", pod: &corev1.Pod{}, nads: map[string]*nadv1.NetworkAttachmentDefinition{}}
 	readManifest(t, podFile, s.pod)
 	s.pod.Namespace, s.pod.UID = s.namespace, types.UID("6c1b6e5e-qinq-multus-test")
@@ -75,14 +77,16 @@ func newAPIServer(t *testing.T, where ns.NetNS, podFile string, nadFiles ...stri
 		s.nads[nad.Name] = nad
 	}
 	var l net.Listener
-	err := where.Do(func(ns.NetNS) error {
-		var err error
-		l, err = net.Listen("tcp4", "127.0.0.1:0")
+	where.Do(func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		if err == nil {
+			l, err = net.Listen("tcp4", "127.0.0.1:0")
+		}
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := &http.Server{Handler: s}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })

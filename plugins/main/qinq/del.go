@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -11,61 +10,80 @@ import (
 	"github.com/containernetworking/plugins/pkg/ipam"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
-	"github.com/qinq-cni/qinq/pkg/config"
-	"github.com/qinq-cni/qinq/pkg/link"
-	"github.com/qinq-cni/qinq/pkg/refs"
+	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
-// cmdDel removes the container link, releases the shared links and the IPAM
-// allocation. It goes by what ADD recorded, so a config edited since (an
-// sVlan changed, allow-lists narrowed) still removes what was built; only
-// without any record does it plan from the config. Whatever is already gone
-// is skipped: DEL succeeds when there is nothing left to delete.
+// cmdDel undoes an ADD by its record, so a config edited since (an sVlan
+// changed, allow-lists narrowed, the mode switched) still removes what was
+// built; only an attachment with no record is planned from the config.
+// Whatever is already gone is skipped: DEL succeeds when there is nothing
+// left to delete.
 func cmdDel(args *skel.CmdArgs) error {
 	inv, err := load(args)
-	var cniErr *types.Error
-	if errors.As(err, &cniErr) && cniErr.Code == types.ErrInvalidNetworkConfig {
-		return delRecorded(args)
+	if code, _ := cnierr.Code(err); code == types.ErrInvalidNetworkConfig {
+		return delInvalid(args)
 	}
 	if err != nil {
 		return err
 	}
-	if inv.conf.Mode == config.ModeOVS {
-		return delOVS(inv, args)
-	}
-	found, err := inv.backend.DetachRecorded(inv.attachment)
-	if err == nil && !found {
-		err = detachPlanned(inv)
-	}
+	defer inv.close()
+	p, found, err := inv.store.Get(inv.attachment)
 	if err != nil {
-		return err
+		return cnierr.Internal("read the attachment's record", err)
 	}
-	if inv.conf.IPAMType != "" {
-		if err := ipam.ExecDel(inv.conf.IPAMType, inv.conf.Raw); err != nil {
-			return cnierr.AsCNI("release the IPAM allocation", err)
+	if !found {
+		// Planned without MTUs: never refused, even when the master is
+		// gone or its MTU was lowered after ADD.
+		if p, err = plan.For(inv.conf, inv.attachment, 0); err != nil {
+			return err
 		}
 	}
-	return nil
+	if err := inv.detach(p); err != nil {
+		return err
+	}
+	if inv.conf.IPAMType == "" {
+		return nil
+	}
+	return cnierr.AsCNI("release the IPAM allocation", ipam.ExecDel(inv.conf.IPAMType, inv.conf.Raw))
 }
 
-// detachPlanned detaches the stack the config plans, for an attachment with
-// no record (its references were lost, or ADD never got to write one).
-func detachPlanned(inv *invocation) error {
-	ends, req, err := inv.open(true)
+// detach undoes p with the backend that built it, then drops its record.
+func (inv *invocation) detach(p plan.Plan) error {
+	b, err := inv.backendFor(p)
 	if err != nil {
 		return err
 	}
-	defer ends.Close()
-	return inv.backend.Detach(req)
-}
-
-// delRecorded is DEL for a config that no longer validates: no ADD can
-// succeed with it now, but one may have succeeded before it changed.
-func delRecorded(args *skel.CmdArgs) error {
-	a := refs.Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns}
-	if _, err := (link.Kernel{Refs: refs.Default()}).DetachRecorded(a); err != nil {
+	if err := b.Detach(p); err != nil {
 		return err
 	}
+	return cnierr.AsCNI("drop the attachment's record", inv.store.Drop(p.Attachment))
+}
+
+// delInvalid is DEL for a config that no longer validates: no ADD can
+// succeed with it now, but one may have succeeded before it changed. Its
+// record says what to remove, whichever backend built it.
+func delInvalid(args *skel.CmdArgs) error {
+	inv := &invocation{attachment: plan.Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns}}
+	var err error
+	if inv.store, err = openStore(); err != nil {
+		return err
+	}
+	defer inv.close()
+	p, found, err := inv.store.Get(inv.attachment)
+	if err != nil {
+		return cnierr.Internal("read the attachment's record", err)
+	}
+	if found {
+		if err := inv.detach(p); err != nil {
+			return err
+		}
+	}
+	return releaseLeniently(args)
+}
+
+// releaseLeniently runs IPAM DEL when the config still names an IPAM
+// plugin that exists.
+func releaseLeniently(args *skel.CmdArgs) error {
 	var nc types.NetConf
 	if json.Unmarshal(args.StdinData, &nc) != nil || nc.IPAM.Type == "" {
 		return nil

@@ -4,46 +4,73 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/qinq-cni/qinq/pkg/addressing"
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
-	"github.com/qinq-cni/qinq/pkg/link"
-	"github.com/qinq-cni/qinq/pkg/refs"
+	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
-// cmdGC (CNI 1.1.0) detaches every attachment of this network that is not in
-// cni.dev/valid-attachments, releases its IPAM allocation, deletes owned
-// shared links nobody uses, and forwards GC to IPAM. It does all it can and
-// reports every error.
+// cmdGC (CNI 1.1.0) detaches every recorded attachment of this network
+// that is not in cni.dev/valid-attachments, lets the backend remove what no
+// record covers, releases the IPAM allocations of everything detached, and
+// forwards GC to IPAM. It does all it can and reports every error.
 func cmdGC(args *skel.CmdArgs) error {
 	conf, err := config.Parse(args.StdinData, "")
 	if err != nil {
 		return err
 	}
+	inv, err := open(conf, plan.Attachment{Network: conf.Name})
+	if err != nil {
+		return err
+	}
+	defer inv.close()
 	valid := validAttachments(args.StdinData)
-	keep := func(a refs.Attachment) bool { return valid[a.ContainerID+"/"+a.IfName] }
-	var detached []refs.Attachment
-	if conf.Mode == config.ModeOVS {
-		detached, err = gcOVS(conf, keep)
-	} else {
-		detached, err = link.Kernel{Refs: refs.Default()}.Collect(conf.Name, keep)
+	keep := func(a plan.Attachment) bool { return valid[a.ContainerID+"/"+a.IfName] }
+	detached, err := inv.detachStale(keep)
+	if errors.As(err, new(elsewhere)) {
+		return err
 	}
 	errs := []error{err}
+	more, err := inv.backend.Collect(conf.Name, keep)
+	errs = append(errs, err)
+	for _, a := range append(detached, more...) {
+		errs = append(errs, addressing.ReleaseFor(conf, args.Path, a))
+	}
 	if conf.IPAMType != "" {
-		for _, a := range detached {
-			errs = append(errs, releaseIPAM(conf, args.Path, a))
-		}
 		errs = append(errs, invoke.DelegateGC(context.Background(), conf.IPAMType, conf.Raw, nil))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return cnierr.Combine("garbage collection", err)
+	return cnierr.Combine("garbage collection", errors.Join(errs...))
+}
+
+// detachStale detaches, by their records, the network's attachments keep
+// rejects. Their backends are all chosen before any is detached.
+func (inv *invocation) detachStale(keep func(plan.Attachment) bool) ([]plan.Attachment, error) {
+	plans, err := inv.store.List()
+	errs := []error{err}
+	var stale []plan.Plan
+	for _, p := range plans {
+		if p.Attachment.Network != inv.conf.Name || keep(p.Attachment) {
+			continue
+		}
+		if _, err := inv.backendFor(p); err != nil {
+			return nil, err // served by another binary: hand over first
+		}
+		stale = append(stale, p)
 	}
-	return nil
+	var detached []plan.Attachment
+	for _, p := range stale {
+		if err := inv.detach(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		detached = append(detached, p.Attachment)
+	}
+	return detached, errors.Join(errs...)
 }
 
 // validAttachments reads cni.dev/valid-attachments and its older spelling
@@ -59,15 +86,4 @@ func validAttachments(stdin []byte) map[string]bool {
 		out[a.ContainerID+"/"+a.IfName] = true
 	}
 	return out
-}
-
-// releaseIPAM runs IPAM DEL for an attachment GC detached: many IPAM plugins
-// (host-local among them) do not implement GC, and would leak it otherwise.
-func releaseIPAM(conf *config.Config, cniPath string, a refs.Attachment) error {
-	plugin, err := invoke.FindInPath(conf.IPAMType, filepath.SplitList(cniPath))
-	if err != nil {
-		return err
-	}
-	args := &invoke.Args{Command: "DEL", ContainerID: a.ContainerID, IfName: a.IfName, NetNS: a.Netns, Path: cniPath}
-	return invoke.ExecPluginWithoutResult(context.Background(), plugin, conf.Raw, args, nil)
 }

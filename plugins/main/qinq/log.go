@@ -21,20 +21,20 @@ func logged(verb string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error 
 		err := f(args)
 		file, level := config.LogSettings(args.StdinData)
 		if file != "" {
-			writeLog(file, level, record{verb, args, err, time.Since(start)})
+			writeLog(file, level, logEntry{verb, args, err, time.Since(start)})
 		}
 		return err
 	}
 }
 
-type record struct {
+type logEntry struct {
 	verb     string
 	args     *skel.CmdArgs
 	err      error
 	duration time.Duration
 }
 
-func writeLog(file string, level slog.Level, r record) {
+func writeLog(file string, level slog.Level, r logEntry) {
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return // logging must never fail the verb

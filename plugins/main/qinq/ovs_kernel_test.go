@@ -3,153 +3,176 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
 // The far end of every OVS test is a kernel-mode qinq container on a node
 // joined to the bridge by a veth wire: what the OVS container sends must
 // arrive there as a real 802.1ad frame, and the capture on that wire shows it.
 
-func TestOVS_StandaloneFramesCarry88a8ThenC8100(t *testing.T) {
-	host := needOVS(t)
-	br, far := newBridge(t), newNode(t)
-	uplink(t, host, br, far)
-	ca, cb := newContainer(t), newContainer(t)
-	c := ovsConf(br, 100, 10).withIP("10.40.0.1/24")
-	before := hostVeths(t)
-	res := host.add(c, ca, "net1")
-	far.add(qinq(100, 10).withIP("10.40.0.2/24"), cb, "net1")
+// bridgeWithUplink starts Open vSwitch, makes a bridge and joins it to a new
+// node whose master, wire0, is the bridge's uplink.
+func bridgeWithUplink(t *testing.T) (o *testenv.OVS, br string, far *testenv.Node) {
+	o = env.StartOVS(t)
+	br, far = o.NewBridge(), newNode(t)
+	o.Uplink(br, far, "wire0")
+	return o, br, far
+}
 
-	if mtu := linkIn(t, ca.ns, "net1").Attrs().MTU; mtu != 1496 {
-		t.Fatalf("container MTU %d, want 1496 (bridge 1500 minus the C-tag)", mtu)
-	}
-	port := portsOf(t, br)[0]
-	for col, want := range map[string]string{"vlan_mode": "dot1q-tunnel", "tag": "100", "cvlans": "[10]", "other_config:qinq-ethtype": `"802.1ad"`} {
-		if got := portColumn(t, port, col); got != want {
-			t.Errorf("port %s %s = %s, want %s", port, col, got, want)
+// hostVeths lists the host ends of qinq's OVS veths (named qovs*) in the
+// VM's namespace.
+func hostVeths(t *testing.T, o *testenv.OVS) []string {
+	return testenv.LinkNames(t, o.Host.NS, "qovs")
+}
+
+// newVeths lists the qinq host veths that exist now but not in before: a
+// container torn down by an earlier test takes its veth with it only once
+// the kernel's asynchronous netns cleanup has run.
+func newVeths(t *testing.T, o *testenv.OVS, before []string) []string {
+	return slices.DeleteFunc(hostVeths(t, o), func(v string) bool { return slices.Contains(before, v) })
+}
+
+// wantPortColumns checks columns of an OVS port.
+func wantPortColumns(t *testing.T, o *testenv.OVS, port string, want map[string]string) {
+	t.Helper()
+	for col, w := range want {
+		if got := o.PortColumn(port, col); got != w {
+			t.Errorf("port %s %s = %s, want %s", port, col, got, w)
 		}
 	}
-	stop := capture(t, far, "wire0")
-	if err := exchange(t, ca, cb, "10.40.0.2", 1496); err != nil {
+}
+
+func TestOVS_StandaloneFramesCarry88a8ThenC8100(t *testing.T) {
+	o, br, far := bridgeWithUplink(t)
+	ca, cb := testenv.NewContainer(t), testenv.NewContainer(t)
+	c := ovsConf(br, 100, 10).WithStaticIP("10.40.0.1/24")
+	before := hostVeths(t, o)
+	res := o.Host.Add(c, ca, "net1")
+	far.Add(qinq(100, 10).WithStaticIP("10.40.0.2/24"), cb, "net1")
+
+	if mtu := testenv.Link(t, ca.NS, "net1").Attrs().MTU; mtu != 1496 {
+		t.Fatalf("container MTU %d, want 1496 (bridge 1500 minus the C-tag)", mtu)
+	}
+	port := o.Ports(br)[0]
+	wantPortColumns(t, o, port, map[string]string{"vlan_mode": "dot1q-tunnel", "tag": "100", "cvlans": "[10]", "other_config:qinq-ethtype": `"802.1ad"`})
+	stop := far.Capture("wire0")
+	if err := testenv.Echo(t, ca, cb, "10.40.0.2", 1496); err != nil {
 		t.Fatal(err)
 	}
-	assertTags(t, stop(), tag{tpidS, 100}, tag{tpidC, 10})
-	if err := host.check(c, ca, "net1", res); err != nil {
+	testenv.AssertTags(t, stop(), testenv.Tag8021AD(100), testenv.Tag8021Q(10))
+	if err := o.Host.Check(c, ca, "net1", res); err != nil {
 		t.Fatalf("CHECK after ADD: %v", err)
 	}
-	host.del(c.with("prevResult", res), ca, "net1")
-	if left := portsOf(t, br); len(left) != 0 {
+	o.Host.Del(c.With("prevResult", res), ca, "net1")
+	if left := o.Ports(br); len(left) != 0 {
 		t.Fatalf("ports left on %s after DEL: %v", br, left)
 	}
-	if left := newVeths(t, before); len(left) != 0 {
+	if left := newVeths(t, o, before); len(left) != 0 {
 		t.Fatalf("veths left on the host after DEL: %v", left)
 	}
-	onlyLoopback(t, ca)
-	host.del(c, ca, "net1") // DEL is idempotent
+	testenv.AssertOnlyLoopback(t, ca)
+	o.Host.Del(c, ca, "net1") // DEL is idempotent
 }
 
 // OVS matches at most two VLAN headers: a container stacking two C-tags
 // behind a dot1q-tunnel port would need a third, and OVS drops such frames.
 func TestOVS_StandaloneRefusesTwoCVlansWithCode7(t *testing.T) {
-	host := needOVS(t)
-	br := newBridge(t)
-	ctr := newContainer(t)
-	_, err := host.exec("ADD", ovsConf(br, 110, 50, 10), ctr, "net1")
-	if cniCode(err) != 7 || !strings.Contains(err.Error(), "cVlans") {
+	o := env.StartOVS(t)
+	br := o.NewBridge()
+	ctr := testenv.NewContainer(t)
+	_, err := o.Host.Invoke("ADD", ovsConf(br, 110, 50, 10), ctr, "net1")
+	if testenv.CNICode(err) != 7 || !strings.Contains(err.Error(), "cVlans") {
 		t.Fatalf("want code 7 naming cVlans, got %v", err)
 	}
-	if left := portsOf(t, br); len(left) != 0 {
+	if left := o.Ports(br); len(left) != 0 {
 		t.Fatalf("refused ADD left ports: %v", left)
 	}
-	onlyLoopback(t, ctr)
+	testenv.AssertOnlyLoopback(t, ctr)
 }
 
 func TestOVS_TunnelModeCiscoStyleContainerTagsItsOwnCVLANs(t *testing.T) {
-	host := needOVS(t)
-	br, far := newBridge(t), newNode(t)
-	uplink(t, host, br, far)
-	router, cb := newContainer(t), newContainer(t)
-	host.add(ovsConf(br, 3015).with("sProto", "802.1Q"), router, "ether1")
-	if got := portColumn(t, portsOf(t, br)[0], "other_config:qinq-ethtype"); got != `"802.1q"` {
+	o, br, far := bridgeWithUplink(t)
+	router, cb := testenv.NewContainer(t), testenv.NewContainer(t)
+	o.Host.Add(ovsConf(br, 3015).With("sProto", "802.1Q"), router, "ether1")
+	if got := o.PortColumn(o.Ports(br)[0], "other_config:qinq-ethtype"); got != `"802.1q"` {
 		t.Fatalf("qinq-ethtype %s, want 802.1q", got)
 	}
-	addVLAN(t, router, "ether1", 10, "10.42.0.1/24")
-	far.add(qinq(3015, 10).with("sProto", "802.1Q").withIP("10.42.0.2/24"), cb, "net1")
-	stop := capture(t, far, "wire0")
-	if err := exchange(t, router, cb, "10.42.0.2", 1496); err != nil {
+	router.Do(t, func() error { return testenv.AddVLAN(testenv.VLAN{Parent: "ether1", ID: 10, Addr: "10.42.0.1/24"}) })
+	far.Add(qinq(3015, 10).With("sProto", "802.1Q").WithStaticIP("10.42.0.2/24"), cb, "net1")
+	stop := far.Capture("wire0")
+	if err := testenv.Echo(t, router, cb, "10.42.0.2", 1496); err != nil {
 		t.Fatal(err)
 	}
-	assertTags(t, stop(), tag{tpidC, 3015}, tag{tpidC, 10})
+	testenv.AssertTags(t, stop(), testenv.Tag8021Q(3015), testenv.Tag8021Q(10))
 }
 
 func TestOVS_AllowedCVlansDropsACVLANNotAllowed(t *testing.T) {
-	host := needOVS(t)
-	br, far := newBridge(t), newNode(t)
-	uplink(t, host, br, far)
-	router, on10, on11 := newContainer(t), newContainer(t), newContainer(t)
-	host.add(ovsConf(br, 200).with("allowedCVlans", []int{10}), router, "ether1")
-	addVLAN(t, router, "ether1", 10, "10.43.10.1/24")
-	addVLAN(t, router, "ether1", 11, "10.43.11.1/24")
-	far.add(qinq(200, 10).withIP("10.43.10.2/24"), on10, "net1")
-	far.add(qinq(200, 11).withIP("10.43.11.2/24"), on11, "net1")
-	if err := exchange(t, router, on10, "10.43.10.2", 1000); err != nil {
+	o, br, far := bridgeWithUplink(t)
+	router, on10, on11 := testenv.NewContainer(t), testenv.NewContainer(t), testenv.NewContainer(t)
+	o.Host.Add(ovsConf(br, 200).With("allowedCVlans", []int{10}), router, "ether1")
+	router.Do(t, func() error { return testenv.AddVLAN(testenv.VLAN{Parent: "ether1", ID: 10, Addr: "10.43.10.1/24"}) })
+	router.Do(t, func() error { return testenv.AddVLAN(testenv.VLAN{Parent: "ether1", ID: 11, Addr: "10.43.11.1/24"}) })
+	far.Add(qinq(200, 10).WithStaticIP("10.43.10.2/24"), on10, "net1")
+	far.Add(qinq(200, 11).WithStaticIP("10.43.11.2/24"), on11, "net1")
+	if err := testenv.Echo(t, router, on10, "10.43.10.2", 1000); err != nil {
 		t.Fatalf("allowed C-VLAN 10: %v", err)
 	}
-	if !unreachable(t, router, on11, "10.43.11.2") {
+	if !testenv.Unreachable(t, router, on11, "10.43.11.2") {
 		t.Fatal("C-VLAN 11 is not in allowedCVlans but crossed the dot1q-tunnel port")
 	}
 }
 
 func TestOVS_FailedADDLeavesNoPortAndNoLink(t *testing.T) {
-	host := needOVS(t)
-	br := newBridge(t)
-	ctr := newContainer(t)
+	o := env.StartOVS(t)
+	br := o.NewBridge()
+	ctr := testenv.NewContainer(t)
 	// IPAM fails after the veth, the C-link and the port exist.
-	bad := ovsConf(br, 300, 30).with("ipam", map[string]any{"type": "static", "addresses": []map[string]string{{"address": "not-an-ip"}}})
-	before := hostVeths(t)
-	_, err := host.exec("ADD", bad, ctr, "net1")
+	bad := ovsConf(br, 300, 30).WithStaticIP("not-an-ip")
+	before := hostVeths(t, o)
+	_, err := o.Host.Invoke("ADD", bad, ctr, "net1")
 	if err == nil {
 		t.Fatal("ADD with a broken IPAM config succeeded")
 	}
 	t.Logf("ADD refused: %v", err)
-	if left := portsOf(t, br); len(left) != 0 {
+	if left := o.Ports(br); len(left) != 0 {
 		t.Fatalf("failed ADD left ports on %s: %v", br, left)
 	}
-	if left := newVeths(t, before); len(left) != 0 {
+	if left := newVeths(t, o, before); len(left) != 0 {
 		t.Fatalf("failed ADD left veths on the host: %v", left)
 	}
-	onlyLoopback(t, ctr)
-	_, err = host.exec("ADD", ovsConf("nosuchbr", 300), ctr, "net1")
-	if cniCode(err) != 7 || !strings.Contains(err.Error(), "bridge") {
+	testenv.AssertOnlyLoopback(t, ctr)
+	_, err = o.Host.Invoke("ADD", ovsConf("nosuchbr", 300), ctr, "net1")
+	if testenv.CNICode(err) != 7 || !strings.Contains(err.Error(), "bridge") {
 		t.Fatalf("ADD on a missing bridge: want code 7 naming bridge, got %v", err)
 	}
 }
 
 func TestOVS_CheckFindsAChangedPortAndStatusWantsVLANLimit2(t *testing.T) {
-	host := needOVS(t)
-	br := newBridge(t)
-	ctr := newContainer(t)
+	o := env.StartOVS(t)
+	br := o.NewBridge()
+	ctr := testenv.NewContainer(t)
 	c := ovsConf(br, 400, 40)
-	res := host.add(c, ctr, "net1")
-	if err := host.check(c, ctr, "net1", res); err != nil {
+	res := o.Host.Add(c, ctr, "net1")
+	if err := o.Host.Check(c, ctr, "net1", res); err != nil {
 		t.Fatalf("CHECK: %v", err)
 	}
-	vsctl(t, "set", "Port", portsOf(t, br)[0], "tag=401")
-	if err := host.check(c, ctr, "net1", res); cniCode(err) != 101 || !strings.Contains(err.Error(), "tag") {
+	o.Vsctl("set", "Port", o.Ports(br)[0], "tag=401")
+	if err := o.Host.Check(c, ctr, "net1", res); testenv.CNICode(err) != 101 || !strings.Contains(err.Error(), "tag") {
 		t.Fatalf("CHECK after tag changed: want code 101 naming tag, got %v", err)
 	}
-	if _, err := host.exec("STATUS", c, ctr, "net1"); err != nil {
+	if err := o.Host.Status(c); err != nil {
 		t.Fatalf("STATUS with vlan-limit=2: %v", err)
 	}
-	vsctl(t, "set", "Open_vSwitch", ".", "other_config:vlan-limit=1")
-	defer vsctl(t, "set", "Open_vSwitch", ".", "other_config:vlan-limit=2")
-	_, err := host.exec("STATUS", c, ctr, "net1")
-	if cniCode(err) != 50 || !strings.Contains(err.Error(), "Max VLAN headers") {
+	o.Vsctl("set", "Open_vSwitch", ".", "other_config:vlan-limit=1")
+	defer o.Vsctl("set", "Open_vSwitch", ".", "other_config:vlan-limit=2")
+	err := o.Host.Status(c)
+	if testenv.CNICode(err) != 50 || !strings.Contains(err.Error(), "Max VLAN headers") {
 		t.Fatalf("STATUS with vlan-limit=1: want code 50 explaining the restart, got %v", err)
 	}
 }
@@ -157,117 +180,107 @@ func TestOVS_CheckFindsAChangedPortAndStatusWantsVLANLimit2(t *testing.T) {
 // ovs-cni (the real one, bin/ovs) makes an access port; qinq, chained after
 // it, turns that port into a dot1q-tunnel port and DEL gives it back.
 func TestOVS_ChainedAfterOvsCniTunnelsItsPortAndDELRestoresIt(t *testing.T) {
-	host := needOVS(t)
-	br, far := newBridge(t), newNode(t)
-	uplink(t, host, br, far)
-	ctr, cb := newContainer(t), newContainer(t)
-	ovsCNI := filepath.Join(cniPath, "ovs")
-	first := conf{"cniVersion": "1.0.0", "name": "chain", "type": "ovs", "bridge": br, "vlan": 5}
-	r, err := host.execBin(ovsCNI, "ADD", first, ctr, "net1")
+	o, br, far := bridgeWithUplink(t)
+	ctr, cb := testenv.NewContainer(t), testenv.NewContainer(t)
+	ovsCNI := testenv.Binary(env.Tool("ovs"))
+	first := testenv.Conf{"cniVersion": "1.0.0", "name": "chain", "type": "ovs", "bridge": br, "vlan": 5}
+	r, err := o.Host.Invoke("ADD", first, ctr, "net1", ovsCNI)
 	if err != nil {
 		t.Fatalf("ovs-cni ADD: %v", err)
 	}
-	prev := resultOf(t, r)
-	port := portsOf(t, br)[0]
-	before := portVLANColumns(t, port)
-	chained := conf{"cniVersion": "1.0.0", "name": "chain", "type": "qinq", "mode": "ovs", "sVlan": 500, "allowedCVlans": []int{10}}
-	out := host.add(chained.with("prevResult", prev), ctr, "net1")
+	prev := testenv.Result(t, r)
+	port := o.Ports(br)[0]
+	before := portVLANColumns(o, port)
+	chained := testenv.QinQ("1.0.0", "chain").With("mode", "ovs", "sVlan", 500, "allowedCVlans", []int{10})
+	out := o.Host.Add(chained.With("prevResult", prev), ctr, "net1")
 	if len(out.Interfaces) != len(prev.Interfaces) || out.Interfaces[0].Name != port {
 		t.Fatalf("prevResult not passed through: %+v", out.Interfaces)
 	}
-	for col, want := range map[string]string{"vlan_mode": "dot1q-tunnel", "tag": "500", "cvlans": "[10]", "other_config:qinq-ethtype": `"802.1ad"`} {
-		if got := portColumn(t, port, col); got != want {
-			t.Errorf("port %s %s = %s, want %s", port, col, got, want)
-		}
-	}
-	addVLAN(t, ctr, "net1", 10, "10.44.0.1/24")
-	far.add(qinq(500, 10).withIP("10.44.0.2/24"), cb, "net1")
-	stop := capture(t, far, "wire0")
-	if err := exchange(t, ctr, cb, "10.44.0.2", 1496); err != nil {
+	wantPortColumns(t, o, port, map[string]string{"vlan_mode": "dot1q-tunnel", "tag": "500", "cvlans": "[10]", "other_config:qinq-ethtype": `"802.1ad"`})
+	ctr.Do(t, func() error { return testenv.AddVLAN(testenv.VLAN{Parent: "net1", ID: 10, Addr: "10.44.0.1/24"}) })
+	far.Add(qinq(500, 10).WithStaticIP("10.44.0.2/24"), cb, "net1")
+	stop := far.Capture("wire0")
+	if err := testenv.Echo(t, ctr, cb, "10.44.0.2", 1496); err != nil {
 		t.Fatal(err)
 	}
-	assertTags(t, stop(), tag{tpidS, 500}, tag{tpidC, 10})
-	if err := host.check(chained, ctr, "net1", out); err != nil {
+	testenv.AssertTags(t, stop(), testenv.Tag8021AD(500), testenv.Tag8021Q(10))
+	if err := o.Host.Check(chained, ctr, "net1", out); err != nil {
 		t.Fatalf("qinq CHECK: %v", err)
 	}
 	// Documented in README: ovs-cni's own CHECK compares the port with its
 	// access-port config, so it fails once qinq has reconfigured the port.
-	_, err = host.execBin(ovsCNI, "CHECK", first.with("prevResult", out), ctr, "net1")
-	if err == nil {
+	if err := o.Host.Check(first, ctr, "net1", out, ovsCNI); err == nil {
 		t.Fatal("ovs-cni CHECK passed on a dot1q-tunnel port: README's advice to skip it is out of date")
+	} else {
+		t.Logf("ovs-cni CHECK on the dot1q-tunnel port, as documented: %v", err)
 	}
-	t.Logf("ovs-cni CHECK on the dot1q-tunnel port, as documented: %v", err)
-	host.del(chained.with("prevResult", out), ctr, "net1")
-	if after := portVLANColumns(t, port); after != before {
+	o.Host.Del(chained.With("prevResult", out), ctr, "net1")
+	if after := portVLANColumns(o, port); after != before {
 		t.Fatalf("after DEL the port is\n%s\nwant ovs-cni's own settings back:\n%s", after, before)
 	}
-	if _, err := host.execBin(ovsCNI, "DEL", first.with("prevResult", out), ctr, "net1"); err != nil {
+	if _, err := o.Host.Invoke("DEL", first.With("prevResult", out), ctr, "net1", ovsCNI); err != nil {
 		t.Fatalf("ovs-cni DEL: %v", err)
 	}
-	if left := portsOf(t, br); len(left) != 0 {
+	if left := o.Ports(br); len(left) != 0 {
 		t.Fatalf("ports left after both DELs: %v", left)
 	}
 }
 
 func TestOVS_ChainedRefusesCVlansWithCode7(t *testing.T) {
-	host := needOVS(t)
-	ctr := newContainer(t)
-	_, err := host.exec("ADD", conf{"cniVersion": "1.0.0", "name": "chain", "type": "qinq", "mode": "ovs", "sVlan": 500, "cVlans": []int{10}}, ctr, "net1")
-	if cniCode(err) != 7 || !strings.Contains(err.Error(), "cVlans") {
+	o := env.StartOVS(t)
+	ctr := testenv.NewContainer(t)
+	chained := testenv.QinQ("1.0.0", "chain").With("mode", "ovs", "sVlan", 500, "cVlans", []int{10})
+	_, err := o.Host.Invoke("ADD", chained, ctr, "net1")
+	if testenv.CNICode(err) != 7 || !strings.Contains(err.Error(), "cVlans") {
 		t.Fatalf("want code 7 naming cVlans, got %v", err)
 	}
 }
 
 // portVLANColumns is what qinq may change on a chained port.
-func portVLANColumns(t *testing.T, port string) string {
-	var b strings.Builder
-	for _, col := range []string{"vlan_mode", "tag", "trunks", "cvlans", "other_config", "external_ids"} {
-		b.WriteString(col + "=" + portColumn(t, port, col) + "\n")
-	}
-	return b.String()
+func portVLANColumns(o *testenv.OVS, port string) string {
+	return strings.Join(o.PortColumns(port, "vlan_mode", "tag", "trunks", "cvlans", "other_config", "external_ids"), "\n")
 }
 
 func TestOVS_GCRemovesPortsOfAttachmentsNotValidAndReleasesTheirIPAM(t *testing.T) {
-	host := needOVS(t)
-	br := newBridge(t)
+	o := env.StartOVS(t)
+	br := o.NewBridge()
 	ipamDir := t.TempDir()
-	cf := ovsConf(br, 600, 60).withHostLocal(ipamDir, "10.60.0.0/24")
-	gone, kept := newContainer(t), newContainer(t)
-	before := hostVeths(t)
-	host.add(cf, gone, "net1")
-	host.add(cf, kept, "net1")
-	if n := len(portsOf(t, br)); n != 2 {
+	cf := ovsConf(br, 600, 60).WithHostLocal(ipamDir, "10.60.0.0/24")
+	gone, kept := testenv.NewContainer(t), testenv.NewContainer(t)
+	before := hostVeths(t, o)
+	o.Host.Add(cf, gone, "net1")
+	o.Host.Add(cf, kept, "net1")
+	if n := len(o.Ports(br)); n != 2 {
 		t.Fatalf("%d ports after two ADDs", n)
 	}
-	host.gc(t, cf, kept)
-	if left := portsOf(t, br); len(left) != 1 {
+	gc(t, o.Host, cf, kept)
+	if left := o.Ports(br); len(left) != 1 {
 		t.Fatalf("ports after GC keeping one attachment: %v", left)
 	}
-	if got := len(newVeths(t, before)); got != 1 {
+	if got := len(newVeths(t, o, before)); got != 1 {
 		t.Fatalf("%d new host veths after GC, want the kept one only", got)
 	}
-	onlyLoopback(t, gone)
-	files, _ := os.ReadDir(filepath.Join(ipamDir, "qinq-ovs-test"))
-	if n := countIPFiles(files); n != 1 {
+	testenv.AssertOnlyLoopback(t, gone)
+	if n := len(testenv.HostLocalAllocations(ipamDir, "qinq-ovs-test")); n != 1 {
 		t.Fatalf("%d host-local allocations after GC, want the kept one only", n)
 	}
-	host.gc(t, cf)
-	if left := portsOf(t, br); len(left) != 0 {
+	gc(t, o.Host, cf)
+	if left := o.Ports(br); len(left) != 0 {
 		t.Fatalf("ports after GC with no valid attachment: %v", left)
 	}
 }
 
 func TestOVS_GCDeletesAVethAnADDDiedBeforeMakingItsPort(t *testing.T) {
-	host := needOVS(t)
-	br := newBridge(t)
+	o := env.StartOVS(t)
+	br := o.NewBridge()
 	// What an ADD killed between the veth and the port leaves on the host.
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = "qovsdeadbeef"
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "qovsdeadpeer"}); err != nil {
-		t.Fatal(err)
-	}
-	host.gc(t, ovsConf(br, 700))
-	if _, err := netlink.LinkByName("qovsdeadbeef"); err == nil {
+	o.Host.Do(func() error {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = "qovsdeadbeef"
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "qovsdeadpeer"})
+	})
+	gc(t, o.Host, ovsConf(br, 700))
+	if _, err := testenv.LinkByName(o.Host.NS, "qovsdeadbeef"); err == nil {
 		t.Fatal("GC kept a qinq host veth that no OVS port uses")
 	}
 }

@@ -1,74 +1,34 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/plugins/pkg/ipam"
-	"github.com/containernetworking/plugins/pkg/netlinksafe"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
-// cmdStatus reports code 50 when this node cannot attach containers: no 8021q
-// support, or the master missing from the host.
+// cmdStatus reports code 50 when this node cannot attach containers (the
+// backend says why), then asks IPAM.
 func cmdStatus(args *skel.CmdArgs) error {
 	conf, err := config.Parse(args.StdinData, "")
 	if err != nil {
 		return err
 	}
-	if conf.Mode == config.ModeOVS {
-		return statusOVS(conf)
+	inv, err := open(conf, plan.Attachment{Network: conf.Name})
+	if err != nil {
+		return err
 	}
-	if !vlanSupported() {
-		return cnierr.Unavailable("the kernel has no 802.1Q VLAN support: load the 8021q module (modprobe 8021q)")
+	defer inv.close()
+	if err := inv.backend.Status(); err != nil {
+		return err
 	}
-	if !conf.LinkInContainer {
-		if _, err := netlinksafe.LinkByName(conf.Master); err != nil {
-			return cnierr.Unavailable("master %q: no such link on this node", conf.Master)
-		}
+	if conf.IPAMType == "" {
+		return nil
 	}
-	if conf.IPAMType != "" {
-		if err := findIPAM(conf, args.Path); err != nil {
-			return cnierr.Unavailable("ipam.type %v", err)
-		}
-		return ipam.ExecStatus(conf.IPAMType, conf.Raw)
+	if err := findIPAM(conf.IPAMType, args.Path); err != nil {
+		return cnierr.Unavailable("ipam.type %v", err)
 	}
-	return nil
-}
-
-// Where the kernel tells about 802.1Q support; variables so tests can point
-// them at fixtures.
-var (
-	procNetVlan = "/proc/net/vlan"
-	modulesRoot = "/lib/modules"
-)
-
-// vlanSupported: 8021q is loaded (/proc/net/vlan exists) or built as a module
-// the kernel can load on the first VLAN link.
-func vlanSupported() bool {
-	if _, err := os.Stat(procNetVlan); err == nil {
-		return true
-	}
-	return moduleAvailable("8021q")
-}
-
-func moduleAvailable(name string) bool {
-	var uts unix.Utsname
-	if unix.Uname(&uts) != nil {
-		return false
-	}
-	dir := filepath.Join(modulesRoot, unix.ByteSliceToString(uts.Release[:]))
-	for _, index := range []string{"modules.dep", "modules.builtin"} {
-		data, err := os.ReadFile(filepath.Join(dir, index))
-		if err == nil && strings.Contains(string(data), "/"+name+".ko") {
-			return true
-		}
-	}
-	return false
+	return ipam.ExecStatus(conf.IPAMType, conf.Raw)
 }

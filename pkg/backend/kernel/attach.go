@@ -1,0 +1,146 @@
+package kernel
+
+import (
+	"fmt"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/backend"
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/record"
+	"github.com/qinq-cni/qinq/pkg/undo"
+)
+
+// Attach finds or creates the chain, then creates the endpoint in the
+// container. Every user is recorded before the link it uses is made, so a
+// crash leaves nothing DEL or GC can miss.
+func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
+	n, err := b.namespaces(p.Attachment.Netns, p.InContainer, false)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	// Checked before anything changes: a repeated ADD of a live attachment
+	// must not touch its users, nor roll them back.
+	if err := netdev.Absent(*n.Container, p.Endpoint.Name); err != nil {
+		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", p.Endpoint.Name)
+	}
+	links := b.store.Links(p)
+	unlock, err := links.Lock(p.Master.Name)
+	if err != nil {
+		return backend.Attached{}, cnierr.Internal("lock the master's state", err)
+	}
+	defer unlock()
+	// One undo releases the whole chain the way DEL does: it re-takes the
+	// lock and deletes a shared link only if nobody else took it meanwhile.
+	u.Push("release the chain", func() error { return b.release(p, n) })
+	parent, err := attachChain(n, links, p)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	l, err := b.attachEndpoint(n, links, p, parent, u)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	iface := &current.Interface{Name: l.Attrs().Name, Mac: l.Attrs().HardwareAddr.String(), Sandbox: p.Attachment.Netns}
+	return backend.Attached{Container: iface}, nil
+}
+
+// attachChain records the attachment as a user of each chain link, then
+// finds or creates the link; it returns the ifindex the endpoint sits on.
+func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error) {
+	master, err := n.Links.LinkByName(p.Master.Name)
+	if err != nil {
+		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
+	}
+	idx := master.Attrs().Index
+	for _, l := range p.Chain {
+		if err := links.Use(l.Key, p.Attachment); err != nil {
+			return 0, cnierr.Internal("record the user of "+l.Name, err)
+		}
+		if err := fault.Point(fault.SharedRef); err != nil {
+			return 0, err
+		}
+		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
+		if idx, err = netdev.EnsureShared(n.Links, idx, l, held.explain); err != nil {
+			return 0, err
+		}
+		if err := fault.Point(fault.SharedLink); err != nil {
+			return 0, err
+		}
+	}
+	return idx, nil
+}
+
+// attachEndpoint creates the container's link on parent.
+func (b *Backend) attachEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int, u *undo.Stack) (netlink.Link, error) {
+	e := p.Endpoint
+	held := conflict{n: n, links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}
+	if e.Kind == plan.KindVLAN {
+		if err := links.Use(e.Key, p.Attachment); err != nil {
+			return nil, cnierr.Internal("record the container link", err)
+		}
+		if err := fault.Point(fault.ContainerRef); err != nil {
+			return nil, err
+		}
+	}
+	l := endpointLink(e, parent)
+	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: l, Name: e.Name, InUse: held.explain}, u)
+}
+
+// endpointLink is the link of endpoint e's kind, on parent.
+func endpointLink(e plan.Endpoint, parent int) netlink.Link {
+	attrs := netlink.NewLinkAttrs()
+	attrs.ParentIndex, attrs.MTU, attrs.HardwareAddr = parent, e.MTU, e.HardwareAddr()
+	switch e.Kind {
+	case plan.KindMacvlan:
+		return &netlink.Macvlan{LinkAttrs: attrs, Mode: macvlanModes[e.Mode]}
+	case plan.KindIpvlan:
+		return &netlink.IPVlan{LinkAttrs: attrs, Mode: ipvlanModes[e.Mode], Flag: netlink.IPVLAN_FLAG_BRIDGE}
+	}
+	return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(e.Tag.VID), VlanProtocol: e.Tag.Proto}
+}
+
+var (
+	macvlanModes = map[string]netlink.MacvlanMode{
+		"bridge": netlink.MACVLAN_MODE_BRIDGE, "private": netlink.MACVLAN_MODE_PRIVATE, "vepa": netlink.MACVLAN_MODE_VEPA,
+	}
+	ipvlanModes = map[string]netlink.IPVlanMode{
+		"l2": netlink.IPVLAN_MODE_L2, "l3": netlink.IPVLAN_MODE_L3, "l3s": netlink.IPVLAN_MODE_L3S,
+	}
+)
+
+// conflict explains an EEXIST from the kernel for the VLAN link tag on
+// parent: which VLAN, on which link, and which attachment holds it when qinq
+// made it. The kernel allows one VLAN link per ID on a parent, whatever
+// namespace it went to, so a VLAN held by a container's own vlan link cannot
+// also be shared by macvlan/ipvlan containers, and the other way round.
+type conflict struct {
+	n      *netdev.Namespaces
+	links  record.Links
+	p      plan.Plan
+	tag    plan.Tag
+	key    string
+	parent int
+}
+
+func (c conflict) explain() error {
+	on := fmt.Sprintf("ifindex %d", c.parent)
+	if l, err := c.n.Links.LinkByIndex(c.parent); err == nil {
+		on = l.Attrs().Name
+	}
+	holder := "another container"
+	users, _ := c.links.Users(c.key)
+	for _, id := range users {
+		if id != c.p.Attachment.ID() {
+			holder = "attachment " + id
+			break
+		}
+	}
+	return cnierr.Conflict("%s on %s is already used by %s (the kernel allows one link per VLAN ID on a parent, in any namespace: "+
+		"a VLAN a container holds as its own vlan link cannot also be shared by macvlan or ipvlan containers, nor the other way round)",
+		c.tag, on, holder)
+}

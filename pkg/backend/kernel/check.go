@@ -1,0 +1,126 @@
+package kernel
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// Check verifies the attachment is what p says: the container link is of
+// the planned kind (a VLAN link with the planned protocol and ID, or a
+// macvlan or ipvlan in the planned mode) with the planned MTU (and MAC, when
+// one was asked for), sitting on the planned chain down to the master, and
+// its uses of the chain are recorded.
+func (b *Backend) Check(p plan.Plan) error {
+	n, err := b.namespaces(p.Attachment.Netns, p.InContainer, true)
+	if err != nil {
+		return err
+	}
+	e := p.Endpoint
+	if n.Container == nil {
+		return cnierr.CheckFailed("the container network namespace is gone")
+	}
+	got, err := n.Container.LinkByName(e.Name)
+	if err != nil {
+		return cnierr.CheckFailed("%s: not found in the container", e.Name)
+	}
+	if err := checkEndpoint(got, e); err != nil {
+		return err
+	}
+	if err := checkMAC(got, e); err != nil {
+		return err
+	}
+	parent, err := expectedParent(n, p)
+	if err != nil {
+		return err
+	}
+	if err := checkParent(n, got, e.Name, parent); err != nil {
+		return err
+	}
+	return b.checkUsers(p)
+}
+
+func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
+	switch e.Kind {
+	case plan.KindVLAN:
+		return netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU)
+	case plan.KindMacvlan:
+		if m, ok := got.(*netlink.Macvlan); ok && m.Mode != macvlanModes[e.Mode] {
+			return cnierr.CheckFailed("%s: macvlan mode %s, expected %s", e.Name, modeName(macvlanModes, m.Mode), e.Mode)
+		}
+	case plan.KindIpvlan:
+		if v, ok := got.(*netlink.IPVlan); ok && v.Mode != ipvlanModes[e.Mode] {
+			return cnierr.CheckFailed("%s: ipvlan mode %s, expected %s", e.Name, modeName(ipvlanModes, v.Mode), e.Mode)
+		}
+	}
+	if got.Type() != string(e.Kind) {
+		return cnierr.CheckFailed("%s: is a %q link, expected a %s link", e.Name, got.Type(), e.Kind)
+	}
+	return netdev.CheckMTU(got, e.Name, e.MTU)
+}
+
+// modeName spells a kernel mode the way the config does.
+func modeName[M comparable](modes map[string]M, m M) string {
+	for name, v := range modes {
+		if v == m {
+			return name
+		}
+	}
+	return fmt.Sprint(m)
+}
+
+func checkMAC(got netlink.Link, e plan.Endpoint) error {
+	if e.MAC != "" && !strings.EqualFold(got.Attrs().HardwareAddr.String(), e.MAC) {
+		return cnierr.CheckFailed("%s: MAC %s, expected %s", e.Name, got.Attrs().HardwareAddr, e.MAC)
+	}
+	return nil
+}
+
+func checkParent(n *netdev.Namespaces, got netlink.Link, name string, parent netlink.Link) error {
+	idx := got.Attrs().ParentIndex
+	if idx == parent.Attrs().Index {
+		return nil
+	}
+	actual := fmt.Sprintf("ifindex %d", idx)
+	if l, err := n.Links.LinkByIndex(idx); err == nil {
+		actual = fmt.Sprintf("%s (ifindex %d)", l.Attrs().Name, idx)
+	}
+	return cnierr.CheckFailed("%s: stacked on %s, expected %s (ifindex %d)", name, actual, parent.Attrs().Name, parent.Attrs().Index)
+}
+
+// expectedParent resolves the chain master -> S-link -> outer C-links and
+// returns the link the container link must sit on.
+func expectedParent(n *netdev.Namespaces, p plan.Plan) (netlink.Link, error) {
+	if !n.HasLinks() {
+		return nil, cnierr.CheckFailed("the namespace holding master %q is gone", p.Master.Name)
+	}
+	master, err := n.Links.LinkByName(p.Master.Name)
+	if err != nil {
+		return nil, cnierr.CheckFailed("master %q: not found", p.Master.Name)
+	}
+	chain := resolve(n, p.Master.Name, p.Chain)
+	for i, l := range p.Chain {
+		if chain[i] == nil {
+			return nil, cnierr.CheckFailed("shared link for %s (%s) is missing", l.Tag, l.Key)
+		}
+	}
+	if len(chain) > 0 {
+		return chain[len(chain)-1], nil
+	}
+	return master, nil
+}
+
+func (b *Backend) checkUsers(p plan.Plan) error {
+	links := b.store.Links(p)
+	for _, l := range p.Links() {
+		if !links.Uses(l.Key, p.Attachment) {
+			return cnierr.CheckFailed("no user recorded for %s: the shared link could be deleted under this container", l.Key)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package kernel
+
+import (
+	"errors"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// Detach removes the container link and releases the chain. Whatever is
+// already gone (netns, links, master, users) is skipped.
+func (b *Backend) Detach(p plan.Plan) error {
+	n, err := b.namespaces(p.Attachment.Netns, p.InContainer, true)
+	if err != nil {
+		return err
+	}
+	if n.Container != nil && b.made(p) {
+		if err := deleteEndpoint(*n.Container, p.Endpoint); err != nil {
+			return err
+		}
+	}
+	return b.release(p, n)
+}
+
+// made reports whether qinq may have made p's endpoint: a VLAN endpoint's
+// user is recorded before the link is made, a macvlan's or ipvlan's
+// attachment record; without either, the link in CNI_IFNAME's place is
+// someone else's.
+func (b *Backend) made(p plan.Plan) bool {
+	if p.Endpoint.Kind == plan.KindVLAN {
+		return b.store.Links(p).Uses(p.Endpoint.Key, p.Attachment)
+	}
+	_, found, err := b.store.Get(p.Attachment)
+	return found && err == nil
+}
+
+// deleteEndpoint deletes CNI_IFNAME, or the link still under its temporary
+// name if an ADD died before the rename, but only if it is the kind of link
+// qinq would have made: an interface someone else put there is left alone.
+func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
+	if l, err := c.LinkByName(e.Name); err == nil {
+		if !isEndpoint(l, e) {
+			return nil
+		}
+		return netdev.Error("delete "+e.Name, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
+	}
+	// Not under its name: an ADD may have died before the rename.
+	links, err := c.LinkList()
+	if err != nil {
+		return netdev.Error("list the container's links", err)
+	}
+	var errs []error
+	for _, l := range links {
+		if netdev.IsTempName(l.Attrs().Name) && isEndpoint(l, e) {
+			errs = append(errs, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
+		}
+	}
+	return netdev.Error("delete "+e.Name, errors.Join(errs...))
+}
+
+// isEndpoint reports whether l is a link of e's kind (and, for a VLAN link,
+// with e's tag).
+func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
+	if e.Kind == plan.KindVLAN {
+		return netdev.CheckVLAN(l, e.Name, e.Tag, l.Attrs().MTU) == nil
+	}
+	return l.Type() == string(e.Kind)
+}
+
+// release drops the attachment's uses, innermost first, and deletes each
+// chain link qinq owns once nobody uses it. The endpoint's use goes too; the
+// endpoint itself lives in the container (or, with linkInContainer, is not
+// owned) and is deleteEndpoint's business.
+func (b *Backend) release(p plan.Plan, n *netdev.Namespaces) error {
+	links := b.store.Links(p)
+	unlock, err := links.Lock(p.Master.Name)
+	if err != nil {
+		return cnierr.Internal("lock the master's state", err)
+	}
+	defer unlock()
+	var errs []error
+	if p.Endpoint.Key != "" {
+		_, err := links.Release(p.Endpoint.Key, p.Attachment)
+		errs = append(errs, err)
+	}
+	found := resolve(n, p.Master.Name, p.Chain)
+	for i := len(p.Chain) - 1; i >= 0; i-- {
+		unused, err := links.Release(p.Chain[i].Key, p.Attachment)
+		if err == nil && unused {
+			err = netdev.DeleteIfOwned(n.Links, found[i])
+		}
+		errs = append(errs, err)
+	}
+	errs = append(errs, links.Forget())
+	return cnierr.AsCNI("release the chain", errors.Join(errs...))
+}
+
+// resolve finds which of chain exist in the links' namespace, outermost
+// first; a missing one (and so everything above it) is nil.
+func resolve(n *netdev.Namespaces, master string, chain []plan.VLANLink) []netlink.Link {
+	found := make([]netlink.Link, len(chain))
+	if !n.HasLinks() {
+		return found
+	}
+	m, err := n.Links.LinkByName(master)
+	if err != nil {
+		return found
+	}
+	idx := m.Attrs().Index
+	for i, l := range chain {
+		f, err := netdev.LookupVLAN(n.Links, idx, l)
+		if err != nil || f == nil {
+			break
+		}
+		found[i], idx = f, f.Attrs().Index
+	}
+	return found
+}

@@ -1,0 +1,125 @@
+package ovs
+
+import (
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/backend"
+	"github.com/qinq-cni/qinq/pkg/backend/ovs/ovsdb"
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/undo"
+)
+
+// Attach builds p: standalone, the veth, the C-link on it and the port;
+// chained, the earlier plugin's port becomes a dot1q-tunnel port. Each step
+// pushes its undo.
+func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
+	db, err := b.connectToBuild()
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	if p.Switch.Chained {
+		return b.attachChained(db, p, u)
+	}
+	return b.attachStandalone(db, p, u)
+}
+
+func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack) (backend.Attached, error) {
+	e := p.Endpoint
+	if port, err := db.PortByName(e.HostName); err != nil || port != nil {
+		return backend.Attached{}, orConflict(err, "OVS port %q already exists: this attachment was added before and not deleted", e.HostName)
+	}
+	n, err := netdev.Open(p.Attachment.Netns, false, false)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	b.ns = n // closed by Close, after the ADD's undo steps have run
+	if err := netdev.Absent(*n.Container, e.VethName, e.Name); err != nil {
+		return backend.Attached{}, err
+	}
+	host, err := makeVeth(n, e, u)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	inner, err := stackCLink(n, e, u)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	// Pushed first: a commit whose application timed out still left a port.
+	u.Push("remove the OVS port", func() error { return removeOwnedPorts(db, p.Attachment) })
+	if err := b.addPort(db, p); err != nil {
+		return backend.Attached{}, err
+	}
+	container := &current.Interface{Name: e.Name, Mac: inner.Attrs().HardwareAddr.String(), Sandbox: p.Attachment.Netns}
+	return backend.Attached{Container: container, Host: []*current.Interface{host}}, nil
+}
+
+func orConflict(err error, format string, a ...any) error {
+	if err != nil {
+		return err
+	}
+	return cnierr.Conflict(format, a...)
+}
+
+// makeVeth creates the veth with its container end in the container (under
+// a temporary name, then renamed) and its host end, the future port, on the
+// host, and sets both up. Deleting either end deletes both, and the C-link
+// on the container end with them.
+func makeVeth(n *netdev.Namespaces, e plan.Endpoint, u *undo.Stack) (*current.Interface, error) {
+	attrs := netlink.NewLinkAttrs()
+	attrs.MTU = e.VethMTU
+	if e.Tag.VID == 0 {
+		attrs.HardwareAddr = e.HardwareAddr()
+	}
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.HostName}
+	if _, err := netdev.CreateInContainer(n, netdev.ContainerLink{Link: veth, Name: e.VethName}, u); err != nil {
+		return nil, err
+	}
+	host, err := n.Links.LinkByName(e.HostName)
+	if err != nil {
+		return nil, netdev.Error("find the host end "+e.HostName, err)
+	}
+	if err := netdev.Retry(func() error { return n.Links.LinkSetUp(host) }); err != nil {
+		return nil, netdev.Error("set "+e.HostName+" up", err)
+	}
+	return &current.Interface{Name: e.HostName, Mac: host.Attrs().HardwareAddr.String()}, nil
+}
+
+// stackCLink creates, in the container, the C-link on the veth's container
+// end, named CNI_IFNAME; without a C-tag the veth end is CNI_IFNAME itself.
+func stackCLink(n *netdev.Namespaces, e plan.Endpoint, u *undo.Stack) (netlink.Link, error) {
+	veth, err := n.Container.LinkByName(e.VethName)
+	if err != nil {
+		return nil, netdev.Error("find "+e.VethName+" in the container", err)
+	}
+	if e.Tag.VID == 0 {
+		return veth, nil
+	}
+	v := netdev.NewVLAN("", veth.Attrs().Index, e.Tag, e.MTU)
+	v.HardwareAddr = e.HardwareAddr()
+	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: v, Name: e.Name, Within: true}, u)
+}
+
+// addPort adds the veth's host end to the bridge as a dot1q-tunnel port
+// owned by the attachment.
+func (b *Backend) addPort(db *ovsdb.Client, p plan.Plan) error {
+	br, err := db.Bridge(p.Switch.Bridge)
+	if err != nil {
+		return err
+	}
+	if br == nil {
+		return cnierr.InvalidConfig("bridge", "%q: no such Open vSwitch bridge", p.Switch.Bridge)
+	}
+	vlan, err := tunnel(b.conf)
+	if err != nil {
+		return err
+	}
+	np := ovsdb.NewPort{Name: p.Switch.Port, VLAN: vlan, ExternalIDs: ownerIDs(p.Attachment)}
+	if err := db.AddPort(br, np); err != nil {
+		return err
+	}
+	return fault.Point(fault.Port)
+}

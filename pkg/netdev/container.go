@@ -1,0 +1,94 @@
+package netdev
+
+import (
+	"errors"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
+	"github.com/qinq-cni/qinq/pkg/undo"
+)
+
+// Absent refuses names already taken in the container (code 100): checked
+// before anything changes, so a repeated ADD never touches a live attachment.
+func Absent(c netlinksafe.Handle, names ...string) error {
+	for _, name := range names {
+		if _, err := c.LinkByName(name); err == nil {
+			return cnierr.Conflict("%q already exists in the container", name)
+		}
+	}
+	return nil
+}
+
+// ContainerLink is a link to create in the container.
+type ContainerLink struct {
+	// Link is the link to create; its name and namespace are set here.
+	Link netlink.Link
+	// Name is its final name in the container (CNI_IFNAME).
+	Name string
+	// InUse explains an EEXIST from the kernel (who holds what), if set.
+	InUse func() error
+	// Within: its parent is in the container, so it is created there.
+	Within bool
+}
+
+// CreateInContainer creates c.Link directly in the container under a
+// temporary name, renames it to c.Name there and sets it up. A crash at any
+// point leaves either nothing or a link under a name qinq recognises; the
+// link's deletion goes on u. It returns the link as the container sees it.
+func CreateInContainer(n *Namespaces, c ContainerLink, u *undo.Stack) (netlink.Link, error) {
+	attrs := c.Link.Attrs()
+	attrs.Name = TempName()
+	creator := n.Links
+	switch {
+	case c.Within:
+		creator = *n.Container
+	case !n.inContainer():
+		attrs.Namespace = netlink.NsFd(int(n.ContainerNS.Fd()))
+	}
+	if err := Retry(func() error { return creator.LinkAdd(c.Link) }); err != nil {
+		if errors.Is(err, unix.EEXIST) && c.InUse != nil {
+			return nil, c.InUse()
+		}
+		return nil, Error("create "+c.Name+" in the container", err)
+	}
+	ctr := *n.Container
+	created, err := ctr.LinkByName(attrs.Name)
+	if err != nil {
+		return nil, cnierr.Internal("find the new container link "+attrs.Name, err)
+	}
+	u.Push("delete "+c.Name+" in the container", func() error { return IgnoreGone(ctr.LinkDel(created)) })
+	if err := fault.Point(fault.ContainerLink); err != nil {
+		return nil, err
+	}
+	if err := Retry(func() error { return ctr.LinkSetName(created, c.Name) }); err != nil {
+		return nil, Error("rename the container link to "+c.Name, err)
+	}
+	if err := Retry(func() error { return ctr.LinkSetUp(created) }); err != nil {
+		return nil, Error("set "+c.Name+" up", err)
+	}
+	if err := fault.Point(fault.Renamed); err != nil {
+		return nil, err
+	}
+	return ctr.LinkByName(c.Name)
+}
+
+// DeleteNamed deletes the link called name in h's namespace if it is of
+// kind (its Type()); a link of another kind under that name is someone
+// else's and stays.
+func DeleteNamed(h netlinksafe.Handle, name, kind string) error {
+	l, err := h.LinkByName(name)
+	if IsGone(err) {
+		return nil
+	}
+	if err != nil {
+		return Error("find "+name, err)
+	}
+	if l.Type() != kind {
+		return nil
+	}
+	return Error("delete "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
+}

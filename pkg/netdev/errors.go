@@ -1,0 +1,60 @@
+package netdev
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+)
+
+// Error maps a kernel answer to the CNI code a runtime can act on: 50 when
+// the kernel lacks a link type, 11 when a transient answer persisted, 999
+// otherwise.
+func Error(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EOPNOTSUPP), strings.Contains(err.Error(), "operation not supported"):
+		return cnierr.Unavailable("%s: the kernel cannot make this kind of link (is its module, e.g. 8021q, available?): %v", what, err)
+	case transient(err):
+		return cnierr.TryAgain(what, err)
+	}
+	return cnierr.Internal(what, err)
+}
+
+// retryAttempts bounds Retry: about 150 ms of backoff in all.
+const retryAttempts = 5
+
+// Retry runs a netlink change again while the kernel answers with a
+// transient error; what still fails after that becomes code 11 in Error.
+func Retry(change func() error) error {
+	var err error
+	for attempt := 1; attempt <= retryAttempts; attempt++ {
+		if err = change(); !transient(err) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+	}
+	return err
+}
+
+func transient(err error) bool {
+	return errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)
+}
+
+// IgnoreGone turns "no such link" into success: DEL succeeds when there is
+// nothing left to delete.
+func IgnoreGone(err error) error {
+	var lnf netlink.LinkNotFoundError
+	if err == nil || errors.As(err, &lnf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
+}
+
+// IsGone reports whether err says the link does not exist.
+func IsGone(err error) bool { return err != nil && IgnoreGone(err) == nil }

@@ -1,0 +1,101 @@
+// Package netdev is the link toolkit both backends use: netlink handles on
+// the namespaces an attachment touches, find-or-create of owned shared VLAN
+// links, creating a container link under a temporary name and renaming it
+// in the container, and the same retries, error codes and fault points for
+// every kernel change.
+package netdev
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+)
+
+// Namespaces holds netlink handles on the two namespaces an attachment
+// touches.
+type Namespaces struct {
+	// Links is where the master and the chain live: the host, or the
+	// container when the master is in the container (linkInContainer).
+	Links netlinksafe.Handle
+	// Container is the container's namespace; nil when it is gone (DEL).
+	Container   *netlinksafe.Handle
+	ContainerNS ns.NetNS
+}
+
+// Open opens the namespaces of an attachment. A missing netns is an error
+// unless allowMissing (DEL), in which case Container stays nil.
+func Open(netnsPath string, linkInContainer, allowMissing bool) (*Namespaces, error) {
+	n := &Namespaces{}
+	if netnsPath != "" {
+		cns, err := ns.GetNS(netnsPath)
+		switch {
+		case err == nil:
+			n.ContainerNS = cns
+		case !allowMissing:
+			return nil, cnierr.ContainerUnknown(netnsPath, err)
+		}
+	}
+	if n.ContainerNS != nil {
+		h, err := netlinksafe.NewHandleAt(netns.NsHandle(n.ContainerNS.Fd()), unix.NETLINK_ROUTE)
+		if err != nil {
+			n.Close()
+			return nil, cnierr.Internal("open netlink in the container", err)
+		}
+		n.Container = &h
+	}
+	if linkInContainer {
+		if n.Container != nil {
+			n.Links = *n.Container
+		}
+		return n, nil
+	}
+	// NETLINK_ROUTE only: the default handle also asks for XFRM, which some
+	// kernels refuse.
+	h, err := netlinksafe.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		n.Close()
+		return nil, cnierr.Internal("open netlink on the host", err)
+	}
+	n.Links = h
+	return n, nil
+}
+
+// HasLinks reports whether the links' namespace is reachable.
+func (n *Namespaces) HasLinks() bool { return n.Links.Handle != nil }
+
+// inContainer reports whether the links' namespace is the container's.
+func (n *Namespaces) inContainer() bool {
+	return n.Container != nil && n.Links.Handle == n.Container.Handle
+}
+
+// Close releases the handles.
+func (n *Namespaces) Close() {
+	if n.Container != nil {
+		n.Container.Close()
+	}
+	if n.Links.Handle != nil && !n.inContainer() {
+		n.Links.Close()
+	}
+	if n.ContainerNS != nil {
+		n.ContainerNS.Close()
+	}
+}
+
+// IsHostNS reports whether path is the namespace this thread runs in: a
+// container netns must never be the host's own.
+func IsHostNS(path string) bool {
+	var a, b syscall.Stat_t
+	if syscall.Stat(path, &a) != nil {
+		return false
+	}
+	if syscall.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid()), &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}

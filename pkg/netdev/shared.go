@@ -1,0 +1,126 @@
+package netdev
+
+import (
+	"errors"
+	"net"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// FindVLAN returns the VLAN link on parent with tag t, or nil if there is
+// none in h's namespace. It lists the namespace's links: callers that know
+// the link's likely name try LookupVLAN first.
+func FindVLAN(h netlinksafe.Handle, parent int, t plan.Tag) (netlink.Link, error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, Error("list links", err)
+	}
+	for _, l := range links {
+		if isVLAN(l, parent, t) {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+// LookupVLAN finds the VLAN link l on parent: by its planned names first
+// (one request each), then by listing, for a link an admin made under
+// another name or one still under a temporary name.
+func LookupVLAN(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	for _, name := range []string{l.Name, l.AltName} {
+		if found, err := h.LinkByName(name); name != "" && err == nil && isVLAN(found, parent, l.Tag) {
+			return found, nil
+		}
+	}
+	return FindVLAN(h, parent, l.Tag)
+}
+
+func isVLAN(l netlink.Link, parent int, t plan.Tag) bool {
+	v, ok := l.(*netlink.Vlan)
+	return ok && v.ParentIndex == parent && v.VlanProtocol == t.Proto && v.VlanId == int(t.VID)
+}
+
+// NewVLAN is the VLAN link with tag t on parent, to be created as name.
+func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.ParentIndex, attrs.MTU = name, parent, mtu
+	return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(t.VID), VlanProtocol: t.Proto}
+}
+
+// EnsureShared returns the ifindex of the shared VLAN link l on parent,
+// creating it if there is none. The kernel allows one VLAN link per
+// (parent, protocol, ID), so an existing one is reused whoever made it;
+// inUse explains a link for it that the kernel has elsewhere (another
+// namespace: a container that owns it).
+func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
+	found, err := LookupVLAN(h, parent, l)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case found == nil:
+		return createShared(h, parent, l, inUse)
+	case IsTempName(found.Attrs().Name):
+		return finishShared(h, found, l) // an ADD died half-way through creating it
+	}
+	if found.Attrs().Flags&net.FlagUp == 0 {
+		if err := Retry(func() error { return h.LinkSetUp(found) }); err != nil {
+			return 0, Error("set "+found.Attrs().Name+" up", err)
+		}
+	}
+	return found.Attrs().Index, nil
+}
+
+// createShared makes a shared link so that it is recognisably qinq's at every
+// instant, even if the process dies: the kernel takes no alias at creation,
+// so the link is born under a temporary name, qinq's by construction, gets
+// the owner alias, and only then takes its real name; it is set up last,
+// as the kernel renames only links that are down.
+func createShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
+	v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
+	if err := Retry(func() error { return h.LinkAdd(v) }); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return 0, inUse()
+		}
+		return 0, Error("create "+l.Name, err)
+	}
+	idx, err := finishShared(h, v, l)
+	if err != nil {
+		_ = h.LinkDel(v)
+	}
+	return idx, err
+}
+
+// finishShared marks a shared link as owned and gives it its planned name
+// (the alternative one when the first is taken by an unrelated link).
+func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, error) {
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
+		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
+	}
+	var err error
+	for _, name := range []string{l.Name, l.AltName} {
+		if err = Retry(func() error { return h.LinkSetName(v, name) }); err == nil {
+			if v.Attrs().Flags&net.FlagUp == 0 {
+				err = Retry(func() error { return h.LinkSetUp(v) })
+			}
+			return v.Attrs().Index, Error("set "+name+" up", err)
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
+	return 0, Error("name the shared link "+l.Name, err)
+}
+
+// DeleteIfOwned deletes l if qinq made it; a link an admin made is never
+// deleted.
+func DeleteIfOwned(h netlinksafe.Handle, l netlink.Link) error {
+	if l == nil || !Owned(l) {
+		return nil
+	}
+	return IgnoreGone(Retry(func() error { return h.LinkDel(l) }))
+}

@@ -1,0 +1,317 @@
+// Package plan computes, without touching the kernel or OVS, what one
+// attachment needs: the shared chain beside the master (the S-link and the
+// outer C-links of QinQinQ: names, keys, MTUs) and the typed container
+// endpoint (a VLAN link, or a veth end behind an OVS port). A plan is also
+// the record of what ADD built: it is written before anything is made, and
+// DEL and GC undo an attachment by its plan.
+package plan
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+)
+
+// TagBytes is what every stacked tag adds to a frame.
+const TagBytes = 4
+
+// maxIfName is IFNAMSIZ-1.
+const maxIfName = 15
+
+// Attachment is one (container, interface) pair: the unit of CNI.
+type Attachment struct {
+	ContainerID string `json:"containerID"`
+	IfName      string `json:"ifName"`
+	Netns       string `json:"netns,omitempty"`
+	Network     string `json:"network,omitempty"`
+}
+
+// ID names the attachment's record. ':' is allowed neither in a container ID
+// nor in an interface name, so two attachments never share one.
+func (a Attachment) ID() string { return a.ContainerID + ":" + a.IfName }
+
+// Tag is one VLAN tag: its TPID and ID.
+type Tag struct {
+	Proto netlink.VlanProtocol `json:"proto"`
+	VID   config.VID           `json:"vid"`
+}
+
+// Key is the tag's part of a link key: a key is the master's name followed
+// by the Key of every tag, outermost first ("eth0:88a8.100:8100.10").
+func (t Tag) Key() string { return fmt.Sprintf(":%04x.%d", uint16(t.Proto), t.VID) }
+
+func (t Tag) String() string { return fmt.Sprintf("%s VLAN %d", config.ProtoName(t.Proto), t.VID) }
+
+// VLANLink is one VLAN link of the chain beside the master.
+type VLANLink struct {
+	Tag
+	// Name is the deterministic name to create it with; AltName (hashed) is
+	// used when Name is too long or taken by an unrelated link.
+	Name    string `json:"name,omitempty"`
+	AltName string `json:"altName,omitempty"`
+	// Key identifies the link by its chain (master, then each tag), which is
+	// what the kernel keys VLAN devices on; its users are recorded per Key.
+	Key string `json:"key"`
+	MTU int    `json:"mtu,omitempty"`
+}
+
+// Master is the link the chain starts on: the parent NIC, or in OVS mode the
+// bridge. MTU 0 means unknown (DEL after it is gone): nothing is checked.
+type Master struct {
+	Name string `json:"name,omitempty"`
+	MTU  int    `json:"mtu,omitempty"`
+}
+
+// Kind is the kind of container endpoint.
+type Kind string
+
+const (
+	// KindVLAN: the innermost VLAN link is created in the container.
+	KindVLAN Kind = "vlan"
+	// KindMacvlan and KindIpvlan: a macvlan or ipvlan on the chain's last
+	// link, which stays on the host, shared by every such container.
+	KindMacvlan Kind = "macvlan"
+	KindIpvlan  Kind = "ipvlan"
+	// KindVeth: a veth pair whose host end is an OVS port; with a C-tag, a
+	// VLAN link in the container stacks on the veth's container end.
+	KindVeth Kind = "veth"
+	// KindNone: no container link of qinq's own (OVS chained mode: the port
+	// an earlier plugin made is reconfigured).
+	KindNone Kind = "none"
+)
+
+// Endpoint is the container's link: what CNI_IFNAME will be.
+type Endpoint struct {
+	Kind Kind   `json:"kind"`
+	Name string `json:"name,omitempty"` // CNI_IFNAME
+	MTU  int    `json:"mtu,omitempty"`
+	MAC  string `json:"mac,omitempty"` // "" = the kernel's choice
+	// Tag is the VLAN link's own tag (KindVLAN), or the C-tag stacked on a
+	// veth (KindVeth; VID 0 = none).
+	Tag Tag `json:"tag"`
+	// Key identifies a KindVLAN link like a chain link's Key does.
+	Key string `json:"key,omitempty"`
+	// Mode is the macvlan or ipvlan mode.
+	Mode string `json:"mode,omitempty"`
+	// HostName and VethName (KindVeth) are the host end of the veth (the OVS
+	// port) and its container end (Name itself when no C-tag stacks on it).
+	HostName string `json:"hostName,omitempty"`
+	VethName string `json:"vethName,omitempty"`
+	VethMTU  int    `json:"vethMTU,omitempty"`
+}
+
+// HardwareAddr is the requested MAC, nil for the kernel's choice.
+func (e Endpoint) HardwareAddr() net.HardwareAddr {
+	mac, _ := net.ParseMAC(e.MAC) // validated by pkg/config
+	return mac
+}
+
+// Switch is where an OVS attachment lives.
+type Switch struct {
+	Socket string `json:"socket"`
+	Bridge string `json:"bridge,omitempty"`
+	// Port is the OVS port: the veth's host end (standalone), or the port an
+	// earlier plugin made (chained), found by the OVS backend.
+	Port    string `json:"port,omitempty"`
+	Chained bool   `json:"chained,omitempty"`
+}
+
+// Plan is everything one attachment is made of.
+type Plan struct {
+	Attachment Attachment     `json:"attachment"`
+	Backend    config.Backend `json:"backend"`
+	Master     Master         `json:"master"`
+	// Chain are the shared VLAN links beside the master, outermost first,
+	// shared by every attachment with the same outer tags.
+	Chain    []VLANLink `json:"chain,omitempty"`
+	Endpoint Endpoint   `json:"endpoint"`
+	// InContainer: the master and so the whole chain live in the container
+	// (linkInContainer).
+	InContainer bool    `json:"inContainer,omitempty"`
+	Switch      *Switch `json:"switch,omitempty"`
+}
+
+// For plans attachment a of config c on a master (or bridge) whose MTU is
+// masterMTU; 0 plans without MTUs (DEL) and never refuses for an MTU.
+//
+// MTU rule: the master carries one tag within its MTU (the 802.1Q allowance
+// that lets a 1500-MTU NIC send 1522-byte tagged frames), and every further
+// tag costs 4 bytes: S-link = master, first C-link = master-4, next = master-8.
+func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
+	p := Plan{Attachment: a, Backend: c.Backend, InContainer: c.LinkInContainer}
+	if c.Backend == config.BackendOVS {
+		p.ovs(c, masterMTU)
+	} else {
+		p.kernel(c, masterMTU)
+	}
+	if masterMTU == 0 || p.Endpoint.Kind == KindNone {
+		return p, nil
+	}
+	return p, p.fitMTU(c)
+}
+
+// kernel: the chain is every tag but the innermost, which the container's
+// VLAN link carries (in tunnel mode that is the S-tag itself); with a shared
+// container link the chain is every tag, and the container's macvlan or
+// ipvlan sits on its last link with that link's MTU.
+func (p *Plan) kernel(c *config.Config, mtu int) {
+	p.Master = Master{Name: c.Master, MTU: mtu}
+	tags := tagsOf(c)
+	key := c.Master
+	for i, t := range tags {
+		key += t.Key()
+		if i == len(tags)-1 && !c.ContainerLink.Shared() {
+			p.Endpoint = Endpoint{Kind: KindVLAN, Name: p.Attachment.IfName, MTU: mtu - TagBytes*i, MAC: macOf(c), Tag: t, Key: key}
+			return
+		}
+		name, alt := sharedNames(c.Master, tags[:i+1], key)
+		p.Chain = append(p.Chain, VLANLink{Tag: t, Name: name, AltName: alt, Key: key, MTU: mtu - TagBytes*i})
+	}
+	top := p.Chain[len(p.Chain)-1]
+	p.Endpoint = Endpoint{Kind: Kind(c.ContainerLink), Name: p.Attachment.IfName, MTU: top.MTU, MAC: macOf(c), Mode: c.ContainerLinkMode}
+}
+
+// ovs: OVS adds the S-tag at the port; the container gets a veth end, and
+// with a C-VLAN a VLAN link on it, so the container sees untagged frames.
+// Chained, the port is an earlier plugin's and there is no endpoint.
+func (p *Plan) ovs(c *config.Config, mtu int) {
+	p.Switch = &Switch{Socket: c.OVSDBSocket, Bridge: c.Bridge, Chained: c.Chained()}
+	if c.Chained() {
+		p.Endpoint = Endpoint{Kind: KindNone}
+		return
+	}
+	a := p.Attachment
+	p.Master = Master{Name: c.Bridge, MTU: mtu}
+	e := Endpoint{Kind: KindVeth, Name: a.IfName, MTU: mtu, MAC: macOf(c), VethName: a.IfName, VethMTU: mtu,
+		HostName: HostVethName(a.Network, a.ContainerID, a.IfName)}
+	if len(c.CVlans) > 0 {
+		e.Tag = Tag{Proto: netlink.VLAN_PROTOCOL_8021Q, VID: c.CVlans[0]}
+		e.VethName, e.MTU = ContainerVethName(a.IfName), mtu-TagBytes
+	}
+	p.Switch.Port = e.HostName
+	p.Endpoint = e
+}
+
+func macOf(c *config.Config) string {
+	if c.MAC == nil {
+		return ""
+	}
+	return c.MAC.String()
+}
+
+// Links returns the chain's links and, for a VLAN endpoint, the endpoint as
+// a link too: every link keyed by its tags, outermost first.
+func (p Plan) Links() []VLANLink {
+	out := append([]VLANLink{}, p.Chain...)
+	if p.Endpoint.Kind == KindVLAN {
+		e := p.Endpoint
+		out = append(out, VLANLink{Tag: e.Tag, Name: e.Name, Key: e.Key, MTU: e.MTU})
+	}
+	return out
+}
+
+// onTopMTU is the MTU of the link the endpoint sits on.
+func (p Plan) onTopMTU() int {
+	switch {
+	case p.Endpoint.Kind == KindVeth && p.Endpoint.Tag.VID != 0:
+		return p.Endpoint.VethMTU
+	case len(p.Chain) > 0:
+		return p.Chain[len(p.Chain)-1].MTU
+	}
+	return p.Master.MTU
+}
+
+// fitMTU applies an explicit mtu to the endpoint and checks that every link
+// keeps a usable MTU.
+func (p *Plan) fitMTU(c *config.Config) error {
+	if c.MTU != 0 {
+		if max := p.onTopMTU(); c.MTU > max {
+			return cnierr.InvalidConfig("mtu", "%d: must be %d-%d here (the MTU of the link it stacks on, from %s %q with MTU %d)",
+				c.MTU, config.MinMTU, max, p.masterKey(), p.Master.Name, p.Master.MTU)
+		}
+		p.Endpoint.MTU = c.MTU
+	}
+	for _, l := range p.Links() {
+		if l.MTU < config.MinMTU {
+			return cnierr.InvalidConfig(p.masterKey(), "%q has MTU %d, which leaves %d for the link with VLAN %d; at least %d is needed",
+				p.Master.Name, p.Master.MTU, l.MTU, l.VID, config.MinMTU)
+		}
+	}
+	if p.Endpoint.MTU < config.MinMTU {
+		return cnierr.InvalidConfig(p.masterKey(), "%q has MTU %d, which leaves %d for %s; at least %d is needed",
+			p.Master.Name, p.Master.MTU, p.Endpoint.MTU, p.Endpoint.Name, config.MinMTU)
+	}
+	return nil
+}
+
+// masterKey is the config key naming the master.
+func (p Plan) masterKey() string {
+	if p.Backend == config.BackendOVS {
+		return "bridge"
+	}
+	return "master"
+}
+
+// tagsOf lists the tags outermost first: the S-tag, then the C-tags, which are
+// always 802.1Q.
+func tagsOf(c *config.Config) []Tag {
+	tags := []Tag{{c.SProto, c.SVlan}}
+	for _, v := range c.CVlans {
+		tags = append(tags, Tag{netlink.VLAN_PROTOCOL_8021Q, v})
+	}
+	return tags
+}
+
+// sharedNames gives a readable name ("eth0.100.50") when it fits in 15
+// characters, and a stable hashed one ("qinq1a2b3c4d") to fall back on.
+func sharedNames(master string, tags []Tag, key string) (name, alt string) {
+	var b strings.Builder
+	b.WriteString(master)
+	for _, t := range tags {
+		fmt.Fprintf(&b, ".%d", t.VID)
+	}
+	alt = "qinq" + hash32(key)
+	if b.Len() > maxIfName {
+		return alt, alt
+	}
+	return b.String(), alt
+}
+
+func hash32(parts ...string) string {
+	h := fnv.New32a()
+	h.Write([]byte(strings.Join(parts, "\x00")))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// HostVethName is the host end of an OVS attachment's veth, and so the OVS
+// port's name: stable per attachment (at most 15 characters), so that DEL
+// finds it even when OVSDB has lost the port.
+func HostVethName(network, containerID, ifName string) string {
+	return hostVethPrefix + hash32(network, containerID, ifName)
+}
+
+const hostVethPrefix = "qovs"
+
+// IsHostVethName recognises HostVethName's output: "qovs" and 8 hex digits.
+func IsHostVethName(name string) bool {
+	rest, ok := strings.CutPrefix(name, hostVethPrefix)
+	if !ok || len(rest) != 8 {
+		return false
+	}
+	return strings.Trim(rest, "0123456789abcdef") == ""
+}
+
+// ContainerVethName is the name of the container's veth end when a C-link
+// stacks on it; CNI_IFNAME goes to the C-link.
+func ContainerVethName(ifName string) string {
+	if len(ifName)+4 <= maxIfName {
+		return ifName + "-ovs"
+	}
+	return "qovc" + hash32(ifName)
+}

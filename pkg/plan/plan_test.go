@@ -1,0 +1,234 @@
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/config"
+)
+
+var net1 = Attachment{ContainerID: "c1", IfName: "net1", Network: "n"}
+
+func plan(t *testing.T, js string, parentMTU int) (Plan, error) {
+	t.Helper()
+	c, err := config.Parse([]byte(`{"cniVersion":"1.0.0",`+js[1:]), "")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return For(c, net1, parentMTU)
+}
+
+func mustPlan(t *testing.T, js string, parentMTU int) Plan {
+	t.Helper()
+	st, err := plan(t, js, parentMTU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func mtus(st Plan) []int {
+	var m []int
+	for _, l := range st.Links() {
+		m = append(m, l.MTU)
+	}
+	return m
+}
+
+func TestMTU_QinQOn1500Is1496(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10]}`, 1500)
+	if got := mtus(st); got[0] != 1500 || got[1] != 1496 {
+		t.Fatalf("S-link, C-link MTUs = %v, want [1500 1496]", got)
+	}
+}
+
+func TestMTU_QinQinQOn9000Is8992(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10]}`, 9000)
+	if got := mtus(st); len(got) != 3 || got[0] != 9000 || got[1] != 8996 || got[2] != 8992 {
+		t.Fatalf("MTUs = %v, want [9000 8996 8992]", got)
+	}
+}
+
+func TestMTU_TunnelModeContainerGetsMasterMTU(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100}`, 1500)
+	if len(st.Chain) != 0 || st.Endpoint.MTU != 1500 || st.Endpoint.Tag.VID != 100 || st.Endpoint.Kind != KindVLAN {
+		t.Fatalf("tunnel mode plan %+v", st)
+	}
+}
+
+func TestMTU_ExplicitSetsTheInnermostOnly(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10],"mtu":1400}`, 1500)
+	if got := mtus(st); got[0] != 1500 || got[1] != 1496 || got[2] != 1400 {
+		t.Fatalf("MTUs = %v, want [1500 1496 1400]", got)
+	}
+}
+
+func TestMTU_ExplicitAboveWhatTheParentCarriesIsCode7(t *testing.T) {
+	for _, tc := range []struct {
+		js  string
+		max string
+	}{
+		{`{"master":"eth0","sVlan":100,"cVlans":[10],"mtu":1501}`, "68-1500"},
+		{`{"master":"eth0","sVlan":100,"cVlans":[50,10],"mtu":1500}`, "68-1496"},
+		{`{"master":"eth0","sVlan":100,"mtu":9000}`, "68-1500"},
+	} {
+		_, err := plan(t, tc.js, 1500)
+		var e *types.Error
+		if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, "mtu:") || !strings.Contains(e.Msg, tc.max) {
+			t.Errorf("%s: want code 7 on mtu mentioning %s, got %v", tc.js, tc.max, err)
+		}
+	}
+}
+
+func TestMTU_MasterTooSmallForTheStackIsCode7(t *testing.T) {
+	_, err := plan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10]}`, 72)
+	var e *types.Error
+	if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, "master:") {
+		t.Fatalf("want code 7 on master, got %v", err)
+	}
+}
+
+func TestMTU_UnknownParentPlansWithoutChecking(t *testing.T) {
+	if _, err := plan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"mtu":9000}`, 0); err != nil {
+		t.Fatalf("DEL after the master is gone must still plan: %v", err)
+	}
+}
+
+func TestProtocols_STagFromSProtoCTagsAlways8021Q(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10]}`, 1500)
+	want := []netlink.VlanProtocol{netlink.VLAN_PROTOCOL_8021AD, netlink.VLAN_PROTOCOL_8021Q, netlink.VLAN_PROTOCOL_8021Q}
+	for i, l := range st.Links() {
+		if l.Proto != want[i] {
+			t.Errorf("link %d proto %v, want %v", i, l.Proto, want[i])
+		}
+	}
+	cisco := mustPlan(t, `{"master":"eth0","sVlan":100,"sProto":"802.1Q","cVlans":[10]}`, 1500)
+	if cisco.Chain[0].Proto != netlink.VLAN_PROTOCOL_8021Q {
+		t.Fatal("Cisco-style S-tag must be 0x8100")
+	}
+}
+
+func TestNames_SharedLinksAreMasterDotVIDsAndContainerIsIfName(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10]}`, 1500)
+	if st.Chain[0].Name != "eth0.100" || st.Chain[1].Name != "eth0.100.50" || st.Endpoint.Name != "net1" {
+		t.Fatalf("names %q %q %q", st.Chain[0].Name, st.Chain[1].Name, st.Endpoint.Name)
+	}
+}
+
+func TestNames_TooLongFallsBackToAStableHashWithin15(t *testing.T) {
+	c, _ := config.Parse([]byte(`{"cniVersion":"1.0.0","master":"enp129s0f1np1","sVlan":4000,"cVlans":[4001]}`), "")
+	a, _ := For(c, net1, 1500)
+	b, _ := For(c, net1, 1500)
+	n := a.Chain[0].Name
+	if len(n) > 15 || !strings.HasPrefix(n, "qinq") || n != b.Chain[0].Name {
+		t.Fatalf("fallback name %q (again %q)", n, b.Chain[0].Name)
+	}
+}
+
+func TestKeys_ProtocolIsPartOfTheIdentity(t *testing.T) {
+	ad := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10]}`, 1500)
+	q := mustPlan(t, `{"master":"eth0","sVlan":100,"sProto":"802.1q","cVlans":[10]}`, 1500)
+	if ad.Chain[0].Key == q.Chain[0].Key || ad.Chain[0].AltName == q.Chain[0].AltName {
+		t.Fatal("802.1ad 100 and 802.1Q 100 are different links and need different keys and fallback names")
+	}
+	if ad.Chain[0].Key != "eth0:88a8.100" || ad.Endpoint.Key != "eth0:88a8.100:8100.10" {
+		t.Fatalf("keys %q %q", ad.Chain[0].Key, ad.Endpoint.Key)
+	}
+}
+
+func TestRecord_APlanSurvivesItsJSONRoundTrip(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10],"mac":"02:00:00:00:00:01"}`, 1500)
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Plan
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, st) {
+		t.Fatalf("round trip changed the plan:\n%+v\n%+v", back, st)
+	}
+	if back.Endpoint.HardwareAddr().String() != "02:00:00:00:00:01" {
+		t.Fatalf("mac %v", back.Endpoint.HardwareAddr())
+	}
+}
+
+func TestOVS_StandaloneEndpointIsAVethWithTheCLinkOnItsContainerEnd(t *testing.T) {
+	st := mustPlan(t, `{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10]}`, 1500)
+	e := st.Endpoint
+	if e.Kind != KindVeth || e.Name != "net1" || e.VethName != "net1-ovs" || e.VethMTU != 1500 || e.MTU != 1496 || e.Tag.VID != 10 {
+		t.Fatalf("endpoint %+v", e)
+	}
+	if len(st.Chain) != 0 || st.Switch.Port != e.HostName || !IsHostVethName(e.HostName) || st.Switch.Chained {
+		t.Fatalf("plan %+v", st)
+	}
+	tunnel := mustPlan(t, `{"mode":"ovs","bridge":"br0","sVlan":100}`, 9000)
+	if e := tunnel.Endpoint; e.VethName != "net1" || e.MTU != 9000 || e.Tag.VID != 0 {
+		t.Fatalf("tunnel endpoint %+v", e)
+	}
+	if _, err := plan(t, `{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10],"mtu":1501}`, 1500); err == nil || !strings.Contains(err.Error(), "bridge \"br0\"") {
+		t.Fatalf("an mtu above the veth's: want code 7 naming the bridge, got %v", err)
+	}
+}
+
+func TestOVS_ChainedHasNoEndpoint(t *testing.T) {
+	st := mustPlan(t, `{"mode":"ovs","sVlan":100}`, 0)
+	if st.Endpoint.Kind != KindNone || !st.Switch.Chained || st.Switch.Socket == "" {
+		t.Fatalf("plan %+v", st)
+	}
+}
+
+func TestNames_HostVethsAreStableRecognisedAndFitIFNAMSIZ(t *testing.T) {
+	a, b := HostVethName("n", "c1", "net1"), HostVethName("n", "c1", "net2")
+	if a == b || len(a) > 15 || a != HostVethName("n", "c1", "net1") || !IsHostVethName(a) {
+		t.Fatalf("host veth names %q %q", a, b)
+	}
+	for _, other := range []string{"eth0", "qovs", "qovs1234567", "qovs123456789", "qovsxyzxyzxy", "qovc12345678"} {
+		if IsHostVethName(other) {
+			t.Errorf("%q taken for a qinq host veth", other)
+		}
+	}
+	if ContainerVethName("net1") != "net1-ovs" {
+		t.Fatalf("got %q", ContainerVethName("net1"))
+	}
+	if n := ContainerVethName("averyverylongif"); len(n) > 15 || n == "averyverylongif" {
+		t.Fatalf("got %q", n)
+	}
+}
+
+func TestShared_MacvlanSitsOnTheSharedCLinkWithItsMTU(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan"}`, 1500)
+	if len(st.Chain) != 2 || st.Chain[1].Name != "eth0.100.10" || st.Chain[1].Key != "eth0:88a8.100:8100.10" || st.Chain[1].MTU != 1496 {
+		t.Fatalf("chain %+v: the C-link must stay on the host, shared", st.Chain)
+	}
+	if e := st.Endpoint; e.Kind != KindMacvlan || e.Mode != "bridge" || e.MTU != 1496 || e.Name != "net1" || e.Key != "" {
+		t.Fatalf("endpoint %+v", e)
+	}
+	if len(st.Links()) != 2 {
+		t.Fatal("a macvlan is not a VLAN link of the chain")
+	}
+}
+
+func TestShared_TunnelModeSharesTheSLink(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"ipvlan","containerLinkMode":"l3"}`, 9000)
+	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || st.Endpoint.Kind != KindIpvlan || st.Endpoint.MTU != 9000 || st.Endpoint.Mode != "l3" {
+		t.Fatalf("plan %+v", st)
+	}
+}
+
+func TestShared_ExplicitMTUAboveTheSharedLinkIsCode7(t *testing.T) {
+	if _, err := plan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan","mtu":1497}`, 1500); err == nil || !strings.Contains(err.Error(), "68-1496") {
+		t.Fatalf("want code 7 on mtu naming 68-1496, got %v", err)
+	}
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan","mtu":1400}`, 1500)
+	if st.Endpoint.MTU != 1400 || st.Chain[1].MTU != 1496 {
+		t.Fatalf("explicit mtu: endpoint %d, C-link %d", st.Endpoint.MTU, st.Chain[1].MTU)
+	}
+}

@@ -1,0 +1,274 @@
+// Package record keeps, in small files under /run, what the plugin built:
+// one record per attachment (its plan, written before anything is made, so
+// DEL and GC find everything even after a crash), and one entry per user of
+// each shared link (so a shared link goes with its last user). Every verb
+// touches a constant number of files, however many attachments the node
+// holds. The files vanish at reboot together with the links they describe;
+// no daemon is needed.
+//
+// Layout under the root directory:
+//
+//	<scope>/attachments/<containerID>:<ifName>  the attachment's plan (JSON)
+//	<scope>/links/<link key>/<containerID>:<ifName>  empty: one user of a shared link
+//	<scope>/locks/<master>.lock  flock held while a master's links change
+//
+// A scope is a network namespace: the runtime's own (host-<inode>) holds the
+// attachment records and the users of the links beside its masters; a
+// container's (ctr-<hash of its netns path>) holds the users of links built
+// inside it (linkInContainer), and goes with its last user.
+package record
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// DefaultDir is where state lives unless QINQ_STATE_DIR says otherwise.
+const DefaultDir = "/run/qinq"
+
+// Store is the state of the network namespace the plugin runs in.
+type Store struct {
+	dir, scope string
+}
+
+// Open returns the store of the calling thread's network namespace.
+func Open() (Store, error) {
+	dir := DefaultDir
+	if d := os.Getenv("QINQ_STATE_DIR"); d != "" {
+		dir = d
+	}
+	scope, err := hostScope()
+	return Store{dir: dir, scope: scope}, err
+}
+
+// At returns the store of scope under dir (tests).
+func At(dir, scope string) Store { return Store{dir: dir, scope: scope} }
+
+// hostScope names the namespace this thread runs in by its inode.
+func hostScope() (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid()), &st); err != nil {
+		return "", fmt.Errorf("identify the host network namespace: %w", err)
+	}
+	return fmt.Sprintf("host-%d", st.Ino), nil
+}
+
+func (s Store) attachments() string { return filepath.Join(s.dir, s.scope, "attachments") }
+
+func (s Store) recordFile(a plan.Attachment) string { return filepath.Join(s.attachments(), a.ID()) }
+
+// Put records p as the plan of its attachment, atomically: a reader sees
+// the old record or the new one, never half of one.
+func (s Store) Put(p plan.Plan) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.attachments(), 0o700); err != nil {
+		return err
+	}
+	// One temporary name per attachment: what a killed writer left is
+	// overwritten by the next Put and removed by Drop.
+	tmp := filepath.Join(s.attachments(), "."+p.Attachment.ID()+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.recordFile(p.Attachment))
+}
+
+// Get returns the plan recorded for a; found is false when there is none.
+func (s Store) Get(a plan.Attachment) (p plan.Plan, found bool, err error) {
+	data, err := os.ReadFile(s.recordFile(a))
+	if errors.Is(err, fs.ErrNotExist) {
+		return plan.Plan{}, false, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &p)
+	}
+	if err != nil {
+		return plan.Plan{}, false, fmt.Errorf("record of %s: %w", a.ID(), err)
+	}
+	return p, true, nil
+}
+
+// Drop removes a's record; a record already gone is fine.
+func (s Store) Drop(a plan.Attachment) error {
+	tmp := filepath.Join(s.attachments(), "."+a.ID()+".tmp")
+	return errors.Join(ignoreNotExist(os.Remove(s.recordFile(a))), ignoreNotExist(os.Remove(tmp)))
+}
+
+// List returns every recorded plan (GC). Unreadable records are reported
+// but do not stop the walk.
+func (s Store) List() ([]plan.Plan, error) {
+	entries, err := os.ReadDir(s.attachments())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []plan.Plan
+	var errs []error
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		var p plan.Plan
+		data, err := os.ReadFile(filepath.Join(s.attachments(), e.Name()))
+		if err == nil {
+			err = json.Unmarshal(data, &p)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("record %s: %w", e.Name(), err))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Links returns the users of the shared links of p's chain: in the store's
+// own scope, or in the container's when the chain is built in it.
+func (s Store) Links(p plan.Plan) Links {
+	if p.InContainer {
+		return Links{dir: filepath.Join(s.dir, containerScope(p.Attachment.Netns)), container: true}
+	}
+	return s.HostLinks()
+}
+
+// HostLinks returns the users of the links beside the store's masters.
+func (s Store) HostLinks() Links { return Links{dir: filepath.Join(s.dir, s.scope)} }
+
+// containerScope names a container's scope by its netns path, so DEL finds
+// the users even after the namespace is gone.
+func containerScope(netnsPath string) string {
+	h := fnv.New64a()
+	h.Write([]byte(netnsPath))
+	return fmt.Sprintf("ctr-%016x", h.Sum64())
+}
+
+func ignoreNotExist(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Links records who uses which shared link in one namespace.
+type Links struct {
+	dir string
+	// container: the scope is a container's and goes with its last user.
+	container bool
+}
+
+// Lock takes the exclusive lock for master, waiting for other invocations
+// that change the same master's links.
+func (l Links) Lock(master string) (unlock func(), err error) {
+	dir := filepath.Join(l.dir, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing drops the flock
+}
+
+func (l Links) keyDir(key string) string { return filepath.Join(l.dir, "links", key) }
+
+// Use records that a uses the shared link key. Callers hold the master's
+// lock. The entry is an empty file: creating it is atomic.
+func (l Links) Use(key string, a plan.Attachment) error {
+	dir := l.keyDir(key)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Release drops a's use of key and reports whether the link is now unused.
+// Callers hold the master's lock, as Use's callers do, so "unused" stays
+// true until they let go. The key's directory goes with its last user.
+func (l Links) Release(key string, a plan.Attachment) (unused bool, err error) {
+	if err := os.Remove(filepath.Join(l.keyDir(key), a.ID())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return l.Unused(key)
+}
+
+// Unused reports whether nobody uses key, removing its empty directory: one
+// rmdir, however many users the link has.
+func (l Links) Unused(key string) (bool, error) {
+	err := os.Remove(l.keyDir(key))
+	switch {
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
+		return false, nil
+	}
+	return false, err
+}
+
+// Uses reports whether a uses key.
+func (l Links) Uses(key string, a plan.Attachment) bool {
+	_, err := os.Stat(filepath.Join(l.keyDir(key), a.ID()))
+	return err == nil
+}
+
+// Users lists the IDs of the attachments that use key (for messages).
+func (l Links) Users(key string) ([]string, error) {
+	entries, err := os.ReadDir(l.keyDir(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var ids []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, err
+}
+
+// Forget removes a container scope once no link in it has a user: one
+// directory per pod would otherwise pile up under /run. The host's scope
+// is kept.
+func (l Links) Forget() error {
+	if !l.container {
+		return nil
+	}
+	keys, err := os.ReadDir(filepath.Join(l.dir, "links"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(keys) > 0 {
+		return nil
+	}
+	return os.RemoveAll(l.dir)
+}

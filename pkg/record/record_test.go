@@ -1,0 +1,152 @@
+package record
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+var (
+	a = plan.Attachment{ContainerID: "c1", IfName: "net1", Network: "n", Netns: "/var/run/netns/c1"}
+	b = plan.Attachment{ContainerID: "c2", IfName: "net1", Network: "n"}
+)
+
+func TestRecords_PutGetListDrop(t *testing.T) {
+	s := At(t.TempDir(), "host-1")
+	if _, found, err := s.Get(a); found || err != nil {
+		t.Fatalf("a record before any Put: found=%v err=%v", found, err)
+	}
+	pa := plan.Plan{Attachment: a, Backend: "kernel", Master: plan.Master{Name: "eth0"}, Endpoint: plan.Endpoint{Kind: plan.KindVLAN, Key: "eth0:88a8.100"}}
+	for _, p := range []plan.Plan{pa, {Attachment: b, Backend: "ovs"}} {
+		if err := s.Put(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, found, err := s.Get(a)
+	if err != nil || !found || got.Endpoint.Key != "eth0:88a8.100" || got.Attachment != a {
+		t.Fatalf("Get: %+v %v %v", got, found, err)
+	}
+	// What a writer killed between its temporary file and the rename leaves.
+	os.WriteFile(filepath.Join(s.attachments(), ".c1:net1.tmp"), []byte("{"), 0o600)
+	all, err := s.List()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("List: %d records, %v", len(all), err)
+	}
+	if err := s.Drop(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drop(a); err != nil {
+		t.Fatalf("dropping a record already gone: %v", err)
+	}
+	if entries, _ := os.ReadDir(s.attachments()); len(entries) != 1 {
+		t.Fatalf("after Drop: %v (the temporary file must go too)", entries)
+	}
+}
+
+func TestLinks_CountUsersAndGoWithTheLast(t *testing.T) {
+	l := At(t.TempDir(), "host-1").HostLinks()
+	for _, x := range []plan.Attachment{a, b} {
+		if err := l.Use("eth0:88a8.100", x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if users, _ := l.Users("eth0:88a8.100"); !slices.Equal(users, []string{"c1:net1", "c2:net1"}) {
+		t.Fatalf("users %v", users)
+	}
+	if unused, err := l.Release("eth0:88a8.100", a); unused || err != nil {
+		t.Fatalf("after the first of two users left: unused=%v err=%v", unused, err)
+	}
+	if !l.Uses("eth0:88a8.100", b) || l.Uses("eth0:88a8.100", a) {
+		t.Fatal("Release dropped the wrong user")
+	}
+	if unused, err := l.Release("eth0:88a8.100", b); !unused || err != nil {
+		t.Fatalf("after the last user left: unused=%v err=%v", unused, err)
+	}
+	if _, err := os.Stat(l.keyDir("eth0:88a8.100")); !os.IsNotExist(err) {
+		t.Fatal("the key's directory outlived its last user")
+	}
+	if unused, err := l.Release("eth0:88a8.100", b); !unused || err != nil {
+		t.Fatalf("releasing a use already gone: unused=%v err=%v", unused, err)
+	}
+}
+
+// A writer killed between making the key's directory and its entry leaves an
+// empty directory: it must not keep the link alive.
+func TestLinks_AnEmptyKeyDirectoryIsUnused(t *testing.T) {
+	l := At(t.TempDir(), "host-1").HostLinks()
+	os.MkdirAll(l.keyDir("eth0:88a8.100"), 0o700)
+	if unused, err := l.Release("eth0:88a8.100", a); !unused || err != nil {
+		t.Fatalf("unused=%v err=%v", unused, err)
+	}
+}
+
+func TestLinks_AContainerScopeGoesWithItsLastUser(t *testing.T) {
+	s := At(t.TempDir(), "host-1")
+	p := plan.Plan{Attachment: a, InContainer: true}
+	l := s.Links(p)
+	if l.dir == s.HostLinks().dir {
+		t.Fatal("a chain built in the container shares the host's scope")
+	}
+	l.Use("vf0:88a8.7", a)
+	if err := l.Forget(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.dir); err != nil {
+		t.Fatal("a scope with a user was forgotten")
+	}
+	l.Release("vf0:88a8.7", a)
+	l.Forget()
+	if _, err := os.Stat(l.dir); !os.IsNotExist(err) {
+		t.Fatal("the container scope outlived its last user")
+	}
+	s.HostLinks().Use("eth0:88a8.1", a)
+	s.HostLinks().Release("eth0:88a8.1", a)
+	s.HostLinks().Forget()
+	if _, err := os.Stat(s.HostLinks().dir); err != nil {
+		t.Fatal("the host's scope must stay")
+	}
+}
+
+func TestAttachmentIDs_NeverCollide(t *testing.T) {
+	x := plan.Attachment{ContainerID: "a.b", IfName: "c"}
+	y := plan.Attachment{ContainerID: "a", IfName: "b.c"}
+	if x.ID() == y.ID() {
+		t.Fatalf("%q and %q share a record", x.ContainerID+"/"+x.IfName, y.ContainerID+"/"+y.IfName)
+	}
+}
+
+func TestLock_SerialisesHoldersOfOneMaster(t *testing.T) {
+	l := At(t.TempDir(), "host-1").HostLinks()
+	unlock, err := l.Lock("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		u2, err := l.Lock("eth0")
+		if err == nil {
+			u2()
+		}
+		close(got)
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second holder got the lock while the first held it")
+	case <-time.After(200 * time.Millisecond): // still waiting, as it must
+	}
+	unlock()
+	<-got
+}
+
+func TestOpen_ScopesByTheNamespaceAndHonoursQINQ_STATE_DIR(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("QINQ_STATE_DIR", dir)
+	s, err := Open()
+	if err != nil || s.dir != dir || len(s.scope) < 6 || s.scope[:5] != "host-" {
+		t.Fatalf("%+v %v", s, err)
+	}
+}

@@ -1,0 +1,163 @@
+//go:build kerneltest
+
+// The kernel tests build real links on a real kernel (inside the VM that
+// scripts/vm/run boots, or on a host with 8021q), exec the real bin/qinq, and
+// check real traffic and captured frames. They never skip: a kernel that
+// cannot make VLAN links fails the run. The test bed (nodes, containers,
+// running the plugin, traffic, capture, Open vSwitch) is internal/testenv;
+// this file adds what only these white-box tests know: where qinq keeps its
+// records (pkg/record's layout).
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
+)
+
+var env *testenv.Env // the binaries under test
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.New(); err == nil {
+		err = env.Preflight("static")
+	}
+	if err == nil {
+		_, err = testenv.Tcpdump()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kernel tests cannot run: %v\n(run them through `make test`, which boots the VM)\n", err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// faultsBin is the plugin built with its fault points (make build).
+func faultsBin() string { return filepath.Join(env.Root, "bin", "qinq-faults") }
+
+// qinq is a kernel-mode network on the wire: S-VLAN sVlan, the C-VLANs given.
+func qinq(sVlan int, cVlans ...int) testenv.Conf {
+	return testenv.QinQ("1.0.0", "qinq-test").OnMaster("wire0", sVlan, cVlans...)
+}
+
+// ovsConf is a standalone OVS-mode network on bridge br.
+func ovsConf(br string, sVlan int, cVlans ...int) testenv.Conf {
+	return testenv.QinQ("1.1.0", "qinq-ovs-test").OnBridge(br, sVlan, cVlans...)
+}
+
+// newNode makes a node; when the test ends the node "reboots": its netns and
+// its state scope under /run/qinq go together, as /run does at a real reboot
+// (a later node may get the same netns inode, and with it the same scope).
+func newNode(t *testing.T) *testenv.Node {
+	n := env.NewNode(t)
+	scope := scopeDir(t, n)
+	t.Cleanup(func() { os.RemoveAll(scope) })
+	return n
+}
+
+// pair is two nodes joined by a wire (wire0 on both), the usual test bed: a
+// QinQ container on each side, talking across.
+type pair struct{ a, b *testenv.Node }
+
+func newPair(t *testing.T, mtu int) pair {
+	p := pair{newNode(t), newNode(t)}
+	testenv.Wire(t, p.a, p.b, "wire0", mtu)
+	return p
+}
+
+// stateDir is where qinq keeps its records.
+func stateDir() string {
+	if env.StateDir != "" {
+		return env.StateDir
+	}
+	return "/run/qinq"
+}
+
+// scopeDir is where qinq keeps node n's attachment records and link users.
+func scopeDir(t *testing.T, n *testenv.Node) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(n.NS.Path(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(stateDir(), fmt.Sprintf("host-%d", st.Ino))
+}
+
+// containerScopes lists the scopes of linkInContainer attachments.
+func containerScopes() []string {
+	entries, _ := os.ReadDir(stateDir())
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "ctr-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// assertNoReferences fails if any reference file of the given containers is
+// left in the state directory.
+func assertNoReferences(t *testing.T, containerIDs ...string) {
+	t.Helper()
+	filepath.WalkDir(stateDir(), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		for _, id := range containerIDs {
+			if strings.HasPrefix(d.Name(), id+":") {
+				t.Errorf("reference left behind: %s", path)
+			}
+		}
+		return nil
+	})
+}
+
+// assertClean proves "nothing left": no VLAN link on the node or in the
+// containers, no reference of the node's scope, no IPAM allocation.
+func assertClean(t *testing.T, n *testenv.Node, ipamDir string, ctrs ...*testenv.Container) {
+	t.Helper()
+	if left := testenv.VLANs(t, n.NS); len(left) != 0 {
+		t.Errorf("VLAN links left on the node: %v", slices.Sorted(maps.Keys(left)))
+	}
+	for _, c := range ctrs {
+		if c.NS == nil {
+			continue
+		}
+		if left := testenv.VLANs(t, c.NS); len(left) != 0 {
+			t.Errorf("VLAN links left in container %s: %v", c.ID, slices.Sorted(maps.Keys(left)))
+		}
+	}
+	scope := filepath.Join(scopeDir(t, n), "links")
+	if entries, _ := os.ReadDir(scope); len(entries) != 0 {
+		t.Errorf("references left in %s: %v", scope, entries)
+	}
+	if ipamDir != "" {
+		if left := testenv.HostLocalAllocations(ipamDir, "qinq-test"); len(left) != 0 {
+			t.Errorf("%d IPAM allocations left in %s: %v", len(left), ipamDir, left)
+		}
+	}
+}
+
+// gc runs GC of network c on n (at 1.1.0, the first version with GC),
+// keeping the attachments of the valid containers on net1.
+func gc(t *testing.T, n *testenv.Node, c testenv.Conf, valid ...*testenv.Container) {
+	t.Helper()
+	if err := n.GC(c.With("cniVersion", "1.1.0"), "net1", valid...); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+}
+
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/qinq-cni/qinq/pkg/backend"
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/record"
+)
+
+// The CNI spec's container ID alphabet; it also keeps record file names safe.
+var containerIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+
+// invocation is everything a verb needs, parsed and validated once, with
+// the backend chosen for the config.
+type invocation struct {
+	conf       *config.Config
+	attachment plan.Attachment
+	store      record.Store
+	backend    backend.Backend
+	others     []backend.Backend // opened for records of another backend
+}
+
+// load parses the config and the CNI_* arguments and chooses the backend.
+func load(args *skel.CmdArgs) (*invocation, error) {
+	conf, err := config.Parse(args.StdinData, args.Args)
+	if err != nil {
+		return nil, err
+	}
+	a, err := attachmentOf(args, conf.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := findIPAM(conf.IPAMType, args.Path); err != nil {
+		return nil, cnierr.InvalidConfig("ipam.type", "%v", err)
+	}
+	return open(conf, a)
+}
+
+// open opens the state store and the backend for conf.
+func open(conf *config.Config, a plan.Attachment) (*invocation, error) {
+	store, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBackend(conf.Backend, conf, store)
+	if err != nil {
+		return nil, err
+	}
+	return &invocation{conf: conf, attachment: a, store: store, backend: b}, nil
+}
+
+func openStore() (record.Store, error) {
+	store, err := record.Open()
+	if err != nil {
+		return store, cnierr.Internal("open the state directory", err)
+	}
+	return store, nil
+}
+
+// attachmentOf validates the CNI_* variables that name the attachment.
+func attachmentOf(args *skel.CmdArgs, network string) (plan.Attachment, error) {
+	if !containerIDRe.MatchString(args.ContainerID) {
+		return plan.Attachment{}, cnierr.InvalidEnv("CNI_CONTAINERID", "%q: must be letters, digits, '_', '.' or '-'", args.ContainerID)
+	}
+	if err := config.ValidateIfName(args.IfName); err != nil {
+		return plan.Attachment{}, err
+	}
+	// Checked before anything changes: with the host as "container", DEL
+	// would delete host links and ADD would stack into the host.
+	if args.Netns != "" && netdev.IsHostNS(args.Netns) {
+		return plan.Attachment{}, cnierr.InvalidEnv("CNI_NETNS", "%q is the host's own network namespace", args.Netns)
+	}
+	return plan.Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, Network: network}, nil
+}
+
+// backendFor returns the backend that built p: the config's, or, for a
+// record made under another mode, that mode's, without a config.
+func (inv *invocation) backendFor(p plan.Plan) (backend.Backend, error) {
+	if inv.conf != nil && p.Backend == inv.conf.Backend {
+		return inv.backend, nil
+	}
+	b, err := newBackend(p.Backend, nil, inv.store)
+	if err == nil {
+		inv.others = append(inv.others, b)
+	}
+	return b, err
+}
+
+// close releases what the backends opened.
+func (inv *invocation) close() {
+	for _, b := range append(inv.others, inv.backend) {
+		if b != nil {
+			b.Close()
+		}
+	}
+}
+
+// findIPAM checks that the IPAM plugin exists in CNI_PATH, so a typo in
+// ipam.type is refused before anything is built.
+func findIPAM(ipamType, cniPath string) error {
+	if ipamType == "" {
+		return nil
+	}
+	if _, err := invoke.FindInPath(ipamType, filepath.SplitList(cniPath)); err != nil {
+		return fmt.Errorf("%q: no such IPAM plugin in CNI_PATH %q", ipamType, cniPath)
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+//go:build !kerneltest
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the tests exec this very binary as the plugin (with
+// QINQ_TEST_AS_PLUGIN=1): the exit status and stdout are then the real
+// ones, as a runtime sees them, without a kernel.
+func TestMain(m *testing.M) {
+	if os.Getenv("QINQ_TEST_AS_PLUGIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// plugin is one exec of the plugin with a CNI environment on the host.
+type plugin struct {
+	t       *testing.T
+	bin     string // this test binary, or a copy of it
+	cniPath string
+	state   string
+}
+
+func newPlugin(t *testing.T) *plugin {
+	dir := t.TempDir()
+	// An IPAM plugin that agrees to everything and says so in a file.
+	ipam := "#!/bin/sh\necho \"$CNI_COMMAND\" >> " + filepath.Join(dir, "ipam.calls") + "\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "fake-ipam"), []byte(ipam), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &plugin{t: t, bin: os.Args[0], cniPath: dir, state: filepath.Join(dir, "state")}
+}
+
+func (p *plugin) run(verb, stdin string) (exit int, stdout string) {
+	cmd := exec.Command(p.bin)
+	cmd.Env = append(os.Environ(), "QINQ_TEST_AS_PLUGIN=1", "CNI_COMMAND="+verb, "CNI_CONTAINERID=c1",
+		"CNI_NETNS=/nonexistent/netns", "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String()
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+// The defect issue 9 found: a config edited into an invalid value, with
+// logFile and an ipam section, made DEL crash (a typed nil *types.Error
+// returned as an error, then Error() called on it by the logger): exit 2, no
+// CNI error, and a pod stuck terminating forever.
+func TestDEL_OfAConfigEditedIntoAnInvalidValueWithLogFileAndIPAMSucceedsAndLogsOneLine(t *testing.T) {
+	p := newPlugin(t)
+	logFile := filepath.Join(t.TempDir(), "qinq.log")
+	stdin := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":5000,` +
+		`"logFile":"` + logFile + `","ipam":{"type":"fake-ipam"}}`
+	exit, out := p.run("DEL", stdin)
+	if exit != 0 || out != "" {
+		t.Fatalf("DEL: exit %d, stdout %q; want exit 0 and nothing", exit, out)
+	}
+	data, _ := os.ReadFile(logFile)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var rec map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil || rec["verb"] != "DEL" || rec["level"] != "INFO" {
+		t.Fatalf("want one JSON line for a successful DEL, got %q", data)
+	}
+	if calls, _ := os.ReadFile(filepath.Join(p.cniPath, "ipam.calls")); string(calls) != "DEL\n" {
+		t.Fatalf("IPAM calls %q, want one DEL: the allocation of the old config must be released", calls)
+	}
+}
+
+// Every verb answers bad input with a CNI error, never a crash.
+func TestVerbs_NeverPanicOnBadInput(t *testing.T) {
+	p := newPlugin(t)
+	logFile := filepath.Join(t.TempDir(), "qinq.log")
+	for _, stdin := range []string{
+		`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":5000}`,
+		`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":"x","cVlans":{}}`,
+		`{"cniVersion":"1.1.0","name":"n","type":"qinq","mode":"ovs","sVlan":100,"bridge":"br0","ovsdbSocket":"unix:/nonexistent","logFile":"` + logFile + `"}`,
+		`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"prevResult":{"interfaces":[{"name":"x"}]},"logFile":"` + logFile + `"}`,
+		`not json`,
+	} {
+		for _, verb := range []string{"ADD", "DEL", "CHECK", "GC", "STATUS"} {
+			exit, out := p.run(verb, stdin)
+			if exit == 2 || strings.Contains(out, "panic") {
+				t.Errorf("%s %s: exit %d: %s", verb, stdin, exit, out)
+			}
+			if exit != 0 && !strings.Contains(out, `"code"`) {
+				t.Errorf("%s %s: exit %d without a CNI error on stdout: %q", verb, stdin, exit, out)
+			}
+		}
+	}
+}
+
+func TestByHand_WithoutCNIVariablesPrintsWhatItIsAndExitsNonZero(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{"QINQ_TEST_AS_PLUGIN=1", "PATH=" + os.Getenv("PATH")}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() == 0 {
+		t.Fatalf("by hand: %v, want a non-zero exit", err)
+	}
+	for _, want := range []string{"qinq " + Version, "CNI plugin", "CNI_COMMAND", "README", "1.1.0"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the text lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout is for CNI results only, got %q", stdout.String())
+	}
+}
