@@ -121,3 +121,20 @@ func TestVars_WithAndWithoutCopy(t *testing.T) {
 		t.Errorf("GC without a container: %v", g)
 	}
 }
+
+func TestParsePcap_ReadsTheAddressesAndSourcesListsThemOnce(t *testing.T) {
+	a, b := ether(0x0800, Tag8021AD(100)), ether(0x0800, Tag8021AD(100))
+	copy(a[0:6], []byte{2, 0, 0, 0, 0, 0xb})
+	copy(a[6:12], []byte{2, 0, 0, 0, 0, 0xa})
+	copy(b[6:12], []byte{2, 0, 0, 0, 0, 0xc})
+	frames, err := ParsePcap(pcap(a, b, a, ether(0x0806)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames[0].Src.String() != "02:00:00:00:00:0a" || frames[0].Dst.String() != "02:00:00:00:00:0b" {
+		t.Fatalf("addresses %v", frames[0])
+	}
+	if got := Sources(frames); !slices.Equal(got, []string{"02:00:00:00:00:0a", "02:00:00:00:00:0c"}) {
+		t.Fatalf("sources %v (the ARP frame's zero MAC is not IPv4)", got)
+	}
+}
