@@ -150,6 +150,19 @@ func TestConfig(t *testing.T) {
 		{"allowedCVlans [4095] in OVS mode", ovs.With("allowedCVlans", []int{4095}), "allowedCVlans[0]"},
 		{"linkInContainer in OVS mode", ovs.With("bridge", "br0", "linkInContainer", true), "linkInContainer"},
 		{`prevResult "x" (not a result)`, base.With("prevResult", "x"), "prevResult"},
+		{`containerLink "veth"`, base.With("containerLink", "veth"), "containerLink"},
+		{`containerLink "Macvlan" (names are lower case)`, base.With("containerLink", "Macvlan"), "containerLink"},
+		{"containerLink 1 (a number)", base.With("containerLink", 1), "containerLink"},
+		{`containerLinkMode "l2" with macvlan`, base.With("containerLink", "macvlan", "containerLinkMode", "l2"), "containerLinkMode"},
+		{`containerLinkMode "passthru" with macvlan`, base.With("containerLink", "macvlan", "containerLinkMode", "passthru"), "containerLinkMode"},
+		{`containerLinkMode "bridge" with ipvlan`, base.With("containerLink", "ipvlan", "containerLinkMode", "bridge"), "containerLinkMode"},
+		{"containerLinkMode with the vlan container link", base.With("containerLinkMode", "bridge"), "containerLinkMode"},
+		{"mac with an ipvlan container link", base.With("containerLink", "ipvlan", "mac", "02:00:00:00:00:01"), "mac"},
+		{"runtimeConfig.mac with an ipvlan container link", base.With("containerLink", "ipvlan", "runtimeConfig", map[string]string{"mac": "02:00:00:00:00:01"}), "runtimeConfig.mac"},
+		{"runtimeConfig.mac multicast", base.With("runtimeConfig", map[string]string{"mac": "01:00:5e:00:00:01"}), "runtimeConfig.mac"},
+		{"macvlan with linkInContainer", base.With("containerLink", "macvlan", "linkInContainer", true), "containerLink"},
+		{"macvlan in OVS mode", ovs.With("bridge", "br0", "containerLink", "macvlan"), "containerLink"},
+		{"mtu 1497 above the shared C-link of a macvlan", base.With("containerLink", "macvlan", "mtu", 1497), "mtu"},
 	}
 	// One node and container for the whole table (each case still compares
 	// its own before and after); a control case proves the base config and

@@ -128,3 +128,60 @@ func TestModes(t *testing.T) {
 		w.Unchanged(before)
 	})
 }
+
+// TestContainerLinks: the macvlan and ipvlan container links of README's
+// "Many pods per VLAN", in every mode: two containers share one C-link on
+// the node, CHECK passes, and the last DEL leaves the node as it was.
+func TestContainerLinks(t *testing.T) {
+	for _, tc := range []struct{ link, mode, want string }{
+		{"macvlan", "", "bridge"}, {"macvlan", "private", "private"}, {"macvlan", "vepa", "vepa"},
+		{"ipvlan", "", "l2"}, {"ipvlan", "l3", "l3"}, {"ipvlan", "l3s", "l3s"},
+	} {
+		spec(t, tc.link+" "+tc.want+": two containers share the C-link, CHECK passes, nothing left", func(t *testing.T) {
+			w, c := newWorld(t, 2)
+			cn := w.Node.LibCNI()
+			cf := qinq("1.1.0", 100, 10).With("containerLink", tc.link)
+			if tc.mode != "" {
+				cf = cf.With("containerLinkMode", tc.mode)
+			}
+			before := w.Snapshot()
+			for _, ctr := range c {
+				addOK(t, cn, cf, ctr, "net1")
+				if l := testenv.Link(t, ctr.NS, "net1"); l.Type() != tc.link || l.Attrs().MTU != 1496 {
+					t.Fatalf("net1 is a %s with MTU %d, want a %s with MTU 1496", l.Type(), l.Attrs().MTU, tc.link)
+				}
+				if err := cn.CheckNetworkList(ctx, cf.AsList(t), ctr.RuntimeConf("net1")); err != nil {
+					t.Fatalf("CHECK: %v", err)
+				}
+			}
+			if n := testenv.CountVLANs(t, w.Node.NS, netlink.VLAN_PROTOCOL_8021Q, 10); n != 1 {
+				t.Fatalf("%d C-links for 10 on the node, want one shared", n)
+			}
+			for _, ctr := range c {
+				delOK(t, cn, cf, ctr, "net1")
+			}
+			w.Unchanged(before)
+		})
+	}
+
+	spec(t, "the mac capability: libcni's runtimeConfig.mac is the macvlan's MAC and the result's", func(t *testing.T) {
+		w, c := newWorld(t, 1)
+		cn := w.Node.LibCNI()
+		cf := qinq("1.1.0", 100, 10).With("containerLink", "macvlan", "capabilities", map[string]bool{"mac": true})
+		rc := c[0].RuntimeConf("net1")
+		rc.CapabilityArgs = map[string]any{"mac": "02:00:00:00:02:01"}
+		before := w.Snapshot()
+		r, err := cn.AddNetworkList(ctx, cf.AsList(t), rc)
+		if err != nil {
+			t.Fatalf("ADD: %v", err)
+		}
+		res := testenv.Result(t, r)
+		if got := testenv.Link(t, c[0].NS, "net1").Attrs().HardwareAddr.String(); got != "02:00:00:00:02:01" || res.Interfaces[0].Mac != got {
+			t.Fatalf("net1 MAC %s, result %s; want 02:00:00:00:02:01", got, res.Interfaces[0].Mac)
+		}
+		if err := cn.DelNetworkList(ctx, cf.AsList(t), rc); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+		w.Unchanged(before)
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,10 +38,10 @@ func Tag8021Q(vid int) Tag { return Tag{TPID8021Q, vid} }
 
 func (t Tag) String() string { return fmt.Sprintf("0x%04x/%d", t.TPID, t.VID) }
 
-// Frame is an Ethernet frame as captured: its VLAN tags outermost first, the
-// EtherType after them, and its length on the wire.
+// Frame is an Ethernet frame as captured: its addresses, its VLAN tags
+// outermost first, the EtherType after them, and its length on the wire.
 type Frame struct {
-	Src       net.HardwareAddr // the source MAC
+	Dst, Src  net.HardwareAddr
 	Tags      []Tag
 	EtherType uint16
 	Length    int
@@ -51,7 +52,7 @@ func (f Frame) String() string {
 	for _, t := range f.Tags {
 		s = append(s, t.String())
 	}
-	return fmt.Sprintf("[%s] 0x%04x len %d", strings.Join(s, " "), f.EtherType, f.Length)
+	return fmt.Sprintf("%s > %s [%s] 0x%04x len %d", f.Src, f.Dst, strings.Join(s, " "), f.EtherType, f.Length)
 }
 
 // Tcpdump is Debian's tcpdump (scripts/vm/setup.sh installs it).
@@ -144,7 +145,7 @@ func ParsePcap(data []byte) ([]Frame, error) {
 
 // parseFrame reads the tags after the two MAC addresses.
 func parseFrame(pkt []byte, length int) Frame {
-	f := Frame{Src: net.HardwareAddr(pkt[6:12]), Length: length}
+	f := Frame{Length: length, Dst: net.HardwareAddr(pkt[0:6]), Src: net.HardwareAddr(pkt[6:12])}
 	for p := 12; p+4 <= len(pkt); p += 4 {
 		et := binary.BigEndian.Uint16(pkt[p:])
 		if et != TPID8021AD && et != TPID8021Q && et != TPID9100 {
@@ -186,4 +187,16 @@ func AssertTags(t testing.TB, fs []Frame, want ...Tag) {
 		}
 	}
 	t.Logf("captured %d IPv4 frames, e.g. %v", len(ip), ip[0])
+}
+
+// Sources lists the distinct source MACs of the IPv4 frames.
+func Sources(fs []Frame) []string {
+	var out []string
+	for _, f := range IPv4Frames(fs) {
+		if !slices.Contains(out, f.Src.String()) {
+			out = append(out, f.Src.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -20,11 +20,9 @@ func pcap(frames ...[]byte) []byte {
 	return out
 }
 
-// ether is a frame to the zero MAC from 02:00:00:00:00:01 with the tags and
-// EtherType given.
+// ether is a frame from zero MACs with the tags and EtherType given.
 func ether(etherType uint16, tags ...Tag) []byte {
 	f := make([]byte, 12)
-	copy(f[6:], []byte{2, 0, 0, 0, 0, 1})
 	for _, t := range tags {
 		f = binary.BigEndian.AppendUint16(f, t.TPID)
 		f = binary.BigEndian.AppendUint16(f, uint16(0x2000|t.VID)) // PCP 1: not part of the VID
@@ -44,9 +42,6 @@ func TestParsePcap_ReadsTagsOutermostFirst(t *testing.T) {
 	}
 	if !slices.Equal(frames[0].Tags, []Tag{Tag8021AD(100), Tag8021Q(10)}) || frames[0].EtherType != 0x0800 || frames[0].Length != len(qinq)+100 {
 		t.Errorf("QinQ frame parsed as %v", frames[0])
-	}
-	if frames[0].Src.String() != "02:00:00:00:00:01" {
-		t.Errorf("source MAC %v, want the one ether writes", frames[0].Src)
 	}
 	if len(frames[1].Tags) != 0 || frames[1].EtherType != 0x0806 {
 		t.Errorf("untagged ARP frame parsed as %v", frames[1])
@@ -124,5 +119,22 @@ func TestVars_WithAndWithoutCopy(t *testing.T) {
 	}
 	if g := e.Vars("GC", nil, ""); len(g) != 3 {
 		t.Errorf("GC without a container: %v", g)
+	}
+}
+
+func TestParsePcap_ReadsTheAddressesAndSourcesListsThemOnce(t *testing.T) {
+	a, b := ether(0x0800, Tag8021AD(100)), ether(0x0800, Tag8021AD(100))
+	copy(a[0:6], []byte{2, 0, 0, 0, 0, 0xb})
+	copy(a[6:12], []byte{2, 0, 0, 0, 0, 0xa})
+	copy(b[6:12], []byte{2, 0, 0, 0, 0, 0xc})
+	frames, err := ParsePcap(pcap(a, b, a, ether(0x0806)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames[0].Src.String() != "02:00:00:00:00:0a" || frames[0].Dst.String() != "02:00:00:00:00:0b" {
+		t.Fatalf("addresses %v", frames[0])
+	}
+	if got := Sources(frames); !slices.Equal(got, []string{"02:00:00:00:00:0a", "02:00:00:00:00:0c"}) {
+		t.Fatalf("sources %v (the ARP frame's zero MAC is not IPv4)", got)
 	}
 }

@@ -16,9 +16,11 @@ const (
 	Configured    = "configured"     // the addresses are on the container link
 )
 
-// Kernel and OVS list the points an ADD of each backend passes, for tests
-// that visit each of them.
+// The points an ADD passes, per kind of attachment, for tests that visit
+// each of them: kernel mode with a vlan container link, with a macvlan or
+// ipvlan one (no user entry of its own: it uses the whole chain), OVS mode.
 var (
-	Kernel = []string{Record, SharedRef, SharedLink, ContainerRef, ContainerLink, Renamed, IPAM, Configured}
-	OVS    = []string{Record, ContainerLink, Renamed, Port, IPAM, Configured}
+	Kernel         = []string{Record, SharedRef, SharedLink, ContainerRef, ContainerLink, Renamed, IPAM, Configured}
+	SharedEndpoint = []string{Record, SharedRef, SharedLink, ContainerLink, Renamed, IPAM, Configured}
+	OVS            = []string{Record, ContainerLink, Renamed, Port, IPAM, Configured}
 )

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
@@ -119,30 +121,48 @@ func assertNoReferences(t *testing.T, containerIDs ...string) {
 	})
 }
 
-// assertClean proves "nothing left": no VLAN link on the node or in the
-// containers, no reference of the node's scope, no IPAM allocation.
+// assertClean proves "nothing left": no VLAN link on the node, no container
+// link qinq makes (VLAN, macvlan, ipvlan) in the containers, no attachment
+// record and no shared-link user in the node's scope, no IPAM allocation.
 func assertClean(t *testing.T, n *testenv.Node, ipamDir string, ctrs ...*testenv.Container) {
 	t.Helper()
 	if left := testenv.VLANs(t, n.NS); len(left) != 0 {
 		t.Errorf("VLAN links left on the node: %v", slices.Sorted(maps.Keys(left)))
 	}
 	for _, c := range ctrs {
-		if c.NS == nil {
+		if c.NS == nil || c.Gone() {
 			continue
 		}
-		if left := testenv.VLANs(t, c.NS); len(left) != 0 {
-			t.Errorf("VLAN links left in container %s: %v", c.ID, slices.Sorted(maps.Keys(left)))
+		if left := containerLinks(t, c); len(left) != 0 {
+			t.Errorf("links left in container %s: %v", c.ID, left)
 		}
 	}
-	scope := filepath.Join(scopeDir(t, n), "links")
-	if entries, _ := os.ReadDir(scope); len(entries) != 0 {
-		t.Errorf("references left in %s: %v", scope, entries)
+	for _, dir := range []string{"links", "attachments"} {
+		scope := filepath.Join(scopeDir(t, n), dir)
+		if entries, _ := os.ReadDir(scope); len(entries) != 0 {
+			t.Errorf("state left in %s: %v", scope, entries)
+		}
 	}
 	if ipamDir != "" {
 		if left := testenv.HostLocalAllocations(ipamDir, "qinq-test"); len(left) != 0 {
 			t.Errorf("%d IPAM allocations left in %s: %v", len(left), ipamDir, left)
 		}
 	}
+}
+
+// containerLinks lists the links of the kinds qinq makes in a container.
+func containerLinks(t *testing.T, c *testenv.Container) []string {
+	var out []string
+	c.Do(t, func() error {
+		links, err := netlink.LinkList()
+		for _, l := range links {
+			if slices.Contains([]string{"vlan", "macvlan", "ipvlan"}, l.Type()) {
+				out = append(out, l.Attrs().Name+" ("+l.Type()+")")
+			}
+		}
+		return err
+	})
+	return out
 }
 
 // gc runs GC of network c on n (at 1.1.0, the first version with GC),

@@ -21,18 +21,41 @@ import (
 	"github.com/qinq-cni/qinq/pkg/fault"
 )
 
-// atEveryFaultPoint runs an ADD of a QinQinQ attachment with host-local IPAM
-// through bin/qinq-faults with QINQ_FAULT armed at each step in turn (as
-// arm(point) says), then hands the outcome to after.
+// faultCase is an attachment whose ADD the fault tests break: its config
+// (QinQinQ with host-local IPAM) and the fault points its ADD passes.
+type faultCase struct {
+	name   string
+	conf   func(sVlan int, ipamDir string) testenv.Conf
+	points []string
+}
+
+var faultCases = []faultCase{
+	{"vlan", func(s int, dir string) testenv.Conf { return qinqinq(s).WithHostLocal(dir, subnetOf(s)) }, fault.Kernel},
+	{"macvlan", func(s int, dir string) testenv.Conf {
+		return qinqinq(s).With("containerLink", "macvlan").WithHostLocal(dir, subnetOf(s))
+	}, fault.SharedEndpoint},
+}
+
+func qinqinq(sVlan int) testenv.Conf { return qinq(sVlan, 50, 10) }
+
+func subnetOf(sVlan int) string { return fmt.Sprintf("10.%d.0.0/24", sVlan%250) }
+
+// atEveryFaultPoint runs, for each fault case, ADDs through bin/qinq-faults
+// with QINQ_FAULT armed at each step in turn (as arm(point) says), then
+// hands the outcome to after.
 func atEveryFaultPoint(t *testing.T, sVlan int, arm func(point string) string, after func(t *testing.T, f faulted)) {
-	p := newPair(t, 1500)
-	ipamDir := t.TempDir()
-	cf := qinq(sVlan, 50, 10).WithHostLocal(ipamDir, fmt.Sprintf("10.%d.0.0/24", sVlan%250))
-	for _, point := range fault.Kernel {
-		t.Run(point, func(t *testing.T) {
-			c := testenv.NewContainer(t)
-			_, err := p.a.Invoke("ADD", cf, c, "net1", testenv.Binary(faultsBin()), testenv.ExtraEnv("QINQ_FAULT="+arm(point)))
-			after(t, faulted{p.a.For(t), cf, c, ipamDir, point, err})
+	for i, fc := range faultCases {
+		t.Run(fc.name, func(t *testing.T) {
+			p := newPair(t, 1500)
+			ipamDir := t.TempDir()
+			cf := fc.conf(sVlan+i, ipamDir)
+			for _, point := range fc.points {
+				t.Run(point, func(t *testing.T) {
+					c := testenv.NewContainer(t)
+					_, err := p.a.Invoke("ADD", cf, c, "net1", testenv.Binary(faultsBin()), testenv.ExtraEnv("QINQ_FAULT="+arm(point)))
+					after(t, faulted{p.a.For(t), cf, c, ipamDir, point, err})
+				})
+			}
 		})
 	}
 }
@@ -79,12 +102,22 @@ func TestCrash_SIGKILLAtEveryStepThenGCLeavesNothing(t *testing.T) {
 // The plugin is killed at random moments of real ADDs; DEL must always clean
 // up, and the same container must attach again afterwards.
 func TestCrash_RandomSIGKILLsDuringADDThenDELLeavesNothing(t *testing.T) {
-	p := newPair(t, 1500)
-	ipamDir := t.TempDir()
-	cf := qinq(1500, 10).WithHostLocal(ipamDir, "10.15.0.0/24")
 	seed := envInt("QINQ_KILL_SEED", time.Now().UnixNano())
 	t.Logf("kill delays seeded with %d (QINQ_KILL_SEED=%d repeats them)", seed, seed)
 	rng := rand.New(rand.NewSource(seed))
+	for i, link := range []string{"vlan", "macvlan"} {
+		t.Run(link, func(t *testing.T) {
+			p := newPair(t, 1500)
+			ipamDir := t.TempDir()
+			cf := qinq(1500+i, 10).With("containerLink", link).WithHostLocal(ipamDir, "10.15.0.0/24")
+			killAtRandom(t, p.a, cf, ipamDir, rng)
+		})
+	}
+}
+
+// killAtRandom kills ADDs of cf at random moments until 10 kills landed
+// mid-way, with a DEL and a check that nothing is left after each.
+func killAtRandom(t *testing.T, n *testenv.Node, cf testenv.Conf, ipamDir string, rng *rand.Rand) {
 	c := testenv.NewContainer(t)
 	// Calibrate on this machine: kill points are drawn over 1.5 times the
 	// median of five full ADDs, so they cover the whole ADD and about a third
@@ -92,23 +125,23 @@ func TestCrash_RandomSIGKILLsDuringADDThenDELLeavesNothing(t *testing.T) {
 	var runs []time.Duration
 	for range 5 {
 		start := time.Now()
-		p.a.Add(cf, c, "net1")
+		n.Add(cf, c, "net1")
 		runs = append(runs, time.Since(start))
-		p.a.Del(cf, c, "net1")
+		n.Del(cf, c, "net1")
 	}
 	slices.Sort(runs)
 	full := runs[len(runs)/2]
 	killed, tries := 0, 0
 	for ; killed < 10 && tries < 60; tries++ {
 		delay := time.Duration(rng.Int63n(int64(full) * 3 / 2))
-		if killAddAfter(p.a, cf, c, delay) {
+		if killAddAfter(n, cf, c, delay) {
 			killed++
 		}
-		p.a.Del(cf, c, "net1")
-		assertClean(t, p.a, ipamDir, c)
+		n.Del(cf, c, "net1")
+		assertClean(t, n, ipamDir, c)
 	}
-	p.a.Add(cf, c, "net1")
-	p.a.Del(cf, c, "net1")
+	n.Add(cf, c, "net1")
+	n.Del(cf, c, "net1")
 	t.Logf("median ADD %v; %d of %d ADDs were killed mid-way, %d completed", full, killed, tries, tries-killed)
 	if killed < 10 {
 		t.Fatalf("only %d of %d ADDs were killed mid-way: the kill points no longer fall inside an ADD", killed, tries)
