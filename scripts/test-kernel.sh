@@ -8,6 +8,10 @@ root=$PWD
 log=$(mktemp /tmp/qinq-kernel.XXXXXX.log)
 pkgs=(./plugins/main/qinq/ ./conformance/ ./test/multus/ ${QINQ_KERNEL_PKGS:-})
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq"
+# The VM binds a test's package directory, not the whole checkout: when the
+# checkout lives under /tmp (fresh tmpfs in the VM), bind its root too, so
+# internal/testenv finds go.mod, bin/ and deploy/.
+export QINQ_VM_BINDS="$root${QINQ_VM_BINDS:+:$QINQ_VM_BINDS}"
 
 exec_flag=(-exec "$root/scripts/vm/run")
 where="inside the VM"
