@@ -3,7 +3,8 @@
 #                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
 #   make test    unit tests and the config fuzzer on the host, then the kernel tests inside a VM
 #   make demo    two containers across a wire, double-tagged frames, clean host after
-#   make bench   the speed and memory benchmarks
+#   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
+#   make bench-quick  the same with tiny counts: proves the bench works, asserts nothing about time
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -15,7 +16,7 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
 
 FUZZTIME  ?= 30s
 
-.PHONY: build test unit fuzz kernel demo bench vm-setup clean
+.PHONY: build test unit fuzz kernel demo bench bench-quick bench-micro vm-setup clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN)/qinq ./plugins/main/qinq
@@ -43,7 +44,14 @@ test: unit fuzz kernel
 demo: build vm-setup
 	scripts/demo.sh
 
-bench:
+bench: build
+	scripts/bench/run.sh
+
+bench-quick: build
+	QINQ_BENCH_QUICK=1 scripts/bench/run.sh
+
+# Go micro-benchmarks of the pure code (parse and plan), on the host.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
 clean:
