@@ -113,7 +113,6 @@ func removeLinks(names ...string) {
 	}
 }
 
-
 // linkMTU is the MTU of link name in container n.
 func linkMTU(n ns.NetNS, name string) (int, error) {
 	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()), unix.NETLINK_ROUTE)

@@ -36,8 +36,8 @@ type params struct {
 
 var full = params{
 	latencyRounds: 5, latencyBlock: 20,
-	versionRuns:   100,
-	sLinks:        100, attachLevels: []int{10, 100, 1000}, scaleRounds: 2, scaleBlock: 10,
+	versionRuns: 100,
+	sLinks:      100, attachLevels: []int{10, 100, 1000}, scaleRounds: 2, scaleBlock: 10,
 	concurrent:  100,
 	iperfRounds: 8, iperfSeconds: 3,
 	memoryRuns: 10,
@@ -46,8 +46,8 @@ var full = params{
 // quick proves every item still runs; its figures mean nothing.
 var quick = params{
 	latencyRounds: 1, latencyBlock: 1,
-	versionRuns:   2,
-	sLinks:        2, attachLevels: []int{1, 2, 3}, scaleRounds: 1, scaleBlock: 1,
+	versionRuns: 2,
+	sLinks:      2, attachLevels: []int{1, 2, 3}, scaleRounds: 1, scaleBlock: 1,
 	concurrent:  4,
 	iperfRounds: 1, iperfSeconds: 1,
 	memoryRuns: 1,

@@ -83,7 +83,6 @@ type Report struct {
 	Problems    []string           `json:"problems"`
 }
 
-
 func mkRatio(id, label string, a, b float64, unit string, target float64, cmp string) Ratio {
 	return Ratio{ID: id, Label: label, A: Num(a), B: Num(b), Unit: unit, Value: Num(ratio(a, b)), Target: Num(target), Cmp: cmp}
 }
