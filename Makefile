@@ -5,6 +5,7 @@
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
 #   make bench-quick  the same with tiny counts: proves the bench works, asserts nothing about time
+#   make bench-profile  the figures behind the ratios: init trace, syscalls and netlink requests per verb
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -16,7 +17,7 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
 
 FUZZTIME  ?= 30s
 
-.PHONY: build test unit fuzz kernel demo bench bench-quick bench-micro vm-setup clean
+.PHONY: build test unit fuzz kernel demo bench bench-quick bench-profile bench-micro vm-setup clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN)/qinq ./plugins/main/qinq
@@ -49,6 +50,9 @@ bench: build
 
 bench-quick: build
 	QINQ_BENCH_QUICK=1 scripts/bench/run.sh
+
+bench-profile: build
+	scripts/bench/run.sh profile
 
 # Go micro-benchmarks of the pure code (parse and plan), on the host.
 bench-micro:

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -32,22 +31,39 @@ type Call struct {
 	Cmd, ContainerID, IfName string
 	Netns                    ns.NetNS // nil: none (VERSION, DEL of a gone netns)
 	Conf                     []byte
+	// Wrap runs the plugin under another command (strace), with Env added.
+	Wrap []string
+	Env  []string
 }
 
 // Outcome is what one plugin process cost: wall time from fork to exit (what
-// a runtime waits for, exec start-up included) and its peak RSS, which wait4
-// reports as /usr/bin/time -v does: the larger of the plugin's own and its
-// IPAM child's.
+// a runtime waits for, exec start-up included).
 type Outcome struct {
-	Dur      time.Duration
-	MaxRSSKB int64
-	Stdout   []byte
+	Dur    time.Duration
+	Stdout []byte
 }
 
 // Exec runs plugin with a minimal CNI environment, so nothing of the bench's
 // own environment (GODEBUG, GOMAXPROCS) leaks into what is measured.
 func (e *Env) Exec(plugin string, c Call) (Outcome, error) {
+	cmd := e.command(plugin, c)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	o := Outcome{Dur: time.Since(start), Stdout: stdout.Bytes()}
+	if err != nil {
+		return o, fmt.Errorf("%s %s %s/%s: %v: %s %s", filepath.Base(plugin), c.Cmd, c.ContainerID, c.IfName,
+			err, strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()))
+	}
+	return o, nil
+}
+
+func (e *Env) command(plugin string, c Call) *exec.Cmd {
 	cmd := exec.Command(plugin)
+	if len(c.Wrap) > 0 {
+		cmd = exec.Command(c.Wrap[0], append(c.Wrap[1:], plugin)...)
+	}
 	cmd.Env = []string{
 		"CNI_COMMAND=" + c.Cmd, "CNI_CONTAINERID=" + c.ContainerID, "CNI_IFNAME=" + c.IfName,
 		"CNI_PATH=" + e.CNIPath, "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
@@ -55,19 +71,9 @@ func (e *Env) Exec(plugin string, c Call) (Outcome, error) {
 	if c.Netns != nil {
 		cmd.Env = append(cmd.Env, "CNI_NETNS="+c.Netns.Path())
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(c.Conf), &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	o := Outcome{Dur: time.Since(start), Stdout: stdout.Bytes()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		o.MaxRSSKB = ru.Maxrss
-	}
-	if err != nil {
-		return o, fmt.Errorf("%s %s %s/%s: %v: %s %s", filepath.Base(plugin), c.Cmd, c.ContainerID, c.IfName,
-			err, strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()))
-	}
-	return o, nil
+	cmd.Env = append(cmd.Env, c.Env...)
+	cmd.Stdin = bytes.NewReader(c.Conf)
+	return cmd
 }
 
 // problem records something that makes the bench itself broken (a plugin

@@ -39,7 +39,7 @@ var full = params{
 	versionRuns: 100,
 	sLinks:      100, attachLevels: []int{10, 100, 1000}, scaleRounds: 2, scaleBlock: 10,
 	concurrent:  100,
-	iperfRounds: 8, iperfSeconds: 3,
+	iperfRounds: 16, iperfSeconds: 2,
 	memoryRuns: 10,
 }
 
@@ -63,6 +63,8 @@ func main() {
 		err = runCmd(os.Args[2:])
 	case "render":
 		err = renderCmd(os.Args[2:])
+	case "profile":
+		err = profileCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -73,7 +75,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: qinq-bench run [-quick] [-bin dir] | qinq-bench render -in report.json -dir outdir")
+	fmt.Fprintln(os.Stderr, "usage: qinq-bench run [-quick] [-bin dir] [-only items] | render -in report.json -dir outdir | profile [-bin dir] [-small n] [-large n]")
 	os.Exit(2)
 }
 
@@ -83,8 +85,8 @@ func runCmd(argv []string) error {
 	bin := fs.String("bin", "bin", "directory with qinq, host-local, static and ref/{vlan,macvlan}")
 	only := fs.String("only", os.Getenv("QINQ_BENCH_ONLY"), "comma-separated items to run (for working on one; the report then misses the others)")
 	_ = fs.Parse(argv)
-	if os.Getenv("QINQ_IN_VM") != "1" && os.Getenv("QINQ_ON_HOST") != "1" {
-		return fmt.Errorf("run changes the network of the machine it runs on: run it in the VM (scripts/vm/run), or set QINQ_ON_HOST=1")
+	if err := inVM(); err != nil {
+		return err
 	}
 	p := full
 	if *q {
@@ -162,6 +164,32 @@ func loadModules() error {
 	out, err := exec.Command("/usr/sbin/modprobe", "-a", "-d", kroot, "macvlan", "ipvlan").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("modprobe -d %s macvlan ipvlan: %v: %s", kroot, err, out)
+	}
+	return nil
+}
+
+func inVM() error {
+	if os.Getenv("QINQ_IN_VM") != "1" && os.Getenv("QINQ_ON_HOST") != "1" {
+		return fmt.Errorf("this changes the network of the machine it runs on: run it in the VM (scripts/vm/run), or set QINQ_ON_HOST=1")
+	}
+	return nil
+}
+
+func profileCmd(argv []string) error {
+	fs := flag.NewFlagSet("profile", flag.ExitOnError)
+	bin := fs.String("bin", "bin", "directory with qinq, host-local, static and ref/{vlan,macvlan}")
+	small := fs.Int("small", 10, "the small population")
+	large := fs.Int("large", 300, "the large population")
+	_ = fs.Parse(argv)
+	if err := inVM(); err != nil {
+		return err
+	}
+	e := newEnv(*bin)
+	if err := profile(e, os.Stdout, *small, *large); err != nil {
+		return err
+	}
+	if len(e.problems) > 0 {
+		return fmt.Errorf("%d problems, first: %s", len(e.problems), e.problems[0])
 	}
 	return nil
 }

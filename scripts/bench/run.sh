@@ -4,9 +4,13 @@
 # run every item in ONE VM, then print the tables and write latest.json and
 # latest.svg.
 #
+#   scripts/bench/run.sh profile   instead: the figures behind the ratios (init
+#                        trace, syscalls and netlink requests per verb, growth)
 #   QINQ_BENCH_QUICK=1   tiny counts: proves the bench works (< 2 min); writes
 #                        to a temp dir unless QINQ_BENCH_OUT is set
 #   QINQ_BENCH_OUT=dir   where latest.json and latest.svg go (docs/bench)
+#   QINQ_BENCH_ONLY=a,b  run only these items (latency, startup, memory,
+#                        concurrency, datapath, scale): for working on one
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -25,6 +29,10 @@ go build -trimpath -o bin/ref/ \
 	github.com/containernetworking/plugins/plugins/main/macvlan
 go build -trimpath -o bin/qinq-bench ./bench
 
+if [ "${1:-}" = profile ]; then
+	export QINQ_VM_MEM=${QINQ_VM_MEM:-2048} QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-3600}
+	exec scripts/vm/run "$root/bin/qinq-bench" profile -bin "$root/bin" -large "${QINQ_BENCH_LARGE:-300}"
+fi
 if [ "$quick" = 1 ]; then
 	out=${QINQ_BENCH_OUT:-$(mktemp -d /tmp/qinq-bench.XXXXXX)}
 	export QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-600}

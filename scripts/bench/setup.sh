@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install what `make bench` needs beyond scripts/vm/setup.sh: Debian's iperf3
-# (the data-path item runs it inside the VM, which sees the host's /) and
-# strace (scripts/bench/profile.sh). Idempotent: does nothing when they are
-# installed. iperf3 ships a server daemon; it is never started on the host: a
-# policy-rc.d denies every service start for the length of the install.
+# Install what `make bench` needs beyond scripts/vm/setup.sh, from Debian: iperf3
+# (the data-path item runs it inside the VM, which sees the host's /), time
+# (/usr/bin/time measures the peak RSS of an ADD) and strace (make
+# bench-profile). Idempotent: does nothing when they are installed. iperf3
+# ships a server daemon; it is never started on the host: a policy-rc.d
+# denies every service start for the length of the install.
 set -euo pipefail
 
-packages=(iperf3 strace)
+packages=(iperf3 time strace)
 say() { echo "bench-setup: $*" >&2; }
 die() { echo "bench-setup: $*" >&2; exit 1; }
 
