@@ -17,8 +17,13 @@ import (
 // their DELs: links on the masters they stacked on (or under a temporary
 // name), links in their containers, qinq references, IPAM allocations.
 func (e *Env) checkClean(item string, masters []string, nses []ns.NetNS) []string {
+	return e.checkNode(item, nil, masters, nses)
+}
+
+// checkNode is checkClean for masters in node n (nil: the VM's namespace).
+func (e *Env) checkNode(item string, n *node, masters []string, nses []ns.NetNS) []string {
 	var left []string
-	left = append(left, hostLeftovers(masters)...)
+	left = append(left, hostLeftovers(n.handle(), masters)...)
 	for _, n := range nses {
 		left = append(left, containerLeftovers(n)...)
 	}
@@ -34,14 +39,14 @@ func (e *Env) checkClean(item string, masters []string, nses []ns.NetNS) []strin
 	return left
 }
 
-func hostLeftovers(masters []string) []string {
+func hostLeftovers(h *netlink.Handle, masters []string) []string {
 	parents := map[int]string{}
 	for _, m := range masters {
-		if l, err := netlink.LinkByName(m); err == nil {
+		if l, err := h.LinkByName(m); err == nil {
 			parents[l.Attrs().Index] = m
 		}
 	}
-	links, err := netlink.LinkList()
+	links, err := h.LinkList()
 	if err != nil {
 		return []string{"host link list: " + err.Error()}
 	}

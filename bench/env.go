@@ -30,7 +30,10 @@ type Env struct {
 type Call struct {
 	Cmd, ContainerID, IfName string
 	Netns                    ns.NetNS // nil: none (VERSION, DEL of a gone netns)
-	Conf                     []byte
+	// Node is the network namespace the plugin runs in, as if it were the
+	// host of another node; nil: the VM's own.
+	Node *node
+	Conf []byte
 	// Wrap runs the plugin under another command (strace), with Env added.
 	Wrap []string
 	Env  []string
@@ -50,7 +53,10 @@ func (e *Env) Exec(plugin string, c Call) (Outcome, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err := c.Node.start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	o := Outcome{Dur: time.Since(start), Stdout: stdout.Bytes()}
 	if err != nil {
 		return o, fmt.Errorf("%s %s %s/%s: %v: %s %s", filepath.Base(plugin), c.Cmd, c.ContainerID, c.IfName,
@@ -112,15 +118,6 @@ func closeNSes(nses []ns.NetNS) {
 	}
 }
 
-// dummy makes an up dummy link to serve as a master: a NIC without a wire.
-func dummy(name string) error {
-	d := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: 1500}}
-	if err := netlink.LinkAdd(d); err != nil {
-		return fmt.Errorf("add dummy %s: %w", name, err)
-	}
-	return netlink.LinkSetUp(d)
-}
-
 // wire makes a veth pair a and b, both up: two NICs joined by a cable.
 func wire(a, b string) error {
 	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a, MTU: 1500}, PeerName: b}
@@ -137,19 +134,6 @@ func wire(a, b string) error {
 		}
 	}
 	return nil
-}
-
-// vlanOn makes an up 802.1Q link vid on master in the host, named name.
-func vlanOn(master, name string, vid int) error {
-	m, err := netlink.LinkByName(master)
-	if err != nil {
-		return err
-	}
-	v := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: m.Attrs().Index}, VlanId: vid}
-	if err := netlink.LinkAdd(v); err != nil {
-		return fmt.Errorf("add vlan %s: %w", name, err)
-	}
-	return netlink.LinkSetUp(v)
 }
 
 // conf renders a network configuration.
@@ -182,3 +166,6 @@ const ipamRoot = "/tmp/bench-ipam"
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
+
+// dummy makes a master in the VM's own namespace.
+func dummy(name string) error { return (*node)(nil).dummy(name) }

@@ -14,6 +14,7 @@ type variant struct {
 	Plugin     string
 	Conf       []byte
 	NS         ns.NetNS
+	Node       *node // where the plugin runs; nil: the VM's namespace
 }
 
 // Latency is one variant's ADD, DEL and ADD+DEL times in milliseconds.
@@ -34,7 +35,7 @@ func (s samples) latency(v *variant) Latency {
 // pair runs one ADD and its DEL. A failed ADD is still DELeted, as a
 // runtime would, so one error does not poison the next pairs.
 func (e *Env) pair(v *variant, id string) (add, del time.Duration, err error) {
-	call := Call{ContainerID: id, IfName: "net1", Netns: v.NS, Conf: v.Conf}
+	call := Call{ContainerID: id, IfName: "net1", Netns: v.NS, Conf: v.Conf, Node: v.Node}
 	call.Cmd = "ADD"
 	a, addErr := e.Exec(v.Plugin, call)
 	call.Cmd = "DEL"
@@ -110,7 +111,7 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 		}
 	}
 	defer removeLinks(latencyMasters...)
-	if err := vlanOn("lm0", "lm0.10", 10); err != nil {
+	if err := (*node)(nil).vlanOn("lm0", "lm0.10", 10); err != nil {
 		return nil, err
 	}
 	vs := latencyVariants(e)
