@@ -118,6 +118,20 @@ func removeLinks(names ...string) {
 	}
 }
 
+// linkKind is the type of link name in container n (vlan, macvlan...).
+func linkKind(n ns.NetNS, name string) (string, error) {
+	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()), unix.NETLINK_ROUTE)
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return "", fmt.Errorf("%s in %s: %w", name, n.Path(), err)
+	}
+	return l.Type(), nil
+}
+
 // linkMTU is the MTU of link name in container n.
 func linkMTU(n ns.NetNS, name string) (int, error) {
 	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()), unix.NETLINK_ROUTE)

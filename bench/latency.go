@@ -19,8 +19,11 @@ type variant struct {
 
 // Latency is one variant's ADD, DEL and ADD+DEL times in milliseconds.
 type Latency struct {
-	Name string  `json:"name"`
-	Desc string  `json:"desc"`
+	Name string `json:"name"`
+	Desc string `json:"desc"`
+	// Made is the kind of link the variant put in the container (checked
+	// once): a key the plugin ignores shows here.
+	Made string  `json:"containerLinkMade"`
 	Add  Summary `json:"add"`
 	Del  Summary `json:"del"`
 	Pair Summary `json:"pair"`
@@ -128,6 +131,12 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 	if _, err := e.Exec(sv.Plugin, call); err != nil {
 		return nil, err
 	}
+	made := map[string]string{}
+	for _, v := range vs {
+		if made[v.Name], err = e.linkMade(v); err != nil {
+			return nil, err
+		}
+	}
 	got := e.interleave(vs, p.latencyRounds, p.latencyBlock)
 	call.Cmd = "DEL"
 	if _, err := e.Exec(sv.Plugin, call); err != nil {
@@ -137,6 +146,22 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 	out := make([]Latency, len(vs))
 	for i, v := range vs {
 		out[i] = got[v.Name].latency(v)
+		out[i].Made = made[v.Name]
 	}
 	return out, nil
+}
+
+// linkMade ADDs v once and reports the kind of link (vlan, macvlan...) it
+// put in the container as net1, then DELs it.
+func (e *Env) linkMade(v *variant) (string, error) {
+	call := Call{Cmd: "ADD", ContainerID: v.Name + "-probe", IfName: "net1", Netns: v.NS, Conf: v.Conf}
+	if _, err := e.Exec(v.Plugin, call); err != nil {
+		return "", err
+	}
+	kind, err := linkKind(v.NS, "net1")
+	call.Cmd = "DEL"
+	if _, derr := e.Exec(v.Plugin, call); err == nil {
+		err = derr
+	}
+	return kind, err
 }

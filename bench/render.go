@@ -77,10 +77,10 @@ func printTables(w io.Writer, r *Report) {
 	for _, x := range r.Ratios {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | **%s** | %s |\n", x.Label, f1(x.A), f1(x.B), x.Unit, f1(x.Value), target(x))
 	}
-	fmt.Fprintln(w, "\n| ADD+DEL variant | n | ADD p50/p90/p99 ms | DEL p50/p90/p99 ms | pair p50/p90/p99 ms |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| ADD+DEL variant | link made | n | ADD p50/p90/p99 ms | DEL p50/p90/p99 ms | pair p50/p90/p99 ms |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, l := range r.Latency {
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", l.Desc, l.Pair.N, pct(l.Add), pct(l.Del), pct(l.Pair))
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s |\n", l.Desc, l.Made, l.Pair.N, pct(l.Add), pct(l.Del), pct(l.Pair))
 	}
 	s := r.Startup
 	fmt.Fprintf(w, "\nVERSION exec (n=%d each): qinq %s ms, vlan %s ms (p50/p90/p99); binaries %.1f MB and %.1f MB\n",

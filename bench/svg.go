@@ -9,8 +9,8 @@ import (
 
 // Plot geometry: ratio bars on the left, growth lines on the right.
 const (
-	svgW, barLabelW, barW, rowH, top = 1100, 330, 360, 22, 78
-	lineX, lineW, lineH              = 800, 260, 220
+	svgW, barLabelW, barW, rowH, top = 1160, 390, 360, 22, 78
+	lineX, lineW, lineH              = 860, 260, 220
 )
 
 type svg struct{ b strings.Builder }
