@@ -4,7 +4,9 @@
 #   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
 #   make lint    go vet plus bin/qinq-lint (errptr: no typed-nil errors; nilness; staticcheck SA*)
 #   make demo    two containers across a wire, double-tagged frames, clean host after
-#   make bench   the speed and memory benchmarks
+#   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
+#   make bench-quick  the same with tiny counts: proves the bench works, asserts nothing about time
+#   make bench-profile  the figures behind the ratios: init trace, syscalls and netlink requests per verb
 #   make image   bin/qinq-image.tar: an OCI image archive (no daemon) of the binaries and
 #                bin/qinq-install, its entrypoint; deploy/ installs it on every node
 #   make manifests  the deploy/ manifests and README/docs examples, decoded strictly (make unit runs it too)
@@ -20,7 +22,7 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
 
 FUZZTIME  ?= 30s
 
-.PHONY: build test lint unit fuzz kernel demo bench vm-setup clean image manifests
+.PHONY: build test lint unit fuzz kernel demo bench bench-quick bench-profile bench-micro vm-setup clean image manifests
 
 # bin/qinq is the plugin users name; it hands OVS-mode invocations to bin/qinq-ovs
 # beside it (the same plugin with the OVS backend linked), so the kernel path never
@@ -68,7 +70,17 @@ test: lint unit fuzz kernel
 demo: build vm-setup
 	scripts/demo.sh
 
-bench:
+bench: build
+	scripts/bench/run.sh
+
+bench-quick: build
+	QINQ_BENCH_QUICK=1 scripts/bench/run.sh
+
+bench-profile: build
+	scripts/bench/run.sh profile
+
+# Go micro-benchmarks of the pure code (parse and plan), on the host.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
 clean:

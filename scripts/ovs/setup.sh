@@ -22,23 +22,9 @@ if installed && command -v ovsdb-server >/dev/null && command -v ovs-vswitchd >/
 	exit 0
 fi
 
-# Deny service starts during the install (invoke-rc.d and deb-systemd-invoke
-# both honour policy-rc.d). An existing policy-rc.d is left as it is.
-policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\n# qinq scripts/ovs/setup.sh: no service starts while installing %s\nexit 101\n' "$pkg" >"$policy"
-	chmod 755 "$policy"
-	own_policy=1
-fi
-cleanup() { if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-say "apt-get update"
-apt-get update -qq >&2 || die "apt-get update failed"
-say "installing Debian package $pkg (ovsdb-server, ovs-vswitchd, ovs-vsctl; --no-install-recommends; daemons are not started on this host)"
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2 ||
-	die "apt-get install $pkg failed"
+# shellcheck source=../lib/apt-install.sh
+. "$(dirname "$0")/../lib/apt-install.sh"
+apt_install_no_start ovs-setup "$pkg"
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 	systemctl disable --now openvswitch-switch ovsdb-server ovs-vswitchd >/dev/null 2>&1 || true
 fi

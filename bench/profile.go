@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+)
+
+// profile is `qinq-bench profile` (make bench-profile): the figures behind
+// the bench's ratios, in the VM: what each binary initialises before main,
+// which syscalls and netlink requests an ADD and a DEL make, and how a
+// DEL's syscalls grow with the attachments on its S-link and the S-links on
+// its master.
+func profile(e *Env, w io.Writer, small, large int) error {
+	if err := profileInit(e, w); err != nil {
+		return err
+	}
+	if err := profileVerbs(e, w); err != nil {
+		return err
+	}
+	return profileGrowth(e, w, small, large)
+}
+
+// profileInit: GODEBUG=inittrace=1 prints one line per package initialised
+// with its clock time; median of 7 VERSION runs.
+func profileInit(e *Env, w io.Writer) error {
+	fmt.Fprintln(w, "== init before main (GODEBUG=inittrace=1, VERSION, median of 7 runs)")
+	for _, pl := range []string{e.Qinq, e.Vlan} {
+		var pkgs, clock []float64
+		top := map[string]float64{}
+		for i := 0; i < 7; i++ {
+			call := Call{Cmd: "VERSION", Conf: []byte(`{"cniVersion":"1.1.0"}`), Env: []string{"GODEBUG=inittrace=1"}}
+			n, ms, per, err := inittrace(e, pl, call)
+			if err != nil {
+				return err
+			}
+			pkgs, clock = append(pkgs, float64(n)), append(clock, ms)
+			for k, v := range per {
+				top[k] += v / 7
+			}
+		}
+		fmt.Fprintf(w, "%-8s %3.0f packages initialised, %.2f ms of init; slowest: %s\n",
+			base(pl), median(pkgs), median(clock), slowest(top, 6))
+	}
+	return nil
+}
+
+var initLine = regexp.MustCompile(`^init (\S+) @\S+ ms, ([0-9.]+) ms clock`)
+
+func inittrace(e *Env, plugin string, call Call) (int, float64, map[string]float64, error) {
+	var stderr bytes.Buffer
+	cmd := e.command(plugin, call)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, 0, nil, fmt.Errorf("%s VERSION: %v", plugin, err)
+	}
+	n, total, per := 0, 0.0, map[string]float64{}
+	sc := bufio.NewScanner(&stderr)
+	for sc.Scan() {
+		if m := initLine.FindStringSubmatch(sc.Text()); m != nil {
+			ms, _ := strconv.ParseFloat(m[2], 64)
+			n, total, per[m[1]] = n+1, total+ms, ms
+		}
+	}
+	return n, total, per, nil
+}
+
+func slowest(per map[string]float64, k int) string {
+	names := make([]string, 0, len(per))
+	for n := range per {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return per[names[i]] > per[names[j]] })
+	var parts []string
+	for _, n := range names[:min(k, len(names))] {
+		parts = append(parts, fmt.Sprintf("%s %.2f", n, per[n]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func base(path string) string { return path[strings.LastIndex(path, "/")+1:] }
+
+// straced is one call run under strace -f -C -yy (the IPAM child included):
+// the syscall counts, and the netlink requests decoded from the trace.
+type straced struct {
+	total    int
+	calls    map[string]int
+	requests map[string]int  // netlink request type, "+dump" for dumps (ROUTE sockets)
+	recvB    int             // bytes read from netlink sockets
+	pending  map[string]bool // pids in an unfinished netlink read
+}
+
+const straceOut = "/tmp/bench-strace.txt"
+
+func (e *Env) strace(plugin string, call Call) (straced, error) {
+	s := straced{calls: map[string]int{}, requests: map[string]int{}, pending: map[string]bool{}}
+	call.Wrap = []string{"/usr/bin/strace", "-f", "-C", "-yy", "-o", straceOut, "--"}
+	if _, err := e.Exec(plugin, call); err != nil {
+		return s, err
+	}
+	f, err := os.Open(straceOut)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		s.parse(sc.Text())
+	}
+	return s, sc.Err()
+}
+
+// The VM's kernel cannot tell strace a netlink socket's protocol, so the
+// request types come out as numbers: rtnetlink's are named here.
+var (
+	nlSend    = regexp.MustCompile(`^(\d+)\s+send(?:to|msg)\(\d+<NETLINK:.*?nlmsg_type=(\w+)[^,]*, nlmsg_flags=([\w|]+)`)
+	nlRecv    = regexp.MustCompile(`^(\d+)\s+recv(?:from|msg)\(\d+<NETLINK:.*\) = (\d+)$`)
+	nlPending = regexp.MustCompile(`^(\d+)\s+recv(?:from|msg)\(\d+<NETLINK:.*<unfinished \.\.\.>$`)
+	resumed   = regexp.MustCompile(`^(\d+)\s+<\.\.\. recv(?:from|msg) resumed>.*\) = (\d+)$`)
+	rtmNames  = map[string]string{"0x10": "NEWLINK", "0x11": "DELLINK", "0x12": "GETLINK", "0x13": "SETLINK",
+		"0x14": "NEWADDR", "0x15": "DELADDR", "0x16": "GETADDR", "0x18": "NEWROUTE", "0x19": "DELROUTE", "0x1a": "GETROUTE"}
+)
+
+// parse takes a trace line or a line of the -C summary ("% time seconds
+// usecs/call calls [errors] syscall").
+func (s *straced) parse(line string) {
+	if m := nlSend.FindStringSubmatch(line); m != nil {
+		kind := strings.TrimPrefix(m[2], "RTM_")
+		if name, ok := rtmNames[kind]; ok {
+			kind = name
+		}
+		if strings.Contains(m[3], "NLM_F_DUMP") || strings.Contains(m[3], "0x300") {
+			kind += "+dump"
+		}
+		s.requests[kind]++
+		return
+	}
+	if m := nlPending.FindStringSubmatch(line); m != nil {
+		s.pending[m[1]] = true
+		return
+	}
+	m := nlRecv.FindStringSubmatch(line)
+	if m == nil {
+		if m = resumed.FindStringSubmatch(line); m != nil && !s.pending[m[1]] {
+			m = nil
+		}
+	}
+	if m != nil {
+		delete(s.pending, m[1])
+		n, _ := strconv.Atoi(m[2])
+		s.recvB += n
+		return
+	}
+	s.parseSummary(line)
+}
+
+func (s *straced) parseSummary(line string) {
+	f := strings.Fields(line)
+	if len(f) < 5 || len(f) > 6 {
+		return
+	}
+	if _, err := strconv.ParseFloat(f[0], 64); err != nil {
+		return
+	}
+	n, err := strconv.Atoi(f[3])
+	if err != nil {
+		return
+	}
+	if name := f[len(f)-1]; name == "total" {
+		s.total = n
+	} else {
+		s.calls[name] = n
+	}
+}
+
+func (s straced) netlink() int {
+	n := 0
+	for _, c := range s.requests {
+		n += c
+	}
+	return n
+}
+
+func (s straced) String() string {
+	keys := make([]string, 0, len(s.requests))
+	for k := range s.requests {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var req []string
+	for _, k := range keys {
+		req = append(req, fmt.Sprintf("%s %d", k, s.requests[k]))
+	}
+	return fmt.Sprintf("%d syscalls; %d netlink requests (%s), %d KiB read back; files: openat %d, getdents64 %d, newfstatat %d, rename %d, unlinkat %d, mkdirat %d, flock %d",
+		s.total, s.netlink(), strings.Join(req, ", "), s.recvB/1024, s.calls["openat"], s.calls["getdents64"],
+		s.calls["newfstatat"], s.calls["renameat"]+s.calls["rename"], s.calls["unlinkat"], s.calls["mkdirat"], s.calls["flock"])
+}
+
+// profileVerbs straces one ADD and its DEL of qinq [10] (a fresh S-link) and
+// of the reference vlan plugin, both host-local.
+func profileVerbs(e *Env, w io.Writer) error {
+	fmt.Fprintln(w, "\n== one ADD and its DEL under strace -f (plugin + host-local), fresh node")
+	for _, m := range []string{"pq0", "pv0"} {
+		if err := dummy(m); err != nil {
+			return err
+		}
+	}
+	defer removeLinks("pq0", "pv0")
+	nses, err := newNSes(2)
+	defer closeNSes(nses)
+	if err != nil {
+		return err
+	}
+	vs := []*variant{
+		{Name: "qinq", Plugin: e.Qinq, NS: nses[0], Conf: conf(map[string]any{"name": "prof-qinq", "type": "qinq",
+			"master": "pq0", "sVlan": 100, "cVlans": []int{10}, "ipam": hostLocal("10.70.0.0/24")})},
+		{Name: "vlan", Plugin: e.Vlan, NS: nses[1], Conf: conf(map[string]any{"name": "prof-vlan", "type": "vlan",
+			"master": "pv0", "vlanId": 10, "ipam": hostLocal("10.71.0.0/24")})},
+	}
+	for _, v := range vs {
+		for _, verb := range []string{"ADD", "DEL"} {
+			s, err := e.strace(v.Plugin, Call{Cmd: verb, ContainerID: "prof", IfName: "net1", Netns: v.NS, Conf: v.Conf})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%-5s %s: %s\n", v.Name, verb, s)
+		}
+	}
+	e.checkClean("profile", []string{"pq0", "pv0"}, nses)
+	return nil
+}
+
+// profileGrowth straces qinq's ADD and DEL (static IPAM) with small and then
+// large populations: attachments on one S-link, then S-links on one master.
+func profileGrowth(e *Env, w io.Writer, small, large int) error {
+	fmt.Fprintf(w, "\n== qinq ADD and DEL (static IPAM) under strace -f as the node fills up\n")
+	if err := dummy("pg0"); err != nil {
+		return err
+	}
+	defer removeLinks("pg0")
+	mnses, err := newNSes(1)
+	defer closeNSes(mnses)
+	if err != nil {
+		return err
+	}
+	for _, row := range []struct {
+		what     string
+		sVlan    int
+		populate func(i int) []byte
+	}{
+		{"attachments on the S-link", 100, func(i int) []byte {
+			return conf(map[string]any{"name": "prof-g", "type": "qinq", "master": "pg0", "sVlan": 100, "cVlans": []int{i + 1}})
+		}},
+		{"S-links on the master", 4000, func(i int) []byte {
+			return conf(map[string]any{"name": "prof-g", "type": "qinq", "master": "pg0", "sVlan": i + 1, "cVlans": []int{10}})
+		}},
+	} {
+		if err := e.profileRow(w, row.what, row.sVlan, row.populate, mnses[0], small, large); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Env) profileRow(w io.Writer, what string, sVlan int, populate func(int) []byte, n ns.NetNS, small, large int) error {
+	pop := &population{containers: true, qinq: populate}
+	defer func() { closeNSes(pop.nses) }()
+	v := &variant{Plugin: e.Qinq, NS: n, Conf: conf(map[string]any{"name": "prof-g", "type": "qinq", "master": "pg0",
+		"sVlan": sVlan, "cVlans": []int{4000}, "ipam": staticIPAM("10.72.0.2/24")})}
+	for _, count := range []int{small, large} {
+		if err := e.grow(pop, count); err != nil {
+			return err
+		}
+		for _, verb := range []string{"ADD", "DEL"} {
+			s, err := e.strace(v.Plugin, Call{Cmd: verb, ContainerID: "prof-g", IfName: "net1", Netns: v.NS, Conf: v.Conf})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%4d %s, %s: %s\n", count, what, verb, s)
+		}
+	}
+	e.teardown(pop)
+	e.checkClean("profile "+what, []string{"pg0"}, append(pop.nses, n))
+	return nil
+}
