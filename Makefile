@@ -1,7 +1,8 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
 #   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
 #                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
-#   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
+#   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM,
+#                then make bench-quick (the bench still runs; no figure is judged)
 #   make lint    go vet plus bin/qinq-lint (errptr: no typed-nil errors; nilness; staticcheck SA*)
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
@@ -65,7 +66,7 @@ kernel: build vm-setup
 	scripts/k8s/build-multus.sh
 	scripts/test-kernel.sh
 
-test: lint unit fuzz kernel
+test: lint unit fuzz kernel bench-quick
 
 demo: build vm-setup
 	scripts/demo.sh

@@ -56,15 +56,34 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // (parent, protocol, ID), so an existing one is reused whoever made it;
 // inUse explains a link for it that the kernel has elsewhere (another
 // namespace: a container that owns it).
+//
+// The usual cases cost no more than they must: one request finds the link
+// under its planned name, or the link is created. The namespace's links are
+// listed only when the kernel refuses the VLAN because it exists under
+// another name (an admin's, or a temporary one an ADD died with): an ADD
+// never scans the node.
 func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
-	found, err := LookupVLAN(h, parent, l)
+	found, err := byName(h, parent, l)
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case found == nil:
-		return createShared(h, parent, l, inUse)
-	case IsTempName(found.Attrs().Name):
+	if found == nil {
+		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
+		err := Retry(func() error { return h.LinkAdd(v) })
+		if err == nil {
+			return createdShared(h, v, l)
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return 0, Error("create "+l.Name, err)
+		}
+		if found, err = FindVLAN(h, parent, l.Tag); err != nil {
+			return 0, err
+		}
+		if found == nil {
+			return 0, inUse()
+		}
+	}
+	if IsTempName(found.Attrs().Name) {
 		return finishShared(h, found, l) // an ADD died half-way through creating it
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
@@ -75,19 +94,34 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func(
 	return found.Attrs().Index, nil
 }
 
-// createShared makes a shared link so that it is recognisably qinq's at every
-// instant, even if the process dies: the kernel takes no alias at creation,
-// so the link is born under a temporary name, qinq's by construction, gets
-// the owner alias, and only then takes its real name; it is set up last,
-// as the kernel renames only links that are down.
-func createShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
-	v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
-	if err := Retry(func() error { return h.LinkAdd(v) }); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return 0, inUse()
+// byName finds the VLAN link l on parent under its planned name, or under
+// the alternative one when the first belongs to an unrelated link; nil if
+// neither holds it.
+func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	for _, name := range []string{l.Name, l.AltName} {
+		if name == "" {
+			break
 		}
-		return 0, Error("create "+l.Name, err)
+		found, err := h.LinkByName(name)
+		switch {
+		case IsGone(err):
+			return nil, nil
+		case err != nil:
+			return nil, Error("find "+name, err)
+		case isVLAN(found, parent, l.Tag):
+			return found, nil
+		}
 	}
+	return nil, nil
+}
+
+// createdShared finishes a shared link just created. It was made so that it
+// is recognisably qinq's at every instant, even if the process dies: the
+// kernel takes no alias at creation, so the link is born under a temporary
+// name, qinq's by construction, gets the owner alias, and only then takes
+// its real name; it is set up last, as the kernel renames only links that
+// are down. If finishing fails, the link goes.
+func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, error) {
 	idx, err := finishShared(h, v, l)
 	if err != nil {
 		_ = h.LinkDel(v)

@@ -36,7 +36,7 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	defer unlock()
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
-	u.Push("release the chain", func() error { return b.release(p, n) })
+	u.Push("release the chain", func() error { return b.release(p, n, false) })
 	parent, err := attachChain(n, links, p)
 	if err != nil {
 		return backend.Attached{}, err

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
@@ -18,12 +19,7 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	if n.Container != nil && b.made(p) {
-		if err := deleteEndpoint(*n.Container, p.Endpoint); err != nil {
-			return err
-		}
-	}
-	return b.release(p, n)
+	return b.release(p, n, n.Container != nil && b.made(p))
 }
 
 // made reports whether qinq may have made p's endpoint: a VLAN endpoint's
@@ -71,11 +67,16 @@ func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
 	return l.Type() == string(e.Kind)
 }
 
-// release drops the attachment's uses, innermost first, and deletes each
-// chain link qinq owns once nobody uses it. The endpoint's use goes too; the
-// endpoint itself lives in the container (or, with linkInContainer, is not
-// owned) and is deleteEndpoint's business.
-func (b *Backend) release(p plan.Plan, n *netdev.Namespaces) error {
+// release drops the attachment's uses and deletes the chain links qinq owns
+// that nobody uses any more. With endpoint, the container's link goes too:
+// explicitly while the chain stays, or with it. Deleting a link deletes every
+// link stacked on it in the same unregistration, and an unregistration is
+// the dearest step of a DEL (it waits for the kernel's grace periods), so
+// only the outermost link that goes is deleted: the last user of a chain
+// pays for one deletion, however many links it had. Without endpoint (an
+// ADD's rollback, a netns already gone) the endpoint is not release's
+// business.
+func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) error {
 	links := b.store.Links(p)
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
@@ -83,16 +84,33 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces) error {
 	}
 	defer unlock()
 	var errs []error
-	if p.Endpoint.Key != "" {
-		_, err := links.Release(p.Endpoint.Key, p.Attachment)
+	// The chain's uses go first, innermost first, and the endpoint's last:
+	// a DEL that dies in between and is retried still knows the endpoint
+	// is its own.
+	unused := make([]bool, len(p.Chain))
+	for i := len(p.Chain) - 1; i >= 0; i-- {
+		unused[i], err = links.Release(p.Chain[i].Key, p.Attachment)
 		errs = append(errs, err)
 	}
-	found := resolve(n, p.Master.Name, p.Chain)
-	for i := len(p.Chain) - 1; i >= 0; i-- {
-		unused, err := links.Release(p.Chain[i].Key, p.Attachment)
-		if err == nil && unused {
-			err = netdev.DeleteIfOwned(n.Links, found[i])
+	outermost, found := -1, []netlink.Link(nil)
+	if slices.Contains(unused, true) {
+		found = resolve(n, p.Master.Name, p.Chain)
+		for i := len(found) - 1; i >= 0; i-- {
+			if unused[i] && found[i] != nil && netdev.Owned(found[i]) {
+				outermost = i
+			}
 		}
+	}
+	if endpoint && outermost < 0 {
+		if err := deleteEndpoint(*n.Container, p.Endpoint); err != nil {
+			return err
+		}
+	}
+	if outermost >= 0 {
+		errs = append(errs, netdev.DeleteIfOwned(n.Links, found[outermost]))
+	}
+	if p.Endpoint.Key != "" {
+		_, err := links.Release(p.Endpoint.Key, p.Attachment)
 		errs = append(errs, err)
 	}
 	errs = append(errs, links.Forget())
