@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/utils"
 
 	"github.com/qinq-cni/qinq/pkg/backend"
 	"github.com/qinq-cni/qinq/pkg/cnierr"
@@ -15,9 +15,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
 )
-
-// The CNI spec's container ID alphabet; it also keeps record file names safe.
-var containerIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
 
 // invocation is everything a verb needs, parsed and validated once, with
 // the backend chosen for the config.
@@ -68,7 +65,9 @@ func openStore() (record.Store, error) {
 
 // attachmentOf validates the CNI_* variables that name the attachment.
 func attachmentOf(args *skel.CmdArgs, network string) (plan.Attachment, error) {
-	if !containerIDRe.MatchString(args.ContainerID) {
+	// The CNI spec's alphabet (libcni's own check, whose pattern is compiled
+	// already); it also keeps record file names safe.
+	if utils.ValidateContainerID(args.ContainerID) != nil {
 		return plan.Attachment{}, cnierr.InvalidEnv("CNI_CONTAINERID", "%q: must be letters, digits, '_', '.' or '-'", args.ContainerID)
 	}
 	if err := config.ValidateIfName(args.IfName); err != nil {
