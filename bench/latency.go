@@ -74,7 +74,7 @@ func (e *Env) interleave(vs []*variant, rounds, block int) map[string]samples {
 
 // latencyMasters: one dummy master per variant, so no variant sees another's
 // links; lm0.10 is the pre-made VLAN link the reference macvlan stacks on.
-var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lm0"}
+var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0"}
 
 func latencyVariants(e *Env) []*variant {
 	q := func(name, desc, master string, cvlans []int, subnet string, extra map[string]any) *variant {
@@ -93,17 +93,27 @@ func latencyVariants(e *Env) []*variant {
 		q("qinq-shared", "qinq [10] while another attachment keeps the S-link", "lqs0", []int{10}, "10.13.0.0/24", nil),
 		q("qinq-macvlan", `qinq [10], "containerLink": "macvlan", host-local`, "lqm0", []int{10}, "10.14.0.0/24",
 			map[string]any{"containerLink": "macvlan"}),
+		q("qinq-macvlan-shared", `qinq [10], "containerLink": "macvlan", while another pod keeps the chain`, "lqms0", []int{10},
+			"10.16.0.0/24", map[string]any{"containerLink": "macvlan"}),
 		{Name: "macvlan", Desc: "reference macvlan v1.9.1 (bridge) on a VLAN link, host-local", Plugin: e.Macvlan,
 			Conf: conf(map[string]any{"name": "lat-macvlan", "type": "macvlan", "master": "lm0.10", "mode": "bridge",
 				"ipam": hostLocal("10.15.0.0/24")})},
 	}
 }
 
-// standing is the attachment that keeps qinq-shared's S-link alive.
-func standing(e *Env, n ns.NetNS) (*variant, Call) {
-	v := &variant{Plugin: e.Qinq, Conf: conf(map[string]any{"name": "lat-qinq-shared", "type": "qinq",
-		"master": "lqs0", "sVlan": 100, "cVlans": []int{11}})}
-	return v, Call{ContainerID: "standing", IfName: "net1", Netns: n, Conf: v.Conf}
+// standing are the attachments that keep qinq-shared's S-link and
+// qinq-macvlan-shared's chain alive, as other pods on the node would.
+func standing(nses []ns.NetNS) []Call {
+	keep := []map[string]any{
+		{"name": "lat-qinq-shared", "type": "qinq", "master": "lqs0", "sVlan": 100, "cVlans": []int{11}},
+		{"name": "lat-qinq-macvlan-shared", "type": "qinq", "master": "lqms0", "sVlan": 100, "cVlans": []int{10},
+			"containerLink": "macvlan"},
+	}
+	calls := make([]Call, len(keep))
+	for i, c := range keep {
+		calls[i] = Call{ContainerID: "standing", IfName: "net1", Netns: nses[i], Conf: conf(c)}
+	}
+	return calls
 }
 
 // runLatency is item 1: ADD+DEL latency of each variant, interleaved.
@@ -118,7 +128,7 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 		return nil, err
 	}
 	vs := latencyVariants(e)
-	nses, err := newNSes(len(vs) + 1)
+	nses, err := newNSes(len(vs) + 2)
 	defer closeNSes(nses)
 	if err != nil {
 		return nil, err
@@ -126,10 +136,12 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 	for i, v := range vs {
 		v.NS = nses[i]
 	}
-	sv, call := standing(e, nses[len(vs)])
-	call.Cmd = "ADD"
-	if _, err := e.Exec(sv.Plugin, call); err != nil {
-		return nil, err
+	keep := standing(nses[len(vs):])
+	for _, call := range keep {
+		call.Cmd = "ADD"
+		if _, err := e.Exec(e.Qinq, call); err != nil {
+			return nil, err
+		}
 	}
 	made := map[string]string{}
 	for _, v := range vs {
@@ -138,11 +150,13 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 		}
 	}
 	got := e.interleave(vs, p.latencyRounds, p.latencyBlock)
-	call.Cmd = "DEL"
-	if _, err := e.Exec(sv.Plugin, call); err != nil {
-		e.problem("latency: %v", err)
+	for _, call := range keep {
+		call.Cmd = "DEL"
+		if _, err := e.Exec(e.Qinq, call); err != nil {
+			e.problem("latency: %v", err)
+		}
 	}
-	e.checkClean("latency", []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lm0.10"}, nses)
+	e.checkClean("latency", []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0.10"}, nses)
 	out := make([]Latency, len(vs))
 	for i, v := range vs {
 		out[i] = got[v.Name].latency(v)

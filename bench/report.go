@@ -110,6 +110,8 @@ func (r *Report) computeRatios() {
 		mkRatio("latency.shared.p50", "ADD+DEL p50, qinq, S-link kept by another / vlan", lat["qinq-shared"].Pair.P50, v.Pair.P50, "ms", none, ""),
 		mkRatio("latency.macvlan.p50", fmt.Sprintf(mv, "p50"), lat["qinq-macvlan"].Pair.P50, lat["macvlan"].Pair.P50, "ms", 1, "<="),
 		mkRatio("latency.macvlan.p99", fmt.Sprintf(mv, "p99"), lat["qinq-macvlan"].Pair.P99, lat["macvlan"].Pair.P99, "ms", 1, "<="),
+		mkRatio("latency.macvlan-shared.p50", "ADD+DEL p50, qinq macvlan, chain kept by another pod / macvlan",
+			lat["qinq-macvlan-shared"].Pair.P50, lat["macvlan"].Pair.P50, "ms", none, ""),
 	}
 	s := r.Startup
 	r.Ratios = append(r.Ratios,

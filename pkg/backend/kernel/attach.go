@@ -29,19 +29,14 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", p.Endpoint.Name)
 	}
 	links := b.store.Links(p)
-	unlock, err := links.Lock(p.Master.Name)
-	if err != nil {
-		return backend.Attached{}, cnierr.Internal("lock the master's state", err)
-	}
-	defer unlock()
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	parent, err := attachChain(n, links, p)
+	parent, err := reserve(n, links, p)
 	if err != nil {
 		return backend.Attached{}, err
 	}
-	l, err := b.attachEndpoint(n, links, p, parent, u)
+	l, err := createEndpoint(n, links, p, parent, u)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -75,18 +70,31 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, er
 	return idx, nil
 }
 
-// attachEndpoint creates the container's link on parent.
-func (b *Backend) attachEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int, u *undo.Stack) (netlink.Link, error) {
+// reserve records the attachment as a user of its chain links (creating
+// those that are missing) and of its endpoint's VLAN, under the master's
+// lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
+// another invocation does takes them away, so the endpoint is created after
+// the lock is dropped: parallel ADDs on one master overlap there.
+func reserve(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error) {
+	unlock, err := links.Lock(p.Master.Name)
+	if err != nil {
+		return 0, cnierr.Internal("lock the master's state", err)
+	}
+	defer unlock()
+	parent, err := attachChain(n, links, p)
+	if err != nil || p.Endpoint.Kind != plan.KindVLAN {
+		return parent, err
+	}
+	if err := links.Use(p.Endpoint.Key, p.Attachment); err != nil {
+		return 0, cnierr.Internal("record the container link", err)
+	}
+	return parent, fault.Point(fault.ContainerRef)
+}
+
+// createEndpoint creates the container's link on parent.
+func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int, u *undo.Stack) (netlink.Link, error) {
 	e := p.Endpoint
 	held := conflict{n: n, links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}
-	if e.Kind == plan.KindVLAN {
-		if err := links.Use(e.Key, p.Attachment); err != nil {
-			return nil, cnierr.Internal("record the container link", err)
-		}
-		if err := fault.Point(fault.ContainerRef); err != nil {
-			return nil, err
-		}
-	}
 	l := endpointLink(e, parent)
 	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: l, Name: e.Name, InUse: held.explain}, u)
 }
