@@ -111,7 +111,7 @@ func standing(nses []ns.NetNS) []Call {
 	}
 	calls := make([]Call, len(keep))
 	for i, c := range keep {
-		calls[i] = Call{ContainerID: "standing", IfName: "net1", Netns: nses[i], Conf: conf(c)}
+		calls[i] = Call{ContainerID: fmt.Sprintf("standing-%d", i), IfName: "net1", Netns: nses[i], Conf: conf(c)}
 	}
 	return calls
 }
