@@ -31,8 +31,10 @@ func FindVLAN(h netlinksafe.Handle, parent int, t plan.Tag) (netlink.Link, error
 // (one request each), then by listing, for a link an admin made under
 // another name or one still under a temporary name.
 func LookupVLAN(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
-	if found, _ := byName(h, parent, l); found != nil {
-		return found, nil
+	for _, name := range []string{l.Name, l.AltName} {
+		if found, err := h.LinkByName(name); name != "" && err == nil && isVLAN(found, parent, l.Tag) {
+			return found, nil
+		}
 	}
 	return FindVLAN(h, parent, l.Tag)
 }
