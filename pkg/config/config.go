@@ -56,7 +56,8 @@ type Config struct {
 	// (the port comes from prevResult).
 	Bridge      string
 	OVSDBSocket string
-	// AllowedCVlans filters the C-VLANs the container may send (OVS cvlans).
+	// AllowedCVlans filters the C-VLANs the container may send (OVS cvlans;
+	// in kernel mode the VLAN filter of a tunnel-mode bridge).
 	AllowedCVlans []VID
 	// Master is the parent NIC the S-link is stacked on.
 	Master string
@@ -73,8 +74,8 @@ type Config struct {
 	// means kernel-chosen.
 	MAC net.HardwareAddr
 	// ContainerLink is the kind of link the container gets: "vlan" (the
-	// innermost VLAN link itself), or a "macvlan" / "ipvlan" on the
-	// innermost VLAN link, which then stays on the host, shared.
+	// innermost VLAN link itself), or a "macvlan" / "ipvlan" / "bridge" port
+	// on the innermost VLAN link, which then stays beside the master, shared.
 	ContainerLink ContainerLink
 	// ContainerLinkMode is the macvlan or ipvlan mode ("" for vlan).
 	ContainerLinkMode string
@@ -140,7 +141,7 @@ var expected = map[string]string{
 	"mtu":               "an integer, at least 68",
 	"linkInContainer":   "true or false",
 	"mac":               "a MAC address string",
-	"containerLink":     `"vlan", "macvlan" or "ipvlan"`,
+	"containerLink":     `"bridge", "vlan", "macvlan" or "ipvlan"`,
 	"containerLinkMode": `for macvlan "bridge", "private" or "vepa"; for ipvlan "l2", "l3" or "l3s"`,
 	"ipam":              "an object",
 	"prevResult":        "a CNI result object",
@@ -415,13 +416,13 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 		ovsOnly := []struct {
 			key string
 			set bool
-		}{{"bridge", raw.Bridge != ""}, {"ovsdbSocket", raw.OVSDBSocket != ""}, {"allowedCVlans", raw.AllowedCVlans != nil}}
+		}{{"bridge", raw.Bridge != ""}, {"ovsdbSocket", raw.OVSDBSocket != ""}}
 		for _, k := range ovsOnly {
 			if k.set {
 				return cnierr.InvalidConfig(k.key, "only used with \"mode\": \"ovs\"")
 			}
 		}
-		return nil
+		return c.fillKernelAllowedCVlans(raw)
 	}
 	if c.OVSDBSocket == "" {
 		c.OVSDBSocket = DefaultOVSDBSocket
@@ -436,13 +437,11 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 			return cnierr.InvalidConfig("bridge", "%q: %v", c.Bridge, err)
 		}
 	}
-	for i, id := range raw.AllowedCVlans {
-		vid, err := toVID(fmt.Sprintf("allowedCVlans[%d]", i), id)
-		if err != nil {
-			return err
-		}
-		c.AllowedCVlans = append(c.AllowedCVlans, vid)
+	vids, err := allowedCVlans(raw.AllowedCVlans)
+	if err != nil {
+		return err
 	}
+	c.AllowedCVlans = vids
 	if err := c.checkOVSStack(); err != nil {
 		return err
 	}
@@ -450,6 +449,18 @@ func (c *Config) fillOVS(raw *rawConfig) error {
 		return cnierr.InvalidConfig("linkInContainer", "only used in kernel mode")
 	}
 	return nil
+}
+
+func allowedCVlans(ids []int) ([]VID, error) {
+	var vids []VID
+	for i, id := range ids {
+		vid, err := toVID(fmt.Sprintf("allowedCVlans[%d]", i), id)
+		if err != nil {
+			return nil, err
+		}
+		vids = append(vids, vid)
+	}
+	return vids, nil
 }
 
 // checkOVSStack: what an OVS dot1q-tunnel port can carry, and who configures

@@ -147,7 +147,7 @@ func TestOVSModeKeys(t *testing.T) {
 		{`{"mode":"ovs","bridge":"br0","master":"eth0","sVlan":100}`, "master"},
 		{`{"mode":"switch","master":"eth0","sVlan":100}`, "mode"},
 		{`{"master":"eth0","sVlan":100,"bridge":"br0"}`, "bridge"},
-		{`{"master":"eth0","sVlan":100,"allowedCVlans":[10]}`, "allowedCVlans"},
+		{`{"master":"eth0","sVlan":100,"cVlans":[10],"allowedCVlans":[10]}`, "allowedCVlans"},
 	} {
 		_, err := Parse([]byte(tc.js), "")
 		var e *types.Error

@@ -21,6 +21,12 @@ const (
 	// LinkIpvlan: an ipvlan on the shared innermost VLAN link: any number
 	// of containers, all behind the parent's MAC.
 	LinkIpvlan ContainerLink = "ipvlan"
+	// LinkBridge: a veth pair per container whose host end is a port of a
+	// Linux bridge on the innermost VLAN link; the bridge and that link live
+	// in qinq's own network namespace, so no VLAN device is in the container
+	// and the node's netfilter never sees the tenant's frames. Any number of
+	// containers per (S, C), each with its own MAC, and VMs behind them.
+	LinkBridge ContainerLink = "bridge"
 )
 
 // linkModes lists, per container link kind, its modes, the default first.
@@ -29,16 +35,17 @@ var linkModes = map[ContainerLink][]string{
 	LinkIpvlan:  {"l2", "l3", "l3s"},
 }
 
-// Shared reports whether the innermost VLAN link stays on the host, shared
-// by the containers that each get a macvlan or ipvlan on it.
-func (l ContainerLink) Shared() bool { return l == LinkMacvlan || l == LinkIpvlan }
+// Shared reports whether the innermost VLAN link stays beside the master,
+// shared by the containers that each get a macvlan, an ipvlan or a bridge
+// port on it.
+func (l ContainerLink) Shared() bool { return l == LinkMacvlan || l == LinkIpvlan || l == LinkBridge }
 
 func (c *Config) fillContainerLink(raw *rawConfig) error {
 	c.ContainerLink = ContainerLink(raw.ContainerLink)
 	switch c.ContainerLink {
 	case "":
-		c.ContainerLink = LinkVLAN
-	case LinkVLAN, LinkMacvlan, LinkIpvlan:
+		c.ContainerLink = c.defaultContainerLink()
+	case LinkVLAN, LinkMacvlan, LinkIpvlan, LinkBridge:
 	default:
 		return InvalidValue("containerLink", raw.ContainerLink)
 	}
@@ -48,13 +55,39 @@ func (c *Config) fillContainerLink(raw *rawConfig) error {
 	return c.checkLinkCombination()
 }
 
+// defaultContainerLink keeps every VLAN device out of the container where it
+// can: a pod holding its VLAN link can choose its own tags (reorder_hdr off).
+// OVS mode and linkInContainer have only the vlan endpoint.
+func (c *Config) defaultContainerLink() ContainerLink {
+	if c.Backend == BackendKernel && !c.LinkInContainer {
+		return LinkBridge
+	}
+	return LinkVLAN
+}
+
+// fillKernelAllowedCVlans: in kernel mode allowedCVlans filters what a router
+// behind a tunnel-mode bridge may send (the bridge's VLAN filter), so it
+// needs both.
+func (c *Config) fillKernelAllowedCVlans(raw *rawConfig) error {
+	if raw.AllowedCVlans == nil {
+		return nil
+	}
+	if c.ContainerLink != LinkBridge || len(raw.CVlans) > 0 {
+		return cnierr.InvalidConfig("allowedCVlans", "only used with \"mode\": \"ovs\", or in kernel mode with containerLink \"bridge\" in tunnel mode "+
+			"(no cVlans), where it limits the C-VLANs the container may send")
+	}
+	vids, err := allowedCVlans(raw.AllowedCVlans)
+	c.AllowedCVlans = vids
+	return err
+}
+
 func (c *Config) fillLinkMode(mode string) error {
 	modes := linkModes[c.ContainerLink]
 	switch {
 	case mode == "" && modes == nil:
 		return nil
 	case modes == nil:
-		return cnierr.InvalidConfig("containerLinkMode", "%q: only used with containerLink \"macvlan\" (%s) or \"ipvlan\" (%s); a vlan container link has no mode",
+		return cnierr.InvalidConfig("containerLinkMode", "%q: only used with containerLink \"macvlan\" (%s) or \"ipvlan\" (%s); a vlan or bridge container link has no mode",
 			mode, quoteList(linkModes[LinkMacvlan]), quoteList(linkModes[LinkIpvlan]))
 	case mode == "":
 		c.ContainerLinkMode = modes[0]

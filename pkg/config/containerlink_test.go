@@ -13,7 +13,10 @@ func TestContainerLink_DefaultsAndModes(t *testing.T) {
 		js         string
 		link, mode string
 	}{
-		{`{"master":"eth0","sVlan":1}`, "vlan", ""},
+		{`{"master":"eth0","sVlan":1}`, "bridge", ""},
+		{`{"master":"eth0","sVlan":1,"linkInContainer":true}`, "vlan", ""},
+		{`{"mode":"ovs","bridge":"br0","sVlan":1}`, "vlan", ""},
+		{`{"master":"eth0","sVlan":1,"containerLink":"bridge"}`, "bridge", ""},
 		{`{"master":"eth0","sVlan":1,"containerLink":"vlan"}`, "vlan", ""},
 		{`{"master":"eth0","sVlan":1,"containerLink":"macvlan"}`, "macvlan", "bridge"},
 		{`{"master":"eth0","sVlan":1,"containerLink":"macvlan","containerLinkMode":"private"}`, "macvlan", "private"},
@@ -31,9 +34,9 @@ func TestContainerLink_DefaultsAndModes(t *testing.T) {
 
 func TestContainerLink_BadValuesAreCode7NamingTheKeyAndTheAllowedValues(t *testing.T) {
 	for _, tc := range []struct{ js, key, says string }{
-		{`{"containerLink":"veth"}`, "containerLink", `"vlan", "macvlan" or "ipvlan"`},
-		{`{"containerLink":"MACVLAN"}`, "containerLink", `"vlan", "macvlan" or "ipvlan"`},
-		{`{"containerLink":7}`, "containerLink", `"vlan", "macvlan" or "ipvlan"`},
+		{`{"containerLink":"veth"}`, "containerLink", `"bridge", "vlan", "macvlan" or "ipvlan"`},
+		{`{"containerLink":"MACVLAN"}`, "containerLink", `"bridge", "vlan", "macvlan" or "ipvlan"`},
+		{`{"containerLink":7}`, "containerLink", `"bridge", "vlan", "macvlan" or "ipvlan"`},
 		{`{"containerLink":"macvlan","containerLinkMode":"l2"}`, "containerLinkMode", `"bridge", "private" or "vepa"`},
 		{`{"containerLink":"macvlan","containerLinkMode":"passthru"}`, "containerLinkMode", `"bridge", "private" or "vepa"`},
 		{`{"containerLink":"ipvlan","containerLinkMode":"bridge"}`, "containerLinkMode", `"l2", "l3" or "l3s"`},
@@ -44,6 +47,13 @@ func TestContainerLink_BadValuesAreCode7NamingTheKeyAndTheAllowedValues(t *testi
 		{`{"containerLink":"macvlan","linkInContainer":true}`, "containerLink", "linkInContainer"},
 		{`{"containerLink":"ipvlan","mode":"ovs","bridge":"br0","master":""}`, "containerLink", `mode "ovs"`},
 		{`{"runtimeConfig":{"mac":"01:00:00:00:00:01"}}`, "runtimeConfig.mac", "unicast"},
+		{`{"containerLink":"bridge","containerLinkMode":"l2"}`, "containerLinkMode", "only used with containerLink"},
+		{`{"containerLink":"bridge","linkInContainer":true}`, "containerLink", "linkInContainer"},
+		{`{"containerLink":"bridge","mode":"ovs","bridge":"br0","master":""}`, "containerLink", `mode "ovs"`},
+		{`{"containerLink":"vlan","allowedCVlans":[10]}`, "allowedCVlans", "tunnel mode"},
+		{`{"containerLink":"macvlan","allowedCVlans":[10]}`, "allowedCVlans", "tunnel mode"},
+		{`{"cVlans":[10],"allowedCVlans":[10]}`, "allowedCVlans", "tunnel mode"},
+		{`{"allowedCVlans":[4095]}`, "allowedCVlans[0]", "1-4094"},
 	} {
 		js := `{"master":"eth0","sVlan":1,` + tc.js[1:]
 		_, err := Parse(v1(js), "")
@@ -62,5 +72,12 @@ func TestMAC_TheRuntimesMACWinsOverTheKey(t *testing.T) {
 	m := parse(t, `{"master":"eth0","sVlan":1,"containerLink":"macvlan","runtimeConfig":{"mac":"02:00:00:00:00:03"}}`)
 	if m.MAC.String() != "02:00:00:00:00:03" {
 		t.Fatalf("macvlan mac %v", m.MAC)
+	}
+}
+
+func TestAllowedCVlans_KernelTunnelBridge(t *testing.T) {
+	c := parse(t, `{"master":"eth0","sVlan":1,"allowedCVlans":[10,20]}`)
+	if c.ContainerLink != LinkBridge || len(c.AllowedCVlans) != 2 || c.AllowedCVlans[1] != 20 {
+		t.Fatalf("got %q %v, want a bridge with allowedCVlans [10 20]", c.ContainerLink, c.AllowedCVlans)
 	}
 }

@@ -78,6 +78,10 @@ const (
 	// link, which stays on the host, shared by every such container.
 	KindMacvlan Kind = "macvlan"
 	KindIpvlan  Kind = "ipvlan"
+	// KindBridge: a veth pair whose host end is a port of a Linux bridge on
+	// the chain's last link; the bridge, that link and the host end live in
+	// qinq's own network namespace.
+	KindBridge Kind = "bridge"
 	// KindVeth: a veth pair whose host end is an OVS port; with a C-tag, a
 	// VLAN link in the container stacks on the veth's container end.
 	KindVeth Kind = "veth"
@@ -101,7 +105,12 @@ type Endpoint struct {
 	Mode string `json:"mode,omitempty"`
 	// HostName and VethName (KindVeth) are the host end of the veth (the OVS
 	// port) and its container end (Name itself when no C-tag stacks on it).
+	// HostName (KindBridge) is the host end, the bridge's port.
 	HostName string `json:"hostName,omitempty"`
+	// Bridge (KindBridge) is the Linux bridge the host end is a port of;
+	// AllowedCVlans its VLAN filter in tunnel mode (none: every C-VLAN).
+	Bridge        string       `json:"bridge,omitempty"`
+	AllowedCVlans []config.VID `json:"allowedCVlans,omitempty"`
 	VethName string `json:"vethName,omitempty"`
 	VethMTU  int    `json:"vethMTU,omitempty"`
 }
@@ -175,7 +184,16 @@ func (p *Plan) kernel(c *config.Config, mtu int) {
 	}
 	top := p.Chain[len(p.Chain)-1]
 	p.Endpoint = Endpoint{Kind: Kind(c.ContainerLink), Name: p.Attachment.IfName, MTU: top.MTU, MAC: macOf(c), Mode: c.ContainerLinkMode}
+	if p.Endpoint.Kind == KindBridge {
+		a := p.Attachment
+		p.Endpoint.Bridge = BridgeName(top.Key)
+		p.Endpoint.HostName = BridgePortName(a.Network, a.ContainerID, a.IfName)
+		p.Endpoint.AllowedCVlans = c.AllowedCVlans
+	}
 }
+
+// Joined is the chain link a bridge endpoint's bridge joins: the last one.
+func (p Plan) Joined() VLANLink { return p.Chain[len(p.Chain)-1] }
 
 // ovs: OVS adds the S-tag at the port; the container gets a veth end, and
 // with a C-VLAN a VLAN link on it, so the container sees untagged frames.
@@ -305,6 +323,16 @@ func IsHostVethName(name string) bool {
 		return false
 	}
 	return strings.Trim(rest, "0123456789abcdef") == ""
+}
+
+// BridgeName is the bridge on the chain link keyed key (one per link).
+func BridgeName(key string) string { return "qbr" + hash32(key) }
+
+// BridgePortName is the host end of a bridge attachment's veth: stable per
+// attachment, so DEL finds it even when the container end was renamed (as
+// KubeVirt does) or its netns is gone.
+func BridgePortName(network, containerID, ifName string) string {
+	return "qbp" + hash32(network, containerID, ifName)
 }
 
 // ContainerVethName is the name of the container's veth end when a C-link

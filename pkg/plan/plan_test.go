@@ -15,8 +15,13 @@ import (
 
 var net1 = Attachment{ContainerID: "c1", IfName: "net1", Network: "n"}
 
+// plan plans js; a kernel config that names no containerLink gets "vlan",
+// the endpoint most of these cases are about (the default is "bridge").
 func plan(t *testing.T, js string, parentMTU int) (Plan, error) {
 	t.Helper()
+	if !strings.Contains(js, `"containerLink"`) && !strings.Contains(js, `"mode"`) && !strings.Contains(js, `"linkInContainer"`) {
+		js = `{"containerLink":"vlan",` + js[1:]
+	}
 	c, err := config.Parse([]byte(`{"cniVersion":"1.0.0",`+js[1:]), "")
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -122,7 +127,7 @@ func TestNames_SharedLinksAreMasterDotVIDsAndContainerIsIfName(t *testing.T) {
 }
 
 func TestNames_TooLongFallsBackToAStableHashWithin15(t *testing.T) {
-	c, _ := config.Parse([]byte(`{"cniVersion":"1.0.0","master":"enp129s0f1np1","sVlan":4000,"cVlans":[4001]}`), "")
+	c, _ := config.Parse([]byte(`{"cniVersion":"1.0.0","containerLink":"vlan","master":"enp129s0f1np1","sVlan":4000,"cVlans":[4001]}`), "")
 	a, _ := For(c, net1, 1500)
 	b, _ := For(c, net1, 1500)
 	n := a.Chain[0].Name
@@ -230,5 +235,20 @@ func TestShared_ExplicitMTUAboveTheSharedLinkIsCode7(t *testing.T) {
 	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan","mtu":1400}`, 1500)
 	if st.Endpoint.MTU != 1400 || st.Chain[1].MTU != 1496 {
 		t.Fatalf("explicit mtu: endpoint %d, C-link %d", st.Endpoint.MTU, st.Chain[1].MTU)
+	}
+}
+
+func TestBridge_TheChainIsEveryTagAndTheBridgeJoinsItsLastLink(t *testing.T) {
+	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"bridge","mac":"02:00:00:00:00:01"}`, 1500)
+	e := st.Endpoint
+	if len(st.Chain) != 2 || st.Joined().Key != "eth0:88a8.100:8100.10" || e.Kind != KindBridge || e.MTU != 1496 || e.MAC != "02:00:00:00:00:01" {
+		t.Fatalf("bridge plan %+v", st)
+	}
+	if e.Bridge != BridgeName(st.Joined().Key) || e.HostName != BridgePortName("n", "c1", "net1") || len(e.HostName) > 15 || e.Key != "" {
+		t.Fatalf("bridge %q, port %q, key %q", e.Bridge, e.HostName, e.Key)
+	}
+	tunnel := mustPlan(t, `{"master":"eth0","sVlan":100,"containerLink":"bridge","allowedCVlans":[10,20]}`, 1500)
+	if len(tunnel.Chain) != 1 || tunnel.Endpoint.Kind != KindBridge || len(tunnel.Endpoint.AllowedCVlans) != 2 || tunnel.Endpoint.MTU != 1500 {
+		t.Fatalf("tunnel-mode bridge plan %+v", tunnel)
 	}
 }
