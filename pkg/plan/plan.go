@@ -111,8 +111,8 @@ type Endpoint struct {
 	// AllowedCVlans its VLAN filter in tunnel mode (none: every C-VLAN).
 	Bridge        string       `json:"bridge,omitempty"`
 	AllowedCVlans []config.VID `json:"allowedCVlans,omitempty"`
-	VethName string `json:"vethName,omitempty"`
-	VethMTU  int    `json:"vethMTU,omitempty"`
+	VethName      string       `json:"vethName,omitempty"`
+	VethMTU       int          `json:"vethMTU,omitempty"`
 }
 
 // HardwareAddr is the requested MAC, nil for the kernel's choice.
