@@ -272,3 +272,11 @@ func (l Links) Forget() error {
 	}
 	return os.RemoveAll(l.dir)
 }
+
+// OwnNSPath is where qinq's own network namespace of this scope is bound
+// (see netdev.OwnNS); LockOwnNS serialises its creation.
+func (s Store) OwnNSPath() string { return filepath.Join(s.dir, s.scope, "netns") }
+
+// LockOwnNS takes the lock under which the namespace at OwnNSPath is made
+// (":" is in no link name, so no master's lock is this one).
+func (s Store) LockOwnNS() (unlock func(), err error) { return s.HostLinks().Lock(":netns") }

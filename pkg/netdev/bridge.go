@@ -1,0 +1,389 @@
+package netdev
+
+import (
+	"errors"
+	"hash/fnv"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// Own is qinq's own network namespace and a netlink handle in it.
+type Own struct {
+	NS ns.NetNS
+	H  netlinksafe.Handle
+}
+
+// OpenOwn opens the namespace n with a handle in it.
+func OpenOwn(n ns.NetNS) (*Own, error) {
+	h, err := netlinksafe.NewHandleAt(netns.NsHandle(n.Fd()), unix.NETLINK_ROUTE)
+	if err != nil {
+		n.Close()
+		return nil, cnierr.Internal("open netlink in qinq's network namespace", err)
+	}
+	return &Own{NS: n, H: h}, nil
+}
+
+// Close releases the handle and the namespace.
+func (o *Own) Close() {
+	o.H.Close()
+	o.NS.Close()
+}
+
+// bridgeKeySuffix tells a bridge's owner alias from its joined link's: the
+// two have one key, and so one set of users.
+const bridgeKeySuffix = "/bridge"
+
+// BridgeKey is the key in a bridge's owner alias, and OwnedLinkKey the key
+// of users an owned link (a chain link or a bridge) goes with.
+func BridgeKey(key string) string { return key + bridgeKeySuffix }
+
+// OwnedLinkKey returns the users' key of an owned link, bridge or VLAN.
+func OwnedLinkKey(l netlink.Link) (string, bool) {
+	key, ok := OwnedKey(l)
+	return strings.TrimSuffix(key, bridgeKeySuffix), ok
+}
+
+// BridgeMAC is a stable, locally administered MAC per bridge: a bridge by
+// default takes the lowest MAC among its ports and so changes as pods come
+// and go.
+func BridgeMAC(key string) net.HardwareAddr {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	s := h.Sum(nil)
+	return net.HardwareAddr{0x02, s[0], s[1], s[2], s[3], s[4]}
+}
+
+// MaxBridgePorts is the kernel's limit (BR_MAX_PORTS - 1: port numbers are
+// 10 bits and 0 is reserved); the joined link takes one.
+const MaxBridgePorts = 1023
+
+// BridgeSpec is a bridge to find or make in qinq's namespace.
+type BridgeSpec struct {
+	Name string
+	Key  string // the joined link's key
+	MTU  int
+	// VLANs (tunnel mode with allowedCVlans): the bridge filters VLANs and
+	// carries only these, tagged, on its ports; untagged frames are dropped,
+	// as OVS drops them on a dot1q-tunnel port whose cvlans lacks 0. Nil: no
+	// filter, every frame passes.
+	VLANs []config.VID
+}
+
+// EnsureBridge finds the bridge or makes it: STP off, forward delay 0, its
+// own MTU and MAC, so that it does not follow its ports; born under a
+// temporary name and marked as owned before it takes its real one, like a
+// shared link.
+func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
+	if l, err := o.H.LinkByName(b.Name); err == nil {
+		if k, ok := OwnedKey(l); !ok || k != BridgeKey(b.Key) {
+			return nil, cnierr.Conflict("%s in qinq's network namespace is not the bridge of %s", b.Name, b.Key)
+		}
+		return l, setUp(o.H, l)
+	} else if !IsGone(err) {
+		return nil, Error("find the bridge "+b.Name, err)
+	}
+	if err := HardenOwnNS(o.NS); err != nil {
+		return nil, err
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = TempName(), b.MTU, BridgeMAC(b.Key)
+	filtering, pvid := b.VLANs != nil, uint16(0)
+	br := &netlink.Bridge{LinkAttrs: attrs, VlanFiltering: &filtering}
+	if filtering {
+		br.VlanDefaultPVID = &pvid // no VLAN on a new port, none on the bridge itself
+	}
+	if err := Retry(func() error { return o.H.LinkAdd(br) }); err != nil {
+		return nil, Error("create the bridge "+b.Name, err)
+	}
+	l, err := o.H.LinkByName(attrs.Name)
+	if err == nil {
+		err = finishBridge(o, l, b)
+	}
+	if err != nil {
+		if l != nil {
+			_ = o.H.LinkDel(l)
+		}
+		return nil, err
+	}
+	return o.H.LinkByName(b.Name)
+}
+
+func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
+	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(BridgeKey(b.Key))) }); err != nil {
+		return Error("mark the bridge "+b.Name+" as owned", err)
+	}
+	if err := o.NS.Do(func(ns.NetNS) error { return setBridgeTimers(l.Attrs().Index) }); err != nil {
+		return Error("set STP off and forward delay 0 on "+b.Name, err)
+	}
+	if err := Retry(func() error { return o.H.LinkSetName(l, b.Name) }); err != nil {
+		return Error("name the bridge "+b.Name, err)
+	}
+	return setUp(o.H, l)
+}
+
+// setBridgeTimers sets what vishvananda/netlink's Bridge does not carry:
+// STP off and forward delay 0 (allowed only with STP off), so a port
+// forwards at once. Runs in the bridge's namespace.
+func setBridgeTimers(index int) error {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	data.AddRtAttr(nl.IFLA_BR_STP_STATE, nl.Uint32Attr(0))
+	data.AddRtAttr(nl.IFLA_BR_FORWARD_DELAY, nl.Uint32Attr(0))
+	req.AddData(info)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+// lockPort makes a bridge port accept only frames whose source MAC has an
+// FDB entry pointing at it (IFLA_BRPORT_LOCKED, 5.18+), learn nothing, and
+// receive no unknown unicast. vishvananda/netlink has no setter for
+// LOCKED; one request sets all three. Runs in the port's namespace.
+func lockPort(index int) error {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	pi := nl.NewRtAttr(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, nil)
+	pi.AddRtAttr(nl.IFLA_BRPORT_LEARNING, []byte{0})
+	pi.AddRtAttr(nl.IFLA_BRPORT_UNICAST_FLOOD, []byte{0})
+	pi.AddRtAttr(nl.IFLA_BRPORT_LOCKED, []byte{1})
+	req.AddData(pi)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+func setUp(h netlinksafe.Handle, l netlink.Link) error {
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		return nil
+	}
+	return Error("set "+l.Attrs().Name+" up", Retry(func() error { return h.LinkSetUp(l) }))
+}
+
+// addVLANs puts the port on vids, tagged (no PVID: untagged frames drop).
+func addVLANs(h netlinksafe.Handle, port netlink.Link, vids []config.VID) error {
+	for _, r := range vidRanges(vids) {
+		var err error
+		if r[0] == r[1] {
+			err = h.BridgeVlanAdd(port, uint16(r[0]), false, false, false, true)
+		} else {
+			err = h.BridgeVlanAddRange(port, uint16(r[0]), uint16(r[1]), false, false, false, true)
+		}
+		if err != nil {
+			return Error("put "+port.Attrs().Name+" on its VLANs", err)
+		}
+	}
+	return nil
+}
+
+// vidRanges folds vids into [first, last] runs.
+func vidRanges(vids []config.VID) [][2]config.VID {
+	var set [4096]bool
+	for _, v := range vids {
+		set[v] = true
+	}
+	var out [][2]config.VID
+	for v := config.VID(1); v < 4095; v++ {
+		if !set[v] {
+			continue
+		}
+		start := v
+		for v+1 < 4095 && set[v+1] {
+			v++
+		}
+		out = append(out, [2]config.VID{start, v})
+	}
+	return out
+}
+
+// JoinBridge makes the joined link a port of the bridge (on the bridge's
+// VLANs, when it filters) and sets it up.
+func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
+	if joined.Attrs().MasterIndex != bridge.Attrs().Index {
+		if err := Retry(func() error { return o.H.LinkSetMaster(joined, bridge) }); err != nil {
+			return Error("make "+joined.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
+		}
+		if vids != nil {
+			if err := addVLANs(o.H, joined, vids); err != nil {
+				return err
+			}
+		}
+	}
+	return setUp(o.H, joined)
+}
+
+// EnsureJoined finds the chain link l that a bridge joins in qinq's
+// namespace, or creates it on parent (in the host's namespace h, where its
+// parent is) and moves it there: a VLAN link can leave its parent's
+// namespace. It is marked as owned before it moves; its real name is set in
+// qinq's namespace. The kernel has one VLAN link per (parent, tag) in any
+// namespace: one on the host under a real name is an admin's or a
+// macvlan/ipvlan endpoint's shared link, and qinq puts no bridge on a link
+// it did not make, nor two rx handlers on one (code 100); inUse explains one
+// found nowhere (a container's own vlan link).
+func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, inUse func() error) (netlink.Link, error) {
+	if found, err := findOwned(o.H, l); found != nil || err != nil {
+		if err == nil && IsTempName(found.Attrs().Name) {
+			return renameJoined(o, found, l)
+		}
+		return found, err
+	}
+	v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
+	err := Retry(func() error { return h.LinkAdd(v) })
+	switch {
+	case err == nil:
+		created, err := h.LinkByName(v.Name)
+		if err != nil {
+			return nil, Error("find the new link for "+l.Key, err)
+		}
+		j, err := moveJoined(h, o, created, l)
+		if err != nil {
+			_ = IgnoreGone(h.LinkDel(created))
+			_ = deleteOwnedKey(o.H, l.Key)
+		}
+		return j, err
+	case !errors.Is(err, unix.EEXIST):
+		return nil, Error("create "+l.Name, err)
+	}
+	found, err := FindVLAN(h, parent, l.Tag)
+	switch {
+	case err != nil:
+		return nil, err
+	case found == nil:
+		return nil, inUse()
+	case IsTempName(found.Attrs().Name):
+		return moveJoined(h, o, found, l) // an ADD died before the move
+	}
+	return nil, cnierr.Conflict("%s on the host (%s) is not qinq's bridge uplink: it is shared by macvlan or ipvlan containers or was made by an admin; "+
+		"a bridge and a macvlan/ipvlan cannot share one link (a link has one receive handler), and qinq puts no bridge on a link it did not make",
+		l.Tag, found.Attrs().Name)
+}
+
+// findOwned finds the owned link keyed l.Key in qinq's namespace: by name,
+// else (a temporary name, after a crash) by listing.
+func findOwned(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
+	for _, name := range []string{l.Name, l.AltName} {
+		if f, err := h.LinkByName(name); err == nil {
+			if k, ok := OwnedKey(f); ok && k == l.Key {
+				return f, nil
+			}
+		}
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, Error("list the links of qinq's network namespace", err)
+	}
+	for _, f := range links {
+		if k, ok := OwnedKey(f); ok && k == l.Key {
+			return f, nil
+		}
+	}
+	return nil, nil
+}
+
+func deleteOwnedKey(h netlinksafe.Handle, key string) error {
+	f, err := findOwned(h, plan.VLANLink{Key: key})
+	if f == nil || err != nil {
+		return err
+	}
+	return IgnoreGone(h.LinkDel(f))
+}
+
+func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink) (netlink.Link, error) {
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
+		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
+	}
+	if err := Retry(func() error { return h.LinkSetNsFd(v, int(o.NS.Fd())) }); err != nil {
+		return nil, Error("move "+l.Name+" into qinq's network namespace", err)
+	}
+	moved, err := o.H.LinkByName(v.Attrs().Name)
+	if err != nil {
+		return nil, Error("find "+v.Attrs().Name+" in qinq's network namespace", err)
+	}
+	return renameJoined(o, moved, l)
+}
+
+func renameJoined(o *Own, v netlink.Link, l plan.VLANLink) (netlink.Link, error) {
+	var err error
+	for _, name := range []string{l.Name, l.AltName} {
+		if err = Retry(func() error { return o.H.LinkSetName(v, name) }); err == nil {
+			return o.H.LinkByName(name)
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
+	return nil, Error("name the bridge's uplink "+l.Name, err)
+}
+
+// Port is a pod's veth pair on a bridge.
+type Port struct {
+	HostName string // the bridge port, in qinq's namespace
+	TempName string // the container end until it is renamed
+	MTU      int
+	MAC      net.HardwareAddr // the container end's; nil: the kernel's
+}
+
+// CreatePortPair creates the veth pair: the container end in the container
+// (under TempName), the host end in qinq's namespace, in one request.
+func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, p Port) error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = p.TempName, p.MTU, p.MAC
+	attrs.Namespace = netlink.NsFd(int(container.Fd()))
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: p.HostName, PeerMTU: uint32(p.MTU), PeerNamespace: netlink.NsFd(int(o.NS.Fd()))}
+	if err := Retry(func() error { return h.LinkAdd(veth) }); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return cnierr.Conflict("bridge port %s already exists in qinq's network namespace", p.HostName)
+		}
+		return Error("create the veth pair "+p.HostName, err)
+	}
+	return nil
+}
+
+// AttachPort makes the host end a locked port of bridge that accepts only
+// frames from mac (on every VLAN in vids, or untagged without a filter): a
+// static, sticky FDB entry per VLAN, so neither the pod nor a frame from the
+// wire can move or add entries. A full bridge is code 11.
+func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+	if err := Retry(func() error { return o.H.LinkSetMaster(host, bridge) }); err != nil {
+		if errors.Is(err, unix.EXFULL) {
+			return cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
+				" ports (the kernel's limit, the uplink included): no further pod on this (S, C) on this node until one leaves", err)
+		}
+		return Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
+	}
+	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index) }); err != nil {
+		return Error("lock the bridge port "+host.Attrs().Name, err)
+	}
+	fdbVIDs := []config.VID{0}
+	if vids != nil {
+		if err := addVLANs(o.H, host, vids); err != nil {
+			return err
+		}
+		fdbVIDs = vids
+	}
+	for _, vid := range fdbVIDs {
+		n := &netlink.Neigh{LinkIndex: host.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
+			Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: mac, Vlan: int(vid)}
+		if err := Retry(func() error { return o.H.NeighSet(n) }); err != nil {
+			return Error("add the FDB entry of "+mac.String()+" on "+host.Attrs().Name, err)
+		}
+	}
+	return setUp(o.H, host)
+}
