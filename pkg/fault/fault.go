@@ -9,6 +9,7 @@ const (
 	SharedRef     = "shared-ref"     // a user of a shared link was recorded
 	SharedLink    = "shared-link"    // a shared link exists (found or created)
 	ContainerRef  = "container-ref"  // the container VLAN link's user was recorded
+	Bridge        = "bridge"         // the bridge exists, its uplink a port of it
 	ContainerLink = "container-link" // the container link exists under its temporary name
 	Renamed       = "renamed"        // the container link is named and up
 	Port          = "port"           // the OVS port exists
@@ -18,9 +19,11 @@ const (
 
 // The points an ADD passes, per kind of attachment, for tests that visit
 // each of them: kernel mode with a vlan container link, with a macvlan or
-// ipvlan one (no user entry of its own: it uses the whole chain), OVS mode.
+// ipvlan one (no user entry of its own: it uses the whole chain), OVS mode,
+// a bridge one.
 var (
 	Kernel         = []string{Record, SharedRef, SharedLink, ContainerRef, ContainerLink, Renamed, IPAM, Configured}
 	SharedEndpoint = []string{Record, SharedRef, SharedLink, ContainerLink, Renamed, IPAM, Configured}
 	OVS            = []string{Record, ContainerLink, Renamed, Port, IPAM, Configured}
+	BridgeEndpoint = []string{Record, SharedRef, SharedLink, Bridge, ContainerLink, Renamed, IPAM, Configured}
 )

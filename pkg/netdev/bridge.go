@@ -387,3 +387,21 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 	}
 	return setUp(o.H, host)
 }
+
+// FindOwnedLink finds the owned link keyed l.Key in h's namespace.
+func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) { return findOwned(h, l) }
+
+// DeleteBridge deletes the bridge name if it is the owned bridge of key.
+func DeleteBridge(h netlinksafe.Handle, name, key string) error {
+	l, err := h.LinkByName(name)
+	if IsGone(err) {
+		return nil
+	}
+	if err != nil {
+		return Error("find the bridge "+name, err)
+	}
+	if k, ok := OwnedKey(l); !ok || k != BridgeKey(key) {
+		return nil
+	}
+	return Error("delete the bridge "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
+}

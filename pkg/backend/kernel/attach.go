@@ -29,6 +29,9 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", p.Endpoint.Name)
 	}
 	links := b.store.Links(p)
+	if p.Endpoint.Kind == plan.KindBridge {
+		return b.attachBridge(p, n, links, u)
+	}
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
@@ -46,13 +49,13 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 
 // attachChain records the attachment as a user of each chain link, then
 // finds or creates the link; it returns the ifindex the endpoint sits on.
-func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error) {
+func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan, chain []plan.VLANLink) (int, error) {
 	master, err := n.Links.LinkByName(p.Master.Name)
 	if err != nil {
 		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
 	}
 	idx := master.Attrs().Index
-	for _, l := range p.Chain {
+	for _, l := range chain {
 		if err := links.Use(l.Key, p.Attachment); err != nil {
 			return 0, cnierr.Internal("record the user of "+l.Name, err)
 		}
@@ -81,7 +84,7 @@ func reserve(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error)
 		return 0, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
-	parent, err := attachChain(n, links, p)
+	parent, err := attachChain(n, links, p, p.Chain)
 	if err != nil || p.Endpoint.Kind != plan.KindVLAN {
 		return parent, err
 	}

@@ -35,6 +35,9 @@ func (b *Backend) Check(p plan.Plan) error {
 	if err := checkMAC(got, e); err != nil {
 		return err
 	}
+	if e.Kind == plan.KindBridge {
+		return b.checkBridge(p, n, got)
+	}
 	parent, err := expectedParent(n, p)
 	if err != nil {
 		return err
@@ -58,8 +61,12 @@ func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
 			return cnierr.CheckFailed("%s: ipvlan mode %s, expected %s", e.Name, modeName(ipvlanModes, v.Mode), e.Mode)
 		}
 	}
-	if got.Type() != string(e.Kind) {
-		return cnierr.CheckFailed("%s: is a %q link, expected a %s link", e.Name, got.Type(), e.Kind)
+	kind := string(e.Kind)
+	if e.Kind == plan.KindBridge {
+		kind = "veth"
+	}
+	if got.Type() != kind {
+		return cnierr.CheckFailed("%s: is a %q link, expected a %s link", e.Name, got.Type(), kind)
 	}
 	return netdev.CheckMTU(got, e.Name, e.MTU)
 }

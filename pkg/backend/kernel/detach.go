@@ -19,6 +19,11 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
+	if p.Endpoint.Kind == plan.KindBridge {
+		// The port is found by its name in qinq's namespace, whatever
+		// became of the container end (gone with its netns, or renamed).
+		return b.release(p, n, b.made(p))
+	}
 	return b.release(p, n, n.Container != nil && b.made(p))
 }
 
@@ -91,6 +96,10 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 	for i := len(p.Chain) - 1; i >= 0; i-- {
 		unused[i], err = links.Release(p.Chain[i].Key, p.Attachment)
 		errs = append(errs, err)
+	}
+	if p.Endpoint.Kind == plan.KindBridge {
+		errs = append(errs, b.releaseBridge(p, n, unused, endpoint), links.Forget())
+		return cnierr.AsCNI("release the chain", errors.Join(errs...))
 	}
 	outermost, found := -1, []netlink.Link(nil)
 	if slices.Contains(unused, true) {

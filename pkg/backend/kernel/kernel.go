@@ -19,6 +19,8 @@ type Backend struct {
 	// open are the namespaces of the attachment at hand, opened once.
 	open    *netdev.Namespaces
 	openFor string
+	// own is qinq's own network namespace, where bridges live; opened once.
+	own *netdev.Own
 }
 
 // New returns the kernel backend for conf; conf may be nil when only
@@ -29,6 +31,14 @@ func New(conf *config.Config, store record.Store) *Backend {
 
 // Close releases the namespaces' handles.
 func (b *Backend) Close() {
+	if b.own != nil {
+		b.own.Close()
+		b.own = nil
+	}
+	b.closeOpen()
+}
+
+func (b *Backend) closeOpen() {
 	if b.open != nil {
 		b.open.Close()
 		b.open = nil
@@ -45,7 +55,7 @@ func (b *Backend) namespaces(netns string, inContainer, tolerant bool) (*netdev.
 	if b.open != nil && b.openFor == key && (tolerant || b.open.Container != nil) {
 		return b.open, nil
 	}
-	b.Close()
+	b.closeOpen()
 	n, err := netdev.Open(netns, inContainer, tolerant)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,188 @@
+package kernel
+
+import (
+	"errors"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/backend"
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/record"
+	"github.com/qinq-cni/qinq/pkg/undo"
+)
+
+// ownNS opens qinq's own network namespace (once per invocation); with make
+// it is made when missing, else a missing one is nil: nothing is in it.
+func (b *Backend) ownNS(make bool) (*netdev.Own, error) {
+	if b.own != nil {
+		return b.own, nil
+	}
+	path := b.store.OwnNSPath()
+	var n ns.NetNS
+	var err error
+	if make {
+		n, err = netdev.OwnNS(path, b.store.LockOwnNS)
+	} else if n, err = ns.GetNS(path); err != nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b.own, err = netdev.OpenOwn(n); err != nil {
+		return nil, err
+	}
+	return b.own, nil
+}
+
+func bridgeSpec(p plan.Plan) netdev.BridgeSpec {
+	j := p.Joined()
+	return netdev.BridgeSpec{Name: p.Endpoint.Bridge, Key: j.Key, MTU: j.MTU, VLANs: p.Endpoint.AllowedCVlans}
+}
+
+// attachBridge reserves the chain and the bridge on its last link under the
+// master's lock, then gives the container a veth pair whose host end is a
+// locked port of the bridge.
+func (b *Backend) attachBridge(p plan.Plan, n *netdev.Namespaces, links record.Links, u *undo.Stack) (backend.Attached, error) {
+	own, err := b.ownNS(true)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	u.Push("release the chain", func() error { return b.release(p, n, false) })
+	bridge, err := reserveBridge(n, own, links, p)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	l, err := createPort(n, own, p, bridge, u)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	iface := &current.Interface{Name: l.Attrs().Name, Mac: l.Attrs().HardwareAddr.String(), Sandbox: p.Attachment.Netns}
+	return backend.Attached{Container: iface}, nil
+}
+
+// reserveBridge records the attachment as a user of every chain link and
+// finds or makes them; the last one is the bridge's uplink, in qinq's
+// namespace, and the bridge goes with it (one key, one set of users).
+func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p plan.Plan) (netlink.Link, error) {
+	unlock, err := links.Lock(p.Master.Name)
+	if err != nil {
+		return nil, cnierr.Internal("lock the master's state", err)
+	}
+	defer unlock()
+	outer := p.Chain[:len(p.Chain)-1]
+	parent, err := attachChain(n, links, p, outer)
+	if err != nil {
+		return nil, err
+	}
+	j := p.Joined()
+	if err := links.Use(j.Key, p.Attachment); err != nil {
+		return nil, cnierr.Internal("record the user of "+j.Name, err)
+	}
+	if err := fault.Point(fault.SharedRef); err != nil {
+		return nil, err
+	}
+	held := conflict{n: n, links: links, p: p, tag: j.Tag, key: j.Key, parent: parent}
+	joined, err := netdev.EnsureJoined(n.Links, own, parent, j, held.explain)
+	if err != nil {
+		return nil, err
+	}
+	if err := fault.Point(fault.SharedLink); err != nil {
+		return nil, err
+	}
+	spec := bridgeSpec(p)
+	bridge, err := netdev.EnsureBridge(own, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := netdev.JoinBridge(own, joined, bridge, spec.VLANs); err != nil {
+		return nil, err
+	}
+	return bridge, fault.Point(fault.Bridge)
+}
+
+// createPort creates the veth pair, locks its host end on the bridge to the
+// container end's MAC, then names the container end CNI_IFNAME and sets it
+// up: the pod sends nothing before its port accepts only its own MAC.
+func createPort(n *netdev.Namespaces, own *netdev.Own, p plan.Plan, bridge netlink.Link, u *undo.Stack) (netlink.Link, error) {
+	e := p.Endpoint
+	port := netdev.Port{HostName: e.HostName, TempName: netdev.TempName(), MTU: e.MTU, MAC: e.HardwareAddr()}
+	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, port); err != nil {
+		return nil, err
+	}
+	u.Push("delete the bridge port "+e.HostName, func() error { return netdev.DeleteNamed(own.H, e.HostName, "veth") })
+	if err := fault.Point(fault.ContainerLink); err != nil {
+		return nil, err
+	}
+	ctr := *n.Container
+	l, err := ctr.LinkByName(port.TempName)
+	if err != nil {
+		return nil, cnierr.Internal("find the new container link "+port.TempName, err)
+	}
+	host, err := own.H.LinkByName(e.HostName)
+	if err != nil {
+		return nil, cnierr.Internal("find the bridge port "+e.HostName, err)
+	}
+	if err := netdev.AttachPort(own, host, bridge, l.Attrs().HardwareAddr, e.AllowedCVlans); err != nil {
+		return nil, err
+	}
+	if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
+		return nil, netdev.Error("rename the container link to "+e.Name, err)
+	}
+	if err := netdev.Retry(func() error { return ctr.LinkSetUp(l) }); err != nil {
+		return nil, netdev.Error("set "+e.Name+" up", err)
+	}
+	if err := fault.Point(fault.Renamed); err != nil {
+		return nil, err
+	}
+	return ctr.LinkByName(e.Name)
+}
+
+// resolveBridgeChain is resolve for a bridge plan: the outer links on the
+// host, the last one in qinq's namespace (nil where missing).
+func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []netlink.Link {
+	last := len(p.Chain) - 1
+	found := append(resolve(n, p.Master.Name, p.Chain[:last]), nil)
+	if own != nil && (last == 0 || found[last-1] != nil) {
+		found[last], _ = netdev.FindOwnedLink(own.H, p.Joined())
+	}
+	return found
+}
+
+// releaseBridge is release's part for a bridge plan, under the master's
+// lock: the attachment's port goes (taking the container end with it), and
+// when the chain's last link has no user left, the bridge and the outermost
+// unused chain link go (deleting a host link takes the links stacked on it,
+// the one in qinq's namespace too).
+func (b *Backend) releaseBridge(p plan.Plan, n *netdev.Namespaces, unused []bool, port bool) error {
+	own, err := b.ownNS(false)
+	if err != nil || own == nil {
+		return err
+	}
+	var errs []error
+	if port {
+		errs = append(errs, netdev.DeleteNamed(own.H, p.Endpoint.HostName, "veth"))
+	}
+	if !unused[len(unused)-1] {
+		return errors.Join(errs...)
+	}
+	errs = append(errs, netdev.DeleteBridge(own.H, p.Endpoint.Bridge, p.Joined().Key))
+	found := resolveBridgeChain(n, own, p)
+	outermost := -1
+	for i := len(found) - 1; i >= 0; i-- {
+		if unused[i] && found[i] != nil && netdev.Owned(found[i]) {
+			outermost = i
+		}
+	}
+	switch {
+	case outermost == len(found)-1:
+		errs = append(errs, netdev.DeleteIfOwned(own.H, found[outermost]))
+	case outermost >= 0:
+		errs = append(errs, netdev.DeleteIfOwned(n.Links, found[outermost]))
+	}
+	return errors.Join(errs...)
+}

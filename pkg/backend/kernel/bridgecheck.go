@@ -1,0 +1,117 @@
+package kernel
+
+import (
+	"net"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/plan"
+)
+
+// checkBridge verifies, past the container end (a veth of the planned MTU
+// and MAC), the host end and what it depends on: a port of the planned bridge
+// in qinq's namespace, the container end's peer, learning and unknown-unicast
+// flooding off, a static sticky FDB entry for the container end's MAC on
+// each of its VLANs; the bridge owned, with its uplink (the chain's last
+// link, on the chain down to the master) as a port; the namespace's
+// bridge-nf-call-* at 0; and the recorded users.
+func (b *Backend) checkBridge(p plan.Plan, n *netdev.Namespaces, got netlink.Link) error {
+	e := p.Endpoint
+	own, err := b.ownNS(false)
+	if err != nil {
+		return err
+	}
+	if own == nil {
+		return cnierr.CheckFailed("qinq's network namespace (%s) is missing: the bridge %s is gone", b.store.OwnNSPath(), e.Bridge)
+	}
+	bridge, err := checkOwnBridge(own, p)
+	if err != nil {
+		return err
+	}
+	host, err := own.H.LinkByName(e.HostName)
+	if err != nil {
+		return cnierr.CheckFailed("bridge port %s: not found in qinq's network namespace", e.HostName)
+	}
+	if host.Type() != "veth" || host.Attrs().MasterIndex != bridge.Attrs().Index {
+		return cnierr.CheckFailed("%s: is not a veth port of the bridge %s", e.HostName, e.Bridge)
+	}
+	if got.Attrs().ParentIndex != host.Attrs().Index {
+		return cnierr.CheckFailed("%s: its peer is ifindex %d, expected the bridge port %s (ifindex %d)", e.Name, got.Attrs().ParentIndex, e.HostName, host.Attrs().Index)
+	}
+	if err := checkPortLocked(own, host, got.Attrs().HardwareAddr, e.AllowedCVlans); err != nil {
+		return err
+	}
+	if err := netdev.CheckOwnNS(own.NS); err != nil {
+		return err
+	}
+	return b.checkUsers(p)
+}
+
+// checkOwnBridge checks the bridge and its uplink, and returns the bridge.
+func checkOwnBridge(own *netdev.Own, p plan.Plan) (netlink.Link, error) {
+	e, j := p.Endpoint, p.Joined()
+	bridge, err := own.H.LinkByName(e.Bridge)
+	if err != nil {
+		return nil, cnierr.CheckFailed("bridge %s: not found in qinq's network namespace", e.Bridge)
+	}
+	br, ok := bridge.(*netlink.Bridge)
+	if k, owned := netdev.OwnedKey(bridge); !ok || !owned || k != netdev.BridgeKey(j.Key) {
+		return nil, cnierr.CheckFailed("%s: is not qinq's bridge of %s", e.Bridge, j.Key)
+	}
+	if err := netdev.CheckMTU(bridge, e.Bridge, j.MTU); err != nil {
+		return nil, err
+	}
+	if filtering := br.VlanFiltering != nil && *br.VlanFiltering; filtering != (e.AllowedCVlans != nil) {
+		return nil, cnierr.CheckFailed("%s: vlan_filtering %v, expected %v", e.Bridge, filtering, e.AllowedCVlans != nil)
+	}
+	up, err := netdev.FindOwnedLink(own.H, j)
+	if err != nil || up == nil {
+		return nil, cnierr.CheckFailed("the bridge's uplink %s (%s) is missing from qinq's network namespace", j.Name, j.Key)
+	}
+	if err := netdev.CheckVLAN(up, j.Name, j.Tag, j.MTU); err != nil {
+		return nil, err
+	}
+	if up.Attrs().MasterIndex != bridge.Attrs().Index {
+		return nil, cnierr.CheckFailed("%s: is not a port of the bridge %s", up.Attrs().Name, e.Bridge)
+	}
+	return bridge, nil
+}
+
+// checkPortLocked: learning and unknown-unicast flooding off, and the
+// static, sticky FDB entries of mac (the lock itself is not in the kernel's
+// answer that vishvananda/netlink parses).
+func checkPortLocked(own *netdev.Own, host netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+	pi, err := own.H.LinkGetProtinfo(host)
+	if err != nil {
+		return netdev.Error("read the bridge port flags of "+host.Attrs().Name, err)
+	}
+	if pi.Learning || pi.Flood {
+		return cnierr.CheckFailed("%s: learning %v, unicast flood %v, expected both off", host.Attrs().Name, pi.Learning, pi.Flood)
+	}
+	neighs, err := own.H.NeighList(host.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		return netdev.Error("list the FDB of "+host.Attrs().Name, err)
+	}
+	want := map[int]bool{0: true}
+	if vids != nil {
+		want = map[int]bool{}
+		for _, v := range vids {
+			want[int(v)] = true
+		}
+	}
+	for _, nb := range neighs {
+		static := nb.State&netlink.NUD_NOARP != 0 && nb.Flags&netlink.NTF_STICKY != 0
+		if static && strings.EqualFold(nb.HardwareAddr.String(), mac.String()) {
+			delete(want, nb.Vlan)
+		}
+	}
+	for vid := range want {
+		return cnierr.CheckFailed("%s: no static FDB entry for %s on VLAN %d: the pod's frames are dropped", host.Attrs().Name, mac, vid)
+	}
+	return nil
+}
