@@ -44,7 +44,7 @@ func (c *Config) fillContainerLink(raw *rawConfig) error {
 	c.ContainerLink = ContainerLink(raw.ContainerLink)
 	switch c.ContainerLink {
 	case "":
-		c.ContainerLink = c.defaultContainerLink()
+		c.ContainerLink, c.ContainerLinkDefaulted = c.defaultContainerLink(), true
 	case LinkVLAN, LinkMacvlan, LinkIpvlan, LinkBridge:
 	default:
 		return InvalidValue("containerLink", raw.ContainerLink)

@@ -389,7 +389,9 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 }
 
 // FindOwnedLink finds the owned link keyed l.Key in h's namespace.
-func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) { return findOwned(h, l) }
+func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
+	return findOwned(h, l)
+}
 
 // DeleteBridge deletes the bridge name if it is the owned bridge of key.
 func DeleteBridge(h netlinksafe.Handle, name, key string) error {

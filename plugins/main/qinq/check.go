@@ -7,6 +7,7 @@ import (
 
 	"github.com/qinq-cni/qinq/pkg/addressing"
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -21,6 +22,9 @@ func cmdCheck(args *skel.CmdArgs) error {
 	defer inv.close()
 	if inv.conf.PrevResult == nil {
 		return cnierr.InvalidConfig("prevResult", "required for CHECK: the result of the ADD being checked")
+	}
+	if err := inv.keepRecordedVLAN(); err != nil {
+		return err
 	}
 	p, err := inv.backend.Plan(inv.attachment)
 	if code, _ := cnierr.Code(err); code == types.ErrInvalidNetworkConfig {
@@ -43,4 +47,21 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return nil // chained: the addresses are the earlier plugin's
 	}
 	return addressing.Check(inv.conf.PrevResult, inv.attachment.IfName, inv.attachment.Netns)
+}
+
+// keepRecordedVLAN: an attachment made when the default container link was
+// "vlan" (its record says so) is checked as a vlan endpoint while the config
+// still names no containerLink: the default changed, the pod did not.
+func (inv *invocation) keepRecordedVLAN() error {
+	if !inv.conf.ContainerLinkDefaulted || inv.conf.ContainerLink == config.LinkVLAN {
+		return nil
+	}
+	r, found, err := inv.store.Get(inv.attachment)
+	if err != nil {
+		return cnierr.Internal("read the attachment's record", err)
+	}
+	if found && r.Endpoint.Kind == plan.KindVLAN {
+		inv.conf.ContainerLink = config.LinkVLAN
+	}
+	return nil
 }
