@@ -17,8 +17,9 @@ die() { echo "vm: setup: $*" >&2; exit 1; }
 # Packages the host side needs. qemu-system-x86 runs the VM; busybox-static
 # is the VM's init userland; iproute2/tcpdump are the tools tests run inside
 # the VM (shared from the host over 9p); kmod gives depmod/modprobe to
-# compute module order; cpio builds the initramfs; util-linux gives flock.
-packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux coreutils xz-utils grep)
+# compute module order; cpio builds the initramfs; util-linux gives flock;
+# iptables (iptables-legacy) sets the node rules of the br_netfilter test.
+packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux coreutils xz-utils grep iptables)
 
 # Kernel modules loaded at boot (their dependencies are added automatically).
 # 9p/9pnet_virtio/overlay share the host's / read-only with a tmpfs overlay.

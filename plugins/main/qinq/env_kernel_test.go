@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
@@ -45,9 +46,11 @@ func TestMain(m *testing.M) {
 // faultsBin is the plugin built with its fault points (make build).
 func faultsBin() string { return filepath.Join(env.Root, "bin", "qinq-faults") }
 
-// qinq is a kernel-mode network on the wire: S-VLAN sVlan, the C-VLANs given.
+// qinq is a kernel-mode network on the wire: S-VLAN sVlan, the C-VLANs
+// given, with the vlan container link these tests are mostly about (named:
+// the default is "bridge"; bridge_kernel_test.go tests that one).
 func qinq(sVlan int, cVlans ...int) testenv.Conf {
-	return testenv.QinQ("1.0.0", "qinq-test").OnMaster("wire0", sVlan, cVlans...)
+	return testenv.QinQ("1.0.0", "qinq-test").OnMaster("wire0", sVlan, cVlans...).With("containerLink", "vlan")
 }
 
 // ovsConf is a standalone OVS-mode network on bridge br.
@@ -61,8 +64,37 @@ func ovsConf(br string, sVlan int, cVlans ...int) testenv.Conf {
 func newNode(t *testing.T) *testenv.Node {
 	n := env.NewNode(t)
 	scope := scopeDir(t, n)
-	t.Cleanup(func() { os.RemoveAll(scope) })
+	t.Cleanup(func() {
+		// qinq's own netns is bound there: unbound, it goes with its links.
+		_ = syscall.Unmount(filepath.Join(scope, "netns"), syscall.MNT_DETACH)
+		os.RemoveAll(scope)
+	})
 	return n
+}
+
+// ownNS opens qinq's own network namespace of node n; nil if none was made.
+func ownNS(t *testing.T, n *testenv.Node) ns.NetNS {
+	o, err := ns.GetNS(filepath.Join(scopeDir(t, n), "netns"))
+	if err != nil {
+		return nil
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// ownNSLinks lists the links in qinq's own namespace of n but lo.
+func ownNSLinks(t *testing.T, n *testenv.Node) []string {
+	o := ownNS(t, n)
+	if o == nil {
+		return nil
+	}
+	var out []string
+	for _, name := range testenv.LinkNames(t, o, "") {
+		if name != "lo" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // pair is two nodes joined by a wire (wire0 on both), the usual test bed: a
@@ -121,13 +153,17 @@ func assertNoReferences(t *testing.T, containerIDs ...string) {
 	})
 }
 
-// assertClean proves "nothing left": no VLAN link on the node, no container
-// link qinq makes (VLAN, macvlan, ipvlan) in the containers, no attachment
+// assertClean proves "nothing left": no VLAN link on the node, none but lo
+// in qinq's own namespace, no container link qinq makes (VLAN, macvlan,
+// ipvlan, veth) in the containers, no attachment
 // record and no shared-link user in the node's scope, no IPAM allocation.
 func assertClean(t *testing.T, n *testenv.Node, ipamDir string, ctrs ...*testenv.Container) {
 	t.Helper()
 	if left := testenv.VLANs(t, n.NS); len(left) != 0 {
 		t.Errorf("VLAN links left on the node: %v", slices.Sorted(maps.Keys(left)))
+	}
+	if left := ownNSLinks(t, n); len(left) != 0 {
+		t.Errorf("links left in qinq's network namespace: %v", left)
 	}
 	for _, c := range ctrs {
 		if c.NS == nil || c.Gone() {
@@ -156,7 +192,7 @@ func containerLinks(t *testing.T, c *testenv.Container) []string {
 	c.Do(t, func() error {
 		links, err := netlink.LinkList()
 		for _, l := range links {
-			if slices.Contains([]string{"vlan", "macvlan", "ipvlan"}, l.Type()) {
+			if slices.Contains([]string{"vlan", "macvlan", "ipvlan", "veth"}, l.Type()) {
 				out = append(out, l.Attrs().Name+" ("+l.Type()+")")
 			}
 		}

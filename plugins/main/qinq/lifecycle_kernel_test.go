@@ -34,6 +34,9 @@ var faultCases = []faultCase{
 	{"macvlan", func(s int, dir string) testenv.Conf {
 		return qinqinq(s).With("containerLink", "macvlan").WithHostLocal(dir, subnetOf(s))
 	}, fault.SharedEndpoint},
+	{"bridge", func(s int, dir string) testenv.Conf {
+		return qinqinq(s).With("containerLink", "bridge").WithHostLocal(dir, subnetOf(s))
+	}, fault.BridgeEndpoint},
 }
 
 func qinqinq(sVlan int) testenv.Conf { return qinq(sVlan, 50, 10) }
@@ -105,7 +108,7 @@ func TestCrash_RandomSIGKILLsDuringADDThenDELLeavesNothing(t *testing.T) {
 	seed := envInt("QINQ_KILL_SEED", time.Now().UnixNano())
 	t.Logf("kill delays seeded with %d (QINQ_KILL_SEED=%d repeats them)", seed, seed)
 	rng := rand.New(rand.NewSource(seed))
-	for i, link := range []string{"vlan", "macvlan"} {
+	for i, link := range []string{"vlan", "macvlan", "bridge"} {
 		t.Run(link, func(t *testing.T) {
 			p := newPair(t, 1500)
 			ipamDir := t.TempDir()
