@@ -77,10 +77,10 @@ type Config struct {
 	// innermost VLAN link itself), or a "macvlan" / "ipvlan" / "bridge" port
 	// on the innermost VLAN link, which then stays beside the master, shared.
 	ContainerLink ContainerLink
-	// ContainerLinkDefaulted: the config names no containerLink, so
-	// ContainerLink is the default, which was "vlan" before "bridge" (CHECK
-	// of an attachment made then goes by its record's kind).
-	ContainerLinkDefaulted bool
+	// ContainerLinkChosen: the config names containerLink; without it the
+	// default applies, and a pod recorded with an earlier default's kind
+	// still matches its config.
+	ContainerLinkChosen bool
 	// ContainerLinkMode is the macvlan or ipvlan mode ("" for vlan).
 	ContainerLinkMode string
 	// OverrideSVlans and OverrideCVlans are the allow-lists for per-pod

@@ -42,9 +42,10 @@ func (l ContainerLink) Shared() bool { return l == LinkMacvlan || l == LinkIpvla
 
 func (c *Config) fillContainerLink(raw *rawConfig) error {
 	c.ContainerLink = ContainerLink(raw.ContainerLink)
+	c.ContainerLinkChosen = raw.ContainerLink != ""
 	switch c.ContainerLink {
 	case "":
-		c.ContainerLink, c.ContainerLinkDefaulted = c.defaultContainerLink(), true
+		c.ContainerLink = c.defaultContainerLink()
 	case LinkVLAN, LinkMacvlan, LinkIpvlan, LinkBridge:
 	default:
 		return InvalidValue("containerLink", raw.ContainerLink)

@@ -39,25 +39,25 @@ func (b *Backend) ownNS(make bool) (*netdev.Own, error) {
 	return b.own, nil
 }
 
-func bridgeSpec(p plan.Plan) netdev.BridgeSpec {
+func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint) netdev.BridgeSpec {
 	j := p.Joined()
-	return netdev.BridgeSpec{Name: p.Endpoint.Bridge, Key: j.Key, MTU: j.MTU, VLANs: p.Endpoint.AllowedCVlans}
+	return netdev.BridgeSpec{Name: e.Bridge, Key: j.Key, MTU: j.MTU, VLANs: e.AllowedCVlans}
 }
 
 // attachBridge reserves the chain and the bridge on its last link under the
 // master's lock, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
-func (b *Backend) attachBridge(p plan.Plan, n *netdev.Namespaces, links record.Links, u *undo.Stack) (backend.Attached, error) {
+func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Links, u *undo.Stack) (backend.Attached, error) {
 	own, err := b.ownNS(true)
 	if err != nil {
 		return backend.Attached{}, err
 	}
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	bridge, err := reserveBridge(n, own, links, p)
+	bridge, err := reserveBridge(n, own, links, p, e)
 	if err != nil {
 		return backend.Attached{}, err
 	}
-	l, err := createPort(n, own, p, bridge, u)
+	l, err := createPort(n, own, e, bridge, u)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -68,7 +68,7 @@ func (b *Backend) attachBridge(p plan.Plan, n *netdev.Namespaces, links record.L
 // reserveBridge records the attachment as a user of every chain link and
 // finds or makes them; the last one is the bridge's uplink, in qinq's
 // namespace, and the bridge goes with it (one key, one set of users).
-func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p plan.Plan) (netlink.Link, error) {
+func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return nil, cnierr.Internal("lock the master's state", err)
@@ -94,7 +94,7 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p 
 	if err := fault.Point(fault.SharedLink); err != nil {
 		return nil, err
 	}
-	spec := bridgeSpec(p)
+	spec := bridgeSpec(p, e)
 	bridge, err := netdev.EnsureBridge(own, spec)
 	if err != nil {
 		return nil, err
@@ -108,8 +108,7 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p 
 // createPort creates the veth pair, locks its host end on the bridge to the
 // container end's MAC, then names the container end CNI_IFNAME and sets it
 // up: the pod sends nothing before its port accepts only its own MAC.
-func createPort(n *netdev.Namespaces, own *netdev.Own, p plan.Plan, bridge netlink.Link, u *undo.Stack) (netlink.Link, error) {
-	e := p.Endpoint
+func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, bridge netlink.Link, u *undo.Stack) (netlink.Link, error) {
 	port := netdev.Port{HostName: e.HostName, TempName: netdev.TempName(), MTU: e.MTU, MAC: e.HardwareAddr()}
 	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, port); err != nil {
 		return nil, err
@@ -158,19 +157,19 @@ func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []ne
 // when the chain's last link has no user left, the bridge and the outermost
 // unused chain link go (deleting a host link takes the links stacked on it,
 // the one in qinq's namespace too).
-func (b *Backend) releaseBridge(p plan.Plan, n *netdev.Namespaces, unused []bool, port bool) error {
+func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, unused []bool, port bool) error {
 	own, err := b.ownNS(false)
 	if err != nil || own == nil {
 		return err
 	}
 	var errs []error
 	if port {
-		errs = append(errs, netdev.DeleteNamed(own.H, p.Endpoint.HostName, "veth"))
+		errs = append(errs, netdev.DeleteNamed(own.H, e.HostName, "veth"))
 	}
 	if !unused[len(unused)-1] {
 		return errors.Join(errs...)
 	}
-	errs = append(errs, netdev.DeleteBridge(own.H, p.Endpoint.Bridge, p.Joined().Key))
+	errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
 	found := resolveBridgeChain(n, own, p)
 	outermost := -1
 	for i := len(found) - 1; i >= 0; i-- {

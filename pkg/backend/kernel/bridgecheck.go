@@ -20,8 +20,7 @@ import (
 // each of its VLANs; the bridge owned, with its uplink (the chain's last
 // link, on the chain down to the master) as a port; the namespace's
 // bridge-nf-call-* at 0; and the recorded users.
-func (b *Backend) checkBridge(p plan.Plan, n *netdev.Namespaces, got netlink.Link) error {
-	e := p.Endpoint
+func (b *Backend) checkBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, got netlink.Link) error {
 	own, err := b.ownNS(false)
 	if err != nil {
 		return err
@@ -29,7 +28,7 @@ func (b *Backend) checkBridge(p plan.Plan, n *netdev.Namespaces, got netlink.Lin
 	if own == nil {
 		return cnierr.CheckFailed("qinq's network namespace (%s) is missing: the bridge %s is gone", b.store.OwnNSPath(), e.Bridge)
 	}
-	bridge, err := checkOwnBridge(own, p)
+	bridge, err := checkOwnBridge(own, p, e)
 	if err != nil {
 		return err
 	}
@@ -53,8 +52,8 @@ func (b *Backend) checkBridge(p plan.Plan, n *netdev.Namespaces, got netlink.Lin
 }
 
 // checkOwnBridge checks the bridge and its uplink, and returns the bridge.
-func checkOwnBridge(own *netdev.Own, p plan.Plan) (netlink.Link, error) {
-	e, j := p.Endpoint, p.Joined()
+func checkOwnBridge(own *netdev.Own, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
+	j := p.Joined()
 	bridge, err := own.H.LinkByName(e.Bridge)
 	if err != nil {
 		return nil, cnierr.CheckFailed("bridge %s: not found in qinq's network namespace", e.Bridge)

@@ -19,7 +19,7 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	if p.Endpoint.Kind == plan.KindBridge {
+	if p.Endpoint.Kind() == plan.KindBridge {
 		// The port is found by its name in qinq's namespace, whatever
 		// became of the container end (gone with its netns, or renamed).
 		return b.release(p, n, b.made(p))
@@ -32,8 +32,8 @@ func (b *Backend) Detach(p plan.Plan) error {
 // attachment record; without either, the link in CNI_IFNAME's place is
 // someone else's.
 func (b *Backend) made(p plan.Plan) bool {
-	if p.Endpoint.Kind == plan.KindVLAN {
-		return b.store.Links(p).Uses(p.Endpoint.Key, p.Attachment)
+	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
+		return b.store.Links(p).Uses(e.Key, p.Attachment)
 	}
 	_, found, err := b.store.Get(p.Attachment)
 	return found && err == nil
@@ -43,11 +43,12 @@ func (b *Backend) made(p plan.Plan) bool {
 // name if an ADD died before the rename, but only if it is the kind of link
 // qinq would have made: an interface someone else put there is left alone.
 func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
-	if l, err := c.LinkByName(e.Name); err == nil {
+	name := e.Link().Name
+	if l, err := c.LinkByName(name); err == nil {
 		if !isEndpoint(l, e) {
 			return nil
 		}
-		return netdev.Error("delete "+e.Name, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
+		return netdev.Error("delete "+name, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
 	}
 	// Not under its name: an ADD may have died before the rename.
 	links, err := c.LinkList()
@@ -60,16 +61,16 @@ func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
 			errs = append(errs, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
 		}
 	}
-	return netdev.Error("delete "+e.Name, errors.Join(errs...))
+	return netdev.Error("delete "+name, errors.Join(errs...))
 }
 
 // isEndpoint reports whether l is a link of e's kind (and, for a VLAN link,
 // with e's tag).
 func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
-	if e.Kind == plan.KindVLAN {
-		return netdev.CheckVLAN(l, e.Name, e.Tag, l.Attrs().MTU) == nil
+	if v, ok := e.(*plan.VLANEndpoint); ok {
+		return netdev.CheckVLAN(l, v.Name, v.Tag, l.Attrs().MTU) == nil
 	}
-	return l.Type() == string(e.Kind)
+	return l.Type() == string(e.Kind())
 }
 
 // release drops the attachment's uses and deletes the chain links qinq owns
@@ -97,8 +98,8 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 		unused[i], err = links.Release(p.Chain[i].Key, p.Attachment)
 		errs = append(errs, err)
 	}
-	if p.Endpoint.Kind == plan.KindBridge {
-		errs = append(errs, b.releaseBridge(p, n, unused, endpoint), links.Forget())
+	if e, ok := p.Endpoint.(*plan.BridgeEndpoint); ok {
+		errs = append(errs, b.releaseBridge(p, e, n, unused, endpoint), links.Forget())
 		return cnierr.AsCNI("release the chain", errors.Join(errs...))
 	}
 	outermost, found := -1, []netlink.Link(nil)
@@ -118,8 +119,8 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 	if outermost >= 0 {
 		errs = append(errs, netdev.DeleteIfOwned(n.Links, found[outermost]))
 	}
-	if p.Endpoint.Key != "" {
-		_, err := links.Release(p.Endpoint.Key, p.Attachment)
+	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
+		_, err := links.Release(e.Key, p.Attachment)
 		errs = append(errs, err)
 	}
 	errs = append(errs, links.Forget())

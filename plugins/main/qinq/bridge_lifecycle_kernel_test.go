@@ -181,7 +181,7 @@ func TestBridge_APodRecordedAsVLANPassesCHECKAndDELUnderTheNewDefault(t *testing
 	if err := p.a.Check(unnamed, c, "net1", r); err != nil {
 		t.Fatalf("CHECK of the vlan pod with the config that names no containerLink: %v", err)
 	}
-	testenv.WantCNIError(t, p.a.Check(unnamed.With("containerLink", "bridge"), c, "net1", r), 101, "veth")
+	testenv.WantCNIError(t, p.a.Check(unnamed.With("containerLink", "bridge"), c, "net1", r), 101, "configured as bridge")
 	p.a.Del(unnamed, c, "net1")
 	assertClean(t, p.a, "", c)
 	rec := filepath.Join(scopeDir(t, p.a), "attachments", c.ID+":net1")
