@@ -74,11 +74,37 @@ type BridgeSpec struct {
 	Name string
 	Key  string // the joined link's key
 	MTU  int
-	// VLANs (tunnel mode with allowedCVlans): the bridge filters VLANs and
-	// carries only these, tagged, on its ports; untagged frames are dropped,
-	// as OVS drops them on a dot1q-tunnel port whose cvlans lacks 0. Nil: no
-	// filter, every frame passes.
+	// VLANs (tunnel mode with allowedCVlans): the bridge filters 802.1Q VLANs
+	// and carries only these, tagged, on its ports; untagged frames are
+	// dropped, as OVS drops them on a dot1q-tunnel port whose cvlans lacks 0.
+	// Nil: every frame the pod sends passes (see untaggedVID).
 	VLANs []config.VID
+}
+
+// untaggedVID is the one VLAN of a bridge without VLANs: it filters 802.1ad
+// tags (vlan_protocol), so whatever a pod sends untagged or 802.1Q-tagged is
+// "untagged" to it and crosses on this PVID. Every bridge filters VLANs and
+// the bridge device itself is on none, so the node's stack in qinq's
+// namespace neither sends (IGMP reports were seen on the wire from an
+// unfiltered bridge) nor receives on a tenant VLAN.
+const untaggedVID = 1
+
+// portVLANs puts a port on the bridge's VLANs: vids tagged, or untaggedVID
+// as PVID, untagged.
+func portVLANs(h netlinksafe.Handle, port netlink.Link, vids []config.VID) error {
+	if vids == nil {
+		return Error("put "+port.Attrs().Name+" on its VLAN",
+			h.BridgeVlanAdd(port, untaggedVID, true, true, false, true))
+	}
+	return addVLANs(h, port, vids)
+}
+
+// fdbVIDs are the VLANs a port's FDB entries are on.
+func fdbVIDs(vids []config.VID) []config.VID {
+	if vids == nil {
+		return []config.VID{untaggedVID}
+	}
+	return vids
 }
 
 // EnsureBridge finds the bridge or makes it: STP off, forward delay 0, its
@@ -99,11 +125,8 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU, attrs.HardwareAddr = TempName(), b.MTU, BridgeMAC(b.Key)
-	filtering, pvid := b.VLANs != nil, uint16(0)
-	br := &netlink.Bridge{LinkAttrs: attrs, VlanFiltering: &filtering}
-	if filtering {
-		br.VlanDefaultPVID = &pvid // no VLAN on a new port, none on the bridge itself
-	}
+	filtering, pvid := true, uint16(0) // no VLAN on a new port, none on the bridge itself
+	br := &netlink.Bridge{LinkAttrs: attrs, VlanFiltering: &filtering, VlanDefaultPVID: &pvid}
 	if err := Retry(func() error { return o.H.LinkAdd(br) }); err != nil {
 		return nil, Error("create the bridge "+b.Name, err)
 	}
@@ -124,8 +147,8 @@ func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
 	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(BridgeKey(b.Key))) }); err != nil {
 		return Error("mark the bridge "+b.Name+" as owned", err)
 	}
-	if err := o.NS.Do(func(ns.NetNS) error { return setBridgeTimers(l.Attrs().Index) }); err != nil {
-		return Error("set STP off and forward delay 0 on "+b.Name, err)
+	if err := o.NS.Do(func(ns.NetNS) error { return setBridgeOptions(l.Attrs().Index, b.VLANs == nil) }); err != nil {
+		return Error("set STP off, forward delay 0 and the VLAN protocol on "+b.Name, err)
 	}
 	if err := Retry(func() error { return o.H.LinkSetName(l, b.Name) }); err != nil {
 		return Error("name the bridge "+b.Name, err)
@@ -133,10 +156,11 @@ func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
 	return setUp(o.H, l)
 }
 
-// setBridgeTimers sets what vishvananda/netlink's Bridge does not carry:
+// setBridgeOptions sets what vishvananda/netlink's Bridge does not carry:
 // STP off and forward delay 0 (allowed only with STP off), so a port
-// forwards at once. Runs in the bridge's namespace.
-func setBridgeTimers(index int) error {
+// forwards at once, and with ad the 802.1ad VLAN protocol (untaggedVID).
+// Runs in the bridge's namespace.
+func setBridgeOptions(index int, ad bool) error {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = int32(index)
@@ -146,6 +170,9 @@ func setBridgeTimers(index int) error {
 	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
 	data.AddRtAttr(nl.IFLA_BR_STP_STATE, nl.Uint32Attr(0))
 	data.AddRtAttr(nl.IFLA_BR_FORWARD_DELAY, nl.Uint32Attr(0))
+	if ad {
+		data.AddRtAttr(nl.IFLA_BR_VLAN_PROTOCOL, htons(unix.ETH_P_8021AD))
+	}
 	req.AddData(info)
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
@@ -168,6 +195,8 @@ func lockPort(index int) error {
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
 }
+
+func htons(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
 
 func setUp(h netlinksafe.Handle, l netlink.Link) error {
 	if l.Attrs().Flags&net.FlagUp != 0 {
@@ -219,10 +248,8 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 		if err := Retry(func() error { return o.H.LinkSetMaster(joined, bridge) }); err != nil {
 			return Error("make "+joined.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 		}
-		if vids != nil {
-			if err := addVLANs(o.H, joined, vids); err != nil {
-				return err
-			}
+		if err := portVLANs(o.H, joined, vids); err != nil {
+			return err
 		}
 	}
 	return setUp(o.H, joined)
@@ -357,7 +384,7 @@ func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, p Port) er
 }
 
 // AttachPort makes the host end a locked port of bridge that accepts only
-// frames from mac (on every VLAN in vids, or untagged without a filter): a
+// frames from mac (on every VLAN in vids, or on untaggedVID): a
 // static, sticky FDB entry per VLAN, so neither the pod nor a frame from the
 // wire can move or add entries. A full bridge is code 11.
 func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
@@ -371,14 +398,10 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index) }); err != nil {
 		return Error("lock the bridge port "+host.Attrs().Name, err)
 	}
-	fdbVIDs := []config.VID{0}
-	if vids != nil {
-		if err := addVLANs(o.H, host, vids); err != nil {
-			return err
-		}
-		fdbVIDs = vids
+	if err := portVLANs(o.H, host, vids); err != nil {
+		return err
 	}
-	for _, vid := range fdbVIDs {
+	for _, vid := range fdbVIDs(vids) {
 		n := &netlink.Neigh{LinkIndex: host.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
 			Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: mac, Vlan: int(vid)}
 		if err := Retry(func() error { return o.H.NeighSet(n) }); err != nil {
@@ -387,6 +410,9 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 	}
 	return setUp(o.H, host)
 }
+
+// FDBVIDs are the VLANs of a port's FDB entries for a bridge with vids.
+func FDBVIDs(vids []config.VID) []config.VID { return fdbVIDs(vids) }
 
 // FindOwnedLink finds the owned link keyed l.Key in h's namespace.
 func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {

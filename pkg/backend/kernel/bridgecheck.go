@@ -65,8 +65,8 @@ func checkOwnBridge(own *netdev.Own, p plan.Plan, e *plan.BridgeEndpoint) (netli
 	if err := netdev.CheckMTU(bridge, e.Bridge, j.MTU); err != nil {
 		return nil, err
 	}
-	if filtering := br.VlanFiltering != nil && *br.VlanFiltering; filtering != (e.AllowedCVlans != nil) {
-		return nil, cnierr.CheckFailed("%s: vlan_filtering %v, expected %v", e.Bridge, filtering, e.AllowedCVlans != nil)
+	if br.VlanFiltering == nil || !*br.VlanFiltering {
+		return nil, cnierr.CheckFailed("%s: vlan_filtering off: its own device would send and receive on the tenant's VLAN", e.Bridge)
 	}
 	up, err := netdev.FindOwnedLink(own.H, j)
 	if err != nil || up == nil {
@@ -96,12 +96,9 @@ func checkPortLocked(own *netdev.Own, host netlink.Link, mac net.HardwareAddr, v
 	if err != nil {
 		return netdev.Error("list the FDB of "+host.Attrs().Name, err)
 	}
-	want := map[int]bool{0: true}
-	if vids != nil {
-		want = map[int]bool{}
-		for _, v := range vids {
-			want[int(v)] = true
-		}
+	want := map[int]bool{}
+	for _, v := range netdev.FDBVIDs(vids) {
+		want[int(v)] = true
 	}
 	for _, nb := range neighs {
 		static := nb.State&netlink.NUD_NOARP != 0 && nb.Flags&netlink.NTF_STICKY != 0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -62,6 +63,8 @@ func TestBridge_CHECKReportsATamperedPortBridgeAndNamespace(t *testing.T) {
 			func() error { return sysctlW("net/bridge/bridge-nf-call-iptables", "0") }, "bridge-nf-call-iptables"},
 		{"the uplink out of the bridge", func() error { return netlink.LinkSetNoMaster(uplink) },
 			func() error { return netlink.LinkSetMaster(uplink, br) }, "is not a port"},
+		{"VLAN filtering off", func() error { return setFiltering(br, false) },
+			func() error { return setFiltering(br, true) }, "vlan_filtering"},
 		{"the bridge's MTU changed", func() error { return netlink.LinkSetMTU(br, 1400) },
 			func() error { return netlink.LinkSetMTU(br, 1496) }, "MTU"},
 	} {
@@ -76,6 +79,19 @@ func TestBridge_CHECKReportsATamperedPortBridgeAndNamespace(t *testing.T) {
 	}
 	p.a.Del(cf, c, "net1")
 	assertClean(t, p.a, "", c)
+}
+
+func setFiltering(br netlink.Link, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	// sysfs shows the VM's namespace, not this thread's: ip(8) it is.
+	out, err := exec.Command("/usr/sbin/ip", "link", "set", "dev", br.Attrs().Name, "type", "bridge", "vlan_filtering", v).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
 }
 
 func sysctlW(path, v string) error { return os.WriteFile("/proc/sys/"+path, []byte(v), 0o644) }
