@@ -79,7 +79,7 @@ func runConcurrency(e *Env, p params) ([]Concurrency, error) {
 		return nil, err
 	}
 	q := e.concurrent("qinq", e.Qinq, "cq0", func(i int) []byte {
-		return conf(map[string]any{"name": "conc-qinq", "type": "qinq", "master": "cq0", "sVlan": 100,
+		return conf(map[string]any{"name": "conc-qinq", "type": "qinq", "containerLink": "vlan", "master": "cq0", "sVlan": 100,
 			"cVlans": []int{i + 1}, "ipam": hostLocal("10.30.0.0/16")})
 	}, nses)
 	v := e.concurrent("vlan", e.Vlan, "cv0", func(i int) []byte {

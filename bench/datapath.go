@@ -46,7 +46,7 @@ func dataPairs(e *Env) []*pathPair {
 	}
 	return []*pathPair{
 		mk("qinq", "qinq: 802.1ad 100 + 802.1Q 10 on each end", e.Qinq, 0, func(end int) map[string]any {
-			return map[string]any{"type": "qinq", "master": fmt.Sprintf("dq%d", end), "sVlan": 100, "cVlans": []int{10}}
+			return map[string]any{"type": "qinq", "containerLink": "vlan", "master": fmt.Sprintf("dq%d", end), "sVlan": 100, "cVlans": []int{10}}
 		}),
 		mk("single", "reference vlan v1.9.1: 802.1Q 10 on each end", e.Vlan, 1, func(end int) map[string]any {
 			return map[string]any{"type": "vlan", "master": fmt.Sprintf("dv%d", end), "vlanId": 10}

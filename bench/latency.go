@@ -78,7 +78,7 @@ var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm
 
 func latencyVariants(e *Env) []*variant {
 	q := func(name, desc, master string, cvlans []int, subnet string, extra map[string]any) *variant {
-		f := map[string]any{"name": "lat-" + name, "type": "qinq", "master": master, "sVlan": 100,
+		f := map[string]any{"name": "lat-" + name, "type": "qinq", "containerLink": "vlan", "master": master, "sVlan": 100,
 			"cVlans": cvlans, "ipam": hostLocal(subnet)}
 		for k, x := range extra {
 			f[k] = x
@@ -105,7 +105,7 @@ func latencyVariants(e *Env) []*variant {
 // qinq-macvlan-shared's chain alive, as other pods on the node would.
 func standing(nses []ns.NetNS) []Call {
 	keep := []map[string]any{
-		{"name": "lat-qinq-shared", "type": "qinq", "master": "lqs0", "sVlan": 100, "cVlans": []int{11}},
+		{"name": "lat-qinq-shared", "type": "qinq", "containerLink": "vlan", "master": "lqs0", "sVlan": 100, "cVlans": []int{11}},
 		{"name": "lat-qinq-macvlan-shared", "type": "qinq", "master": "lqms0", "sVlan": 100, "cVlans": []int{10},
 			"containerLink": "macvlan"},
 	}

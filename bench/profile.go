@@ -259,10 +259,10 @@ func profileGrowth(e *Env, w io.Writer, small, large int) error {
 		populate func(i int) []byte
 	}{
 		{"attachments on the S-link", 100, func(i int) []byte {
-			return conf(map[string]any{"name": "prof-g", "type": "qinq", "master": "pg0", "sVlan": 100, "cVlans": []int{i + 1}})
+			return conf(map[string]any{"name": "prof-g", "type": "qinq", "containerLink": "vlan", "master": "pg0", "sVlan": 100, "cVlans": []int{i + 1}})
 		}},
 		{"S-links on the master", 4000, func(i int) []byte {
-			return conf(map[string]any{"name": "prof-g", "type": "qinq", "master": "pg0", "sVlan": i + 1, "cVlans": []int{10}})
+			return conf(map[string]any{"name": "prof-g", "type": "qinq", "containerLink": "vlan", "master": "pg0", "sVlan": i + 1, "cVlans": []int{10}})
 		}},
 	} {
 		if err := e.profileRow(w, row.what, row.sVlan, row.populate, mnses[0], small, large); err != nil {
@@ -275,7 +275,7 @@ func profileGrowth(e *Env, w io.Writer, small, large int) error {
 func (e *Env) profileRow(w io.Writer, what string, sVlan int, populate func(int) []byte, n ns.NetNS, small, large int) error {
 	pop := &population{containers: true, qinq: populate}
 	defer func() { closeNSes(pop.nses) }()
-	v := &variant{Plugin: e.Qinq, NS: n, Conf: conf(map[string]any{"name": "prof-g", "type": "qinq", "master": "pg0",
+	v := &variant{Plugin: e.Qinq, NS: n, Conf: conf(map[string]any{"name": "prof-g", "type": "qinq", "containerLink": "vlan", "master": "pg0",
 		"sVlan": sVlan, "cVlans": []int{4000}, "ipam": staticIPAM("10.72.0.2/24")})}
 	for _, count := range []int{small, large} {
 		if err := e.grow(pop, count); err != nil {

@@ -198,7 +198,7 @@ func measuredPair(e *Env, qMaster, vMaster string, sVlan, cVlan int) func(n *nod
 	return func(n *node, nses []ns.NetNS) []*variant {
 		return []*variant{
 			{Name: "qinq", Plugin: e.Qinq, NS: nses[0], Node: n, Conf: conf(map[string]any{"name": "scale-" + qMaster,
-				"type": "qinq", "master": qMaster, "sVlan": sVlan, "cVlans": []int{cVlan}, "ipam": ipam})},
+				"type": "qinq", "containerLink": "vlan", "master": qMaster, "sVlan": sVlan, "cVlans": []int{cVlan}, "ipam": ipam})},
 			{Name: "vlan", Plugin: e.Vlan, NS: nses[1], Node: n, Conf: conf(map[string]any{"name": "scale-" + vMaster,
 				"type": "vlan", "master": vMaster, "vlanId": 4000, "ipam": ipam})},
 		}
@@ -212,7 +212,7 @@ func runScale(e *Env, p params) (Scale, error) {
 	s.SLinks, err = e.runRow(row{
 		what: "S-links", counts: []int{0, p.sLinks}, qMaster: "ss0", vMaster: "ssv0",
 		qinq: func(i int) map[string]any {
-			return map[string]any{"name": "scale-ss0", "type": "qinq", "master": "ss0", "sVlan": i + 1, "cVlans": []int{10}}
+			return map[string]any{"name": "scale-ss0", "type": "qinq", "containerLink": "vlan", "master": "ss0", "sVlan": i + 1, "cVlans": []int{10}}
 		},
 		measured: measuredPair(e, "ss0", "ssv0", 4000, 10),
 		vlan: func(n *node) func(int, ns.NetNS) error {
@@ -225,7 +225,7 @@ func runScale(e *Env, p params) (Scale, error) {
 	s.Attachments, err = e.runRow(row{
 		what: "attachments", counts: p.attachLevels, qMaster: "sa0", vMaster: "sav0", vlanContainers: true,
 		qinq: func(i int) map[string]any {
-			return map[string]any{"name": "scale-sa0", "type": "qinq", "master": "sa0", "sVlan": 100, "cVlans": []int{i + 1}}
+			return map[string]any{"name": "scale-sa0", "type": "qinq", "containerLink": "vlan", "master": "sa0", "sVlan": 100, "cVlans": []int{i + 1}}
 		},
 		measured: measuredPair(e, "sa0", "sav0", 100, 4000),
 		vlan: func(n *node) func(int, ns.NetNS) error {

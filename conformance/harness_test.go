@@ -107,9 +107,10 @@ func suiteDirs() []testenv.Dir {
 }
 
 // qinq is a kernel-mode config on master eth1: S-VLAN s (802.1ad) and the
-// C-VLANs given.
+// C-VLANs given, with the vlan container link these specs are about (named:
+// the default is "bridge", whose proofs are plugins/main/qinq's bridge tests).
 func qinq(ver string, s int, cVlans ...int) testenv.Conf {
-	return testenv.QinQ(ver, "conf").OnMaster(master, s, cVlans...)
+	return testenv.QinQ(ver, "conf").OnMaster(master, s, cVlans...).With("containerLink", "vlan")
 }
 
 // attached asserts that, since before, the node gained a VLAN link, the

@@ -111,15 +111,19 @@ func TestMultus_PerPodVLANAndMACFromTheAnnotation(t *testing.T) {
 	}
 }
 
-// assertPodLink checks net1 in the pod: the VLAN link for C-VLAN 12 from
-// cni-args (not the NAD's 10), on an 802.1ad S-link for S-VLAN 150 on the
-// node's eth1, with the address from the annotation's ips.
+// assertPodLink checks net1 in the pod: the NAD names no containerLink, so
+// it is the default bridge endpoint: a veth (MTU 1496) whose peer is a port
+// in qinq's own namespace, no VLAN link in the pod, an 802.1ad S-link for
+// S-VLAN 150 (from cni-args, not the NAD's 100) on the node's eth1, and the
+// address from the annotation's ips. C-VLAN 12 is on the wire (assertWire).
 func assertPodLink(t *testing.T, pod *testenv.Container, node *testenv.Node) netlink.Link {
 	t.Helper()
 	l := testenv.Link(t, pod.NS, "net1")
-	v, ok := l.(*netlink.Vlan)
-	if !ok || v.VlanId != podCVlan || v.VlanProtocol != netlink.VLAN_PROTOCOL_8021Q || v.MTU != 1496 {
-		t.Fatalf("net1: %T %+v, want 802.1Q VLAN %d with MTU 1496", l, l.Attrs(), podCVlan)
+	if _, ok := l.(*netlink.Veth); !ok || l.Attrs().MTU != 1496 {
+		t.Fatalf("net1: %T %+v, want the bridge endpoint's veth with MTU 1496", l, l.Attrs())
+	}
+	if vs := testenv.VLANs(t, pod.NS); len(vs) != 0 {
+		t.Fatalf("the pod holds VLAN links %v", vs)
 	}
 	if n := testenv.CountVLANs(t, node.NS, netlink.VLAN_PROTOCOL_8021AD, podSVlan); n != 1 {
 		t.Fatalf("%d 802.1ad S-links for VLAN %d on the node, want 1: %v", n, podSVlan, testenv.LinkNames(t, node.NS, ""))
