@@ -217,8 +217,8 @@ func TestShared_MacvlanSitsOnTheSharedCLinkWithItsMTU(t *testing.T) {
 }
 
 func TestShared_TunnelModeSharesTheSLink(t *testing.T) {
-	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"ipvlan","containerLinkMode":"l3"}`, 9000)
-	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || st.Endpoint.Kind != KindIpvlan || st.Endpoint.MTU != 9000 || st.Endpoint.Mode != "l3" {
+	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"macvlan","containerLinkMode":"private"}`, 9000)
+	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || st.Endpoint.Kind != KindMacvlan || st.Endpoint.MTU != 9000 || st.Endpoint.Mode != "private" {
 		t.Fatalf("plan %+v", st)
 	}
 }
