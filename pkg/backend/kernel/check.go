@@ -48,7 +48,10 @@ func (b *Backend) Check(p plan.Plan) error {
 func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
 	switch e.Kind {
 	case plan.KindVLAN:
-		return netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU)
+		if err := netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU); err != nil {
+			return err
+		}
+		return netdev.CheckReorderHdr(got, e.Name)
 	case plan.KindMacvlan:
 		if m, ok := got.(*netlink.Macvlan); ok && m.Mode != macvlanModes[e.Mode] {
 			return cnierr.CheckFailed("%s: macvlan mode %s, expected %s", e.Name, modeName(macvlanModes, m.Mode), e.Mode)
