@@ -143,6 +143,9 @@ func (row isolationRow) attackTheVictim(t *testing.T, p pair, pod, victim *teste
 	if left, answered := attack("pod's link as qinq made it"); left != 0 || answered != 0 {
 		t.Errorf("before any tampering the forged frames must not leave: %d left, %d answered", left, answered)
 	}
+	if err := check(); err != nil {
+		t.Errorf("CHECK before any tampering: %v", err)
+	}
 	tamper := exec.Command("/usr/sbin/ip", "link", "set", "net1", "type", "vlan", "reorder_hdr", "off")
 	var tampered error
 	pod.Do(t, func() error { tampered = tamper.Run(); return nil })
@@ -154,9 +157,11 @@ func (row isolationRow) attackTheVictim(t *testing.T, p pair, pod, victim *teste
 		if left == 0 || answered == 0 {
 			t.Errorf("the documented exposure did not show: %d forged frames left as %v, %d answered", left, victimTags, answered)
 		}
-		if err := check(); testenv.CNICode(err) != 101 || !strings.Contains(err.Error(), "reorder_hdr") {
+		err := check()
+		if testenv.CNICode(err) != 101 || !strings.Contains(err.Error(), "reorder_hdr") {
 			t.Errorf("CHECK of the tampered link: want code 101 naming reorder_hdr, got %v", err)
 		}
+		t.Logf("CHECK of the tampered link: %v", err)
 	default:
 		if tampered == nil {
 			t.Errorf("reorder_hdr off succeeded on a %s container link", row.conf["containerLink"])
