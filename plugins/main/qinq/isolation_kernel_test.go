@@ -405,3 +405,55 @@ func TestIsolation_AnAdminsSLinkIsLeftAsItIs(t *testing.T) {
 	}
 	p.a.Del(qinq(400, 10), pod, "net1")
 }
+
+// TestIsolation_OVSPortAdmitsOnlyThePodsCVLANAndItsHostVethIsIsolated: in OVS
+// mode the pod holds its C-link, but the port's cvlans are exactly its C-VLAN,
+// so a C-tag it writes itself goes nowhere; the host end of its veth carries
+// qinq's settings. Control: with cvlans cleared, the same frames are answered.
+func TestIsolation_OVSPortAdmitsOnlyThePodsCVLANAndItsHostVethIsIsolated(t *testing.T) {
+	o, br, far := bridgeWithUplink(t)
+	pod, victim := testenv.NewContainer(t), testenv.NewContainer(t)
+	before := hostVeths(t, o)
+	cf := ovsConf(br, 100, 10).WithStaticIP("10.66.0.1/24")
+	o.Host.Add(cf, pod, "net1")
+	far.Add(qinq(100, 20).WithStaticIP("10.66.0.2/24"), victim, "net1")
+	veths := newVeths(t, o, before)
+	if len(veths) != 1 {
+		t.Fatalf("host veths made by the ADD: %v, want one", veths)
+	}
+	for k, want := range hostLinkSettings {
+		if got := testenv.Sysctl(t, o.Host.NS, fmt.Sprintf(k, veths[0])); got != want {
+			t.Errorf("host veth %s: %s is %s, want %s", veths[0], fmt.Sprintf(k, veths[0]), got, want)
+		}
+	}
+	if n := ipv6Addrs(t, o.Host, veths[0]); n != 0 {
+		t.Errorf("host veth %s has %d IPv6 addresses, want none", veths[0], n)
+	}
+	pod.Do(t, func() error {
+		return exec.Command("/usr/sbin/ip", "link", "set", "net1", "type", "vlan", "reorder_hdr", "off").Run()
+	})
+	podMAC := testenv.Link(t, pod.NS, "net1").Attrs().HardwareAddr
+	victimMAC := testenv.Link(t, victim.NS, "net1").Attrs().HardwareAddr
+	send := func() int {
+		before := testenv.Counter(t, victim.NS, "Icmp", "OutEchoReps")
+		for seq := range 3 {
+			testenv.SendFrames(t, pod.NS, "net1", testenv.EthernetFrame(victimMAC, podMAC, []testenv.Tag{testenv.Tag8021Q(20)},
+				testenv.EtherTypeIPv4, testenv.ICMPv4Echo(podIP, victimIP, seq)))
+		}
+		time.Sleep(500 * time.Millisecond)
+		return testenv.Counter(t, victim.NS, "Icmp", "OutEchoReps") - before
+	}
+	answered := send()
+	t.Logf("C-tag 20 forged by the pod with reorder_hdr off, port cvlans [10]: the victim on (100, 20) answered %d of 3", answered)
+	if answered != 0 {
+		t.Errorf("the pod reached C-VLAN 20 through a port whose cvlans are [10]: %d answers", answered)
+	}
+	port := o.Ports(br)[0]
+	o.Vsctl("clear", "Port", port, "cvlans")
+	control := send()
+	t.Logf("control, cvlans cleared: the victim answered %d of 3", control)
+	if control == 0 {
+		t.Error("control: with cvlans cleared the forged frames must be answered, or the test proves nothing")
+	}
+	o.Host.Del(cf, pod, "net1")
+}
