@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -456,4 +457,52 @@ func TestIsolation_OVSPortAdmitsOnlyThePodsCVLANAndItsHostVethIsIsolated(t *test
 		t.Error("control: with cvlans cleared the forged frames must be answered, or the test proves nothing")
 	}
 	o.Host.Del(cf, pod, "net1")
+}
+
+// TestIsolation_AnSLinkAnADDDiedWithIsIsolatedWhenTheNextADDFinishesIt: a
+// link still under its temporary name (qq and 10 hex digits) is qinq's; the
+// ADD that finds it sets its settings before it renames it and sets it up.
+func TestIsolation_AnSLinkAnADDDiedWithIsIsolatedWhenTheNextADDFinishesIt(t *testing.T) {
+	p := newPair(t, 1500)
+	p.a.Do(func() error {
+		return testenv.AddVLAN(testenv.VLAN{Parent: "wire0", Name: "qq0123456789", Proto: netlink.VLAN_PROTOCOL_8021AD, ID: 410, Down: true})
+	})
+	if got := testenv.Sysctl(t, p.a.NS, "net/ipv6/conf/qq0123456789/disable_ipv6"); got != "0" {
+		t.Fatalf("control: the half-made link has disable_ipv6 %s already, so the test shows nothing", got)
+	}
+	pod := testenv.NewContainer(t)
+	p.a.Add(qinq(410, 10), pod, "net1")
+	if _, err := testenv.LinkByName(p.a.NS, "wire0.410"); err != nil {
+		t.Fatalf("the ADD did not finish the half-made S-link as wire0.410: %v", err)
+	}
+	for k, want := range hostLinkSettings {
+		if got := testenv.Sysctl(t, p.a.NS, fmt.Sprintf(k, "wire0.410")); got != want {
+			t.Errorf("wire0.410: %s is %s, want %s", fmt.Sprintf(k, "wire0.410"), got, want)
+		}
+	}
+	p.a.Del(qinq(410, 10), pod, "net1")
+	assertClean(t, p.a, "", pod)
+}
+
+// TestIsolation_AHostLinkBelowIPv6sMinimumMTUHasNoIPv6ToTurnOff: below 1280
+// the kernel gives a link no IPv6 at all, and ADD still works.
+func TestIsolation_AHostLinkBelowIPv6sMinimumMTUHasNoIPv6ToTurnOff(t *testing.T) {
+	p := newPair(t, 1200)
+	pod, peer := testenv.NewContainer(t), testenv.NewContainer(t)
+	p.a.Add(qinq(420, 10).WithStaticIP("10.42.0.1/24"), pod, "net1")
+	p.b.Add(qinq(420, 10).WithStaticIP("10.42.0.2/24"), peer, "net1")
+	if err := testenv.Echo(t, pod, peer, "10.42.0.2", 1196); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"net/ipv4/conf/%s/arp_ignore", "net/ipv4/conf/%s/rp_filter"} {
+		if got, want := testenv.Sysctl(t, p.a.NS, fmt.Sprintf(k, "wire0.420")), hostLinkSettings[k]; got != want {
+			t.Errorf("wire0.420: %s is %s, want %s", fmt.Sprintf(k, "wire0.420"), got, want)
+		}
+	}
+	var statErr error
+	p.a.Do(func() error { _, statErr = os.Stat("/proc/sys/net/ipv6/conf/wire0.420"); return nil })
+	if !os.IsNotExist(statErr) {
+		t.Errorf("control: wire0.420 (MTU 1200) has IPv6 settings (%v), so the test shows nothing", statErr)
+	}
+	p.a.Del(qinq(420, 10), pod, "net1")
 }
