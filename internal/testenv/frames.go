@@ -56,11 +56,26 @@ func ARPRequest(sha net.HardwareAddr, spa, tpa net.IP) []byte {
 func ICMPv4Echo(src, dst net.IP, seq int) []byte {
 	icmp := echoBody(8, seq)
 	binary.BigEndian.PutUint16(icmp[2:], checksum(icmp))
-	ip := []byte{0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 1, 0, 0}
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(icmp)))
+	return ipv4(src, dst, 1, icmp)
+}
+
+// ipv4 puts body behind an IPv4 header (DF, TTL 64) for protocol proto.
+func ipv4(src, dst net.IP, proto byte, body []byte) []byte {
+	ip := []byte{0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(body)))
 	ip = append(append(ip, src.To4()...), dst.To4()...)
 	binary.BigEndian.PutUint16(ip[10:], checksum(ip))
-	return append(ip, icmp...)
+	return append(ip, body...)
+}
+
+// UDPv4 is an IPv4 packet carrying one UDP datagram (the EtherTypeIPv4
+// payload; no UDP checksum, which IPv4 allows).
+func UDPv4(src, dst net.IP, sport, dport int, data []byte) []byte {
+	udp := binary.BigEndian.AppendUint16(nil, uint16(sport))
+	udp = binary.BigEndian.AppendUint16(udp, uint16(dport))
+	udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(data)))
+	udp = append(append(udp, 0, 0), data...)
+	return ipv4(src, dst, 17, udp)
 }
 
 // ICMPv6Echo is an IPv6 packet carrying an ICMPv6 echo request (the

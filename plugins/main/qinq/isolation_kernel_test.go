@@ -506,3 +506,104 @@ func TestIsolation_AHostLinkBelowIPv6sMinimumMTUHasNoIPv6ToTurnOff(t *testing.T)
 	}
 	p.a.Del(qinq(420, 10), pod, "net1")
 }
+
+// TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket pins
+// README's one IPv4 gap: a datagram to 255.255.255.255 from 0.0.0.0 skips the
+// kernel's reverse-path check (ip_route_input_slow) and reaches a node socket
+// bound to 0.0.0.0; one from a tenant address, broadcast or addressed to the
+// node at the link's MAC, does not. Control: with the link's settings reset,
+// those are delivered too.
+func TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket(t *testing.T) {
+	p := newPair(t, 1500)
+	exposeNode(t, p.a)
+	pod := testenv.NewContainer(t)
+	p.a.Add(qinq(430, 10), pod, "net1")
+	h := hostLinks(t, p.a)
+	if len(h) != 1 || h[0].name != "wire0.430" {
+		t.Fatalf("host links %v, want the S-link wire0.430", h)
+	}
+	far := probeLinks(t, p.b, h)[h[0].name]
+	var sock *net.UDPConn
+	p.a.Do(func() (err error) { sock, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 6767}); return err })
+	defer sock.Close()
+	src := testenv.Link(t, p.b.NS, far).Attrs().HardwareAddr
+	kinds := []struct {
+		name     string
+		dst      net.HardwareAddr
+		from, to net.IP
+	}{
+		{"broadcast-from-tenant", broadcast, tenantIP, net.IPv4bcast},
+		{"broadcast-from-0.0.0.0", broadcast, net.IPv4zero, net.IPv4bcast},
+		{"to-node-at-link-MAC", h[0].mac, tenantIP, nodeIP},
+	}
+	round := func() map[string]int {
+		for _, k := range kinds {
+			for range 3 {
+				testenv.SendFrames(t, p.b.NS, far, testenv.EthernetFrame(k.dst, src, nil, testenv.EtherTypeIPv4,
+					testenv.UDPv4(k.from, k.to, 68, 6767, []byte(k.name))))
+			}
+		}
+		got := map[string]int{}
+		buf := make([]byte, 1500)
+		for {
+			sock.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := sock.Read(buf)
+			if err != nil {
+				return got
+			}
+			got[string(buf[:n])]++
+		}
+	}
+	got := round()
+	t.Logf("as qinq made wire0.430: datagrams delivered to the node's socket on 0.0.0.0:6767: %v", got)
+	if got["broadcast-from-tenant"] != 0 || got["to-node-at-link-MAC"] != 0 {
+		t.Errorf("the node took tenant datagrams: %v", got)
+	}
+	if got["broadcast-from-0.0.0.0"] != 3 {
+		t.Errorf("README says a limited broadcast from 0.0.0.0 still reaches the node; %d of 3 did: update README", got["broadcast-from-0.0.0.0"])
+	}
+	resetToKernelDefaults(t, p.a, "wire0.430")
+	control := round()
+	t.Logf("control, settings reset: %v", control)
+	if control["broadcast-from-tenant"] == 0 || control["to-node-at-link-MAC"] == 0 {
+		t.Errorf("control: with the settings reset the node must take them, got %v: the test proves nothing", control)
+	}
+	p.a.Del(qinq(430, 10), pod, "net1")
+}
+
+// TestIsolation_IpvlanL3SPodsGetNoIPv6 pins README's cost of disable_ipv6 on
+// the host C-link: in l3s mode the kernel hands a pod's IPv6 to the host
+// link's own IPv6 input first, which drops it. Control: with IPv6 enabled on
+// the host C-link, the pod answers.
+func TestIsolation_IpvlanL3SPodsGetNoIPv6(t *testing.T) {
+	p := newPair(t, 1500)
+	pod, peer := testenv.NewContainer(t), testenv.NewContainer(t)
+	for _, c := range []*testenv.Container{pod, peer} {
+		testenv.SetSysctl(t, c.NS, "net/ipv6/conf/default/accept_dad", "0")
+	}
+	p.a.Add(shared("ipvlan", 440, 10).With("containerLinkMode", "l3s").WithStaticIP("fd00:44::1/64"), pod, "net1")
+	p.b.Add(qinq(440, 10).WithStaticIP("fd00:44::2/64"), peer, "net1")
+	podMAC := testenv.Link(t, pod.NS, "net1").Attrs().HardwareAddr
+	peerMAC := testenv.Link(t, peer.NS, "net1").Attrs().HardwareAddr
+	answers := func() int {
+		before := testenv.Counter(t, pod.NS, "Icmp6", "OutEchoReplies")
+		for seq := range 3 {
+			testenv.SendFrames(t, peer.NS, "net1", testenv.EthernetFrame(podMAC, peerMAC, nil, testenv.EtherTypeIPv6,
+				testenv.ICMPv6Echo(net.ParseIP("fd00:44::2"), net.ParseIP("fd00:44::1"), seq)))
+		}
+		time.Sleep(500 * time.Millisecond)
+		return testenv.Counter(t, pod.NS, "Icmp6", "OutEchoReplies") - before
+	}
+	got := answers()
+	t.Logf("ipvlan l3s pod, host C-link with IPv6 disabled: %d of 3 ICMPv6 echoes answered", got)
+	if got != 0 {
+		t.Errorf("README says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update README", got)
+	}
+	testenv.SetSysctl(t, p.a.NS, "net/ipv6/conf/wire0.440.10/disable_ipv6", "0")
+	control := answers()
+	t.Logf("control, IPv6 enabled on the host C-link: %d of 3 answered", control)
+	if control == 0 {
+		t.Error("control: with IPv6 on the host C-link the pod must answer, or the test proves nothing")
+	}
+	p.a.Del(shared("ipvlan", 440, 10).With("containerLinkMode", "l3s").WithStaticIP("fd00:44::1/64"), pod, "net1")
+}
