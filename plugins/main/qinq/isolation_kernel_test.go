@@ -573,19 +573,47 @@ func TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket(t *testin
 
 // TestIsolation_IpvlanL3SPodsGetNoIPv6 pins README's cost of disable_ipv6 on
 // the host C-link: in l3s mode the kernel hands a pod's IPv6 to the host
-// link's own IPv6 input first, which drops it. Control: with IPv6 enabled on
-// the host C-link, the pod answers.
+// link's own IPv6 input first, which drops it; l2 and l3 pods are answered.
+// Control: with IPv6 enabled on the host C-link, the l3s pod answers.
 func TestIsolation_IpvlanL3SPodsGetNoIPv6(t *testing.T) {
-	p := newPair(t, 1500)
-	pod, peer := testenv.NewContainer(t), testenv.NewContainer(t)
-	for _, c := range []*testenv.Container{pod, peer} {
-		testenv.SetSysctl(t, c.NS, "net/ipv6/conf/default/accept_dad", "0")
+	for i, mode := range []string{"l2", "l3", "l3s"} {
+		t.Run(mode, func(t *testing.T) {
+			sVlan := 440 + i
+			p := newPair(t, 1500)
+			pod, peer := testenv.NewContainer(t), testenv.NewContainer(t)
+			for _, c := range []*testenv.Container{pod, peer} {
+				testenv.SetSysctl(t, c.NS, "net/ipv6/conf/default/accept_dad", "0")
+			}
+			cf := shared("ipvlan", sVlan, 10).With("containerLinkMode", mode).WithStaticIP("fd00:44::1/64")
+			p.a.Add(cf, pod, "net1")
+			p.b.Add(qinq(sVlan, 10).WithStaticIP("fd00:44::2/64"), peer, "net1")
+			answers := ipv6Echoes(t, peer, pod)
+			got := answers()
+			t.Logf("ipvlan %s pod, host C-link with IPv6 disabled: %d of 3 ICMPv6 echoes answered", mode, got)
+			switch {
+			case mode != "l3s" && got == 0:
+				t.Errorf("an ipvlan %s pod must keep IPv6: 0 of 3 echoes answered", mode)
+			case mode == "l3s" && got != 0:
+				t.Errorf("README says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update README", got)
+			case mode == "l3s":
+				testenv.SetSysctl(t, p.a.NS, fmt.Sprintf("net/ipv6/conf/wire0.%d.10/disable_ipv6", sVlan), "0")
+				control := answers()
+				t.Logf("control, IPv6 enabled on the host C-link: %d of 3 answered", control)
+				if control == 0 {
+					t.Error("control: with IPv6 on the host C-link the pod must answer, or the test proves nothing")
+				}
+			}
+			p.a.Del(cf, pod, "net1")
+		})
 	}
-	p.a.Add(shared("ipvlan", 440, 10).With("containerLinkMode", "l3s").WithStaticIP("fd00:44::1/64"), pod, "net1")
-	p.b.Add(qinq(440, 10).WithStaticIP("fd00:44::2/64"), peer, "net1")
+}
+
+// ipv6Echoes returns a round of three ICMPv6 echoes from peer (fd00:44::2) to
+// pod (fd00:44::1) at pod's MAC, counting the pod's replies.
+func ipv6Echoes(t *testing.T, peer, pod *testenv.Container) func() int {
 	podMAC := testenv.Link(t, pod.NS, "net1").Attrs().HardwareAddr
 	peerMAC := testenv.Link(t, peer.NS, "net1").Attrs().HardwareAddr
-	answers := func() int {
+	return func() int {
 		before := testenv.Counter(t, pod.NS, "Icmp6", "OutEchoReplies")
 		for seq := range 3 {
 			testenv.SendFrames(t, peer.NS, "net1", testenv.EthernetFrame(podMAC, peerMAC, nil, testenv.EtherTypeIPv6,
@@ -594,16 +622,4 @@ func TestIsolation_IpvlanL3SPodsGetNoIPv6(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		return testenv.Counter(t, pod.NS, "Icmp6", "OutEchoReplies") - before
 	}
-	got := answers()
-	t.Logf("ipvlan l3s pod, host C-link with IPv6 disabled: %d of 3 ICMPv6 echoes answered", got)
-	if got != 0 {
-		t.Errorf("README says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update README", got)
-	}
-	testenv.SetSysctl(t, p.a.NS, "net/ipv6/conf/wire0.440.10/disable_ipv6", "0")
-	control := answers()
-	t.Logf("control, IPv6 enabled on the host C-link: %d of 3 answered", control)
-	if control == 0 {
-		t.Error("control: with IPv6 on the host C-link the pod must answer, or the test proves nothing")
-	}
-	p.a.Del(shared("ipvlan", 440, 10).With("containerLinkMode", "l3s").WithStaticIP("fd00:44::1/64"), pod, "net1")
 }
