@@ -45,6 +45,7 @@ type isolationRow struct {
 // tenant may reach, and the addresses tenants forge.
 var (
 	nodeIP    = net.ParseIP("192.0.2.1")
+	beyondIP  = net.ParseIP("192.0.2.77") // on the node's provider network: to be forwarded
 	tenantIP  = net.ParseIP("10.99.0.2")
 	tenantLL  = net.ParseIP("fe80::b")
 	allNodes  = net.ParseIP("ff02::1")
@@ -96,8 +97,9 @@ func (row isolationRow) run(t *testing.T) {
 }
 
 // exposeNode gives node a what a real node has and an attacker wants: an
-// address on its master, a default route (so that a reply could leave) and
-// the kernel's default rp_filter 0, arp_ignore 0, written explicitly.
+// address on its master, a default route (so that a reply could leave), IPv4
+// forwarding on (as on every Kubernetes node) and the kernel's default
+// rp_filter 0, arp_ignore 0, written explicitly.
 func exposeNode(t *testing.T, n *testenv.Node) {
 	n.Do(func() error {
 		l, err := netlink.LinkByName("wire0")
@@ -109,6 +111,7 @@ func exposeNode(t *testing.T, n *testenv.Node) {
 		}
 		return netlink.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.ParseIP("192.0.2.254")})
 	})
+	testenv.SetSysctl(t, n.NS, "net/ipv4/ip_forward", "1")
 	for _, conf := range []string{"all", "default"} {
 		testenv.SetSysctl(t, n.NS, "net/ipv4/conf/"+conf+"/rp_filter", "0")
 		testenv.SetSysctl(t, n.NS, "net/ipv4/conf/"+conf+"/arp_ignore", "0")
@@ -301,7 +304,7 @@ func probeTheNode(t *testing.T, p pair, h hostLink, far string) {
 	resetToKernelDefaults(t, p.a, h.name)
 	control := probe(t, p, h, far)
 	t.Logf("%s, control (settings reset): node answered %s", h, control)
-	if control.echo6 == 0 || control.arp == 0 || control.echo4 == 0 {
+	if control.echo6 == 0 || control.arp == 0 || control.echo4 == 0 || control.forwarded == 0 {
 		t.Errorf("%s: control: with the settings reset the node must answer each probe, got %s: the probes prove nothing", h, control)
 	}
 }
@@ -346,16 +349,19 @@ func ipv6Addrs(t *testing.T, n *testenv.Node, name string) int {
 	return len(addrs)
 }
 
-// nodeAnswers counts what node a sent back to one round of probes.
-type nodeAnswers struct{ echo6, arp, echo4 int }
+// nodeAnswers counts what node a sent back to one round of probes, and what
+// it forwarded for the tenant.
+type nodeAnswers struct{ echo6, arp, echo4, forwarded int }
 
 func (a nodeAnswers) String() string {
-	return fmt.Sprintf("%d ICMPv6 echo replies to ff02::1, %d ARP replies for %s, %d ICMP echo replies to %s", a.echo6, a.arp, nodeIP, a.echo4, nodeIP)
+	return fmt.Sprintf("%d ICMPv6 echo replies to ff02::1, %d ARP replies for %s, %d ICMP echo replies to %s, %d packets to %s forwarded",
+		a.echo6, a.arp, nodeIP, a.echo4, nodeIP, a.forwarded, beyondIP)
 }
 
 // probe writes three of each probe on the far link and counts node a's
-// answers in its own counters (Icmp6 OutEchoReplies, Icmp OutEchoReps) and,
-// for ARP, the replies its master carried out with h's tags.
+// answers in its own counters (Icmp6 OutEchoReplies, Icmp OutEchoReps, Ip
+// ForwDatagrams) and, for ARP, the replies its master carried out with h's
+// tags.
 func probe(t *testing.T, p pair, h hostLink, far string) nodeAnswers {
 	src := testenv.Link(t, p.b.NS, far).Attrs().HardwareAddr
 	var frames [][]byte
@@ -364,16 +370,19 @@ func probe(t *testing.T, p pair, h hostLink, far string) nodeAnswers {
 			testenv.EthernetFrame(allNodesL, src, nil, testenv.EtherTypeIPv6, testenv.ICMPv6Echo(tenantLL, allNodes, seq)),
 			testenv.EthernetFrame(broadcast, src, nil, testenv.EtherTypeARP, testenv.ARPRequest(src, tenantIP, nodeIP)),
 			testenv.EthernetFrame(broadcast, src, nil, testenv.EtherTypeARP, testenv.ARPRequest(src, net.IPv4zero, nodeIP)),
-			testenv.EthernetFrame(h.mac, src, nil, testenv.EtherTypeIPv4, testenv.ICMPv4Echo(tenantIP, nodeIP, seq)))
+			testenv.EthernetFrame(h.mac, src, nil, testenv.EtherTypeIPv4, testenv.ICMPv4Echo(tenantIP, nodeIP, seq)),
+			testenv.EthernetFrame(h.mac, src, nil, testenv.EtherTypeIPv4, testenv.ICMPv4Echo(tenantIP, beyondIP, seq)))
 	}
 	stop := p.a.Capture("wire0")
 	echo6 := testenv.Counter(t, p.a.NS, "Icmp6", "OutEchoReplies")
 	echo4 := testenv.Counter(t, p.a.NS, "Icmp", "OutEchoReps")
+	fwd := testenv.Counter(t, p.a.NS, "Ip", "ForwDatagrams")
 	testenv.SendFrames(t, p.b.NS, far, frames...)
 	time.Sleep(500 * time.Millisecond)
 	a := nodeAnswers{
-		echo6: testenv.Counter(t, p.a.NS, "Icmp6", "OutEchoReplies") - echo6,
-		echo4: testenv.Counter(t, p.a.NS, "Icmp", "OutEchoReps") - echo4,
+		echo6:     testenv.Counter(t, p.a.NS, "Icmp6", "OutEchoReplies") - echo6,
+		echo4:     testenv.Counter(t, p.a.NS, "Icmp", "OutEchoReps") - echo4,
+		forwarded: testenv.Counter(t, p.a.NS, "Ip", "ForwDatagrams") - fwd,
 	}
 	for _, f := range stop() {
 		if slices.Equal(f.Tags, h.tags) && testenv.ARPReplies([]testenv.Frame{f}, nodeIP) == 1 {
