@@ -64,6 +64,7 @@ vm-setup:
 kernel: build vm-setup
 	scripts/ovs/build-ovs-cni.sh
 	scripts/k8s/build-multus.sh
+	scripts/runtime/setup.sh
 	scripts/test-kernel.sh
 
 test: lint unit fuzz kernel bench-quick

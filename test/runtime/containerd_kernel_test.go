@@ -1,0 +1,374 @@
+//go:build kerneltest
+
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/internal/testenv"
+)
+
+// containerdConfig is containerd 1.6's config for the VM: the native
+// snapshotter (overlayfs on the VM's overlay root fails), runc without
+// pivot_root (the VM's root is not a mount of its own: pivot_root gives
+// EINVAL there, containerd #4828), the pause image imported beforehand,
+// and the test's CNI directories.
+const containerdConfig = `version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.6"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        NoPivotRoot = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`
+
+// containerdRoot holds containerd's content and snapshots across the tests
+// of this process: the pause image is imported once.
+var containerdRoot struct {
+	dir      string
+	imported bool
+}
+
+// containerd is one containerd daemon, stopped when its test ends.
+type containerd struct {
+	t    *testing.T
+	sock string
+	dir  string
+}
+
+func startContainerd(t *testing.T, cniConfDir string) *containerd {
+	t.Helper()
+	if containerdRoot.dir == "" {
+		containerdRoot.dir = mkdirTemp(t, "ctrd-root.")
+	}
+	dir := mkdirTemp(t, "ctrd.") // short: socket paths
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c := &containerd{t: t, sock: filepath.Join(dir, "sock"), dir: dir}
+	conf := filepath.Join(dir, "config.toml")
+	body := fmt.Sprintf(containerdConfig, containerdRoot.dir, filepath.Join(dir, "state"), c.sock, binDir, cniConfDir)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("containerd", "--config", conf)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "QINQ_STATE_DIR="+env.StateDir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.stop(cmd, logFile) })
+	c.waitForSocket()
+	if !containerdRoot.imported {
+		out, err := exec.Command("ctr", "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", pauseImage).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ctr images import %s: %v\n%s", pauseImage, err, out)
+		}
+		containerdRoot.imported = true
+	}
+	return c
+}
+
+func mkdirTemp(t *testing.T, prefix string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (c *containerd) waitForSocket() {
+	for range 600 {
+		if _, err := os.Stat(c.sock); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("containerd did not listen on %s within 60 s:\n%s", c.sock, c.logTail())
+}
+
+// stop ends the daemon (SIGTERM, then SIGKILL) and shows its log when the
+// test failed.
+func (c *containerd) stop(cmd *exec.Cmd, logFile *os.File) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	logFile.Close()
+	if c.t.Failed() {
+		c.t.Logf("containerd's log (tail):\n%s", c.logTail())
+	}
+}
+
+func (c *containerd) logTail() string {
+	data, _ := os.ReadFile(filepath.Join(c.dir, "containerd.log"))
+	lines := strings.Split(string(data), "\n")
+	return strings.Join(lines[max(0, len(lines)-40):], "\n")
+}
+
+// crictl runs crictl against this containerd; stdout, or an error with
+// crictl's stderr.
+func (c *containerd) crictl(args ...string) (string, error) {
+	all := append([]string{"--runtime-endpoint", "unix://" + c.sock, "--image-endpoint", "unix://" + c.sock, "--timeout", "180s"}, args...)
+	cmd := exec.Command(env.Tool("crictl"), all...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("crictl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+func (c *containerd) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.crictl(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+// podConfig writes a PodSandboxConfig as a kubelet would send it for the
+// pod name in namespace default.
+func podConfig(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": "uid-" + name, "attempt": 0},
+		"log_directory": dir, "linux": map[string]any{},
+	}
+	data, _ := json.Marshal(cfg)
+	p := filepath.Join(dir, "pod.json")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sandbox is what `crictl inspectp` says of a pod.
+type sandbox struct {
+	Status struct {
+		ID      string `json:"id"`
+		State   string `json:"state"`
+		Network struct {
+			IP string `json:"ip"`
+		} `json:"network"`
+	} `json:"status"`
+	Info struct {
+		CNIResult struct {
+			Interfaces map[string]struct {
+				IPConfigs []struct{ IP string }
+				Mac       string
+			}
+		} `json:"cniResult"`
+		RuntimeSpec struct {
+			Linux struct {
+				Namespaces []struct{ Type, Path string } `json:"namespaces"`
+			} `json:"linux"`
+		} `json:"runtimeSpec"`
+	} `json:"info"`
+}
+
+func (c *containerd) inspectp(id string) sandbox {
+	c.t.Helper()
+	var s sandbox
+	out := c.must("inspectp", id)
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		c.t.Fatalf("crictl inspectp: %v\n%s", err, out)
+	}
+	return s
+}
+
+func (s sandbox) netns() string {
+	for _, n := range s.Info.RuntimeSpec.Linux.Namespaces {
+		if n.Type == "network" {
+			return n.Path
+		}
+	}
+	return ""
+}
+
+// TestContainerd_QinQIsThePodsNetwork: containerd's CRI runs a pod whose
+// only network is qinq. The pod gets qinq's address (RunPodSandbox fails
+// without one on eth0), the wire carries its tags, and a kubelet's
+// teardown (StopPodSandbox twice, RemovePodSandbox: three DELs, the later
+// two without a netns) leaves nothing.
+func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
+	n := newNetwork(t, "qinq-pods", "rt0", 300, 30)
+	w := newWire(t, n, "10.30.0.250")
+	cniDir := t.TempDir()
+	n.write(t, cniDir, "10-qinq.conflist", map[string]string{"subnet": "10.30.0.0/24", "rangeStart": "10.30.0.10", "rangeEnd": "10.30.0.20"})
+	ctrd := startContainerd(t, cniDir)
+	world := n.world(t)
+	before := world.Snapshot()
+
+	id := ctrd.must("runp", podConfig(t, "tenant-a"))
+	sb := ctrd.inspectp(id)
+	const podIP = "10.30.0.10"
+	if sb.Status.State != "SANDBOX_READY" || sb.Status.Network.IP != podIP {
+		t.Fatalf("inspectp: state %s, IP %q; want SANDBOX_READY with qinq's %s", sb.Status.State, sb.Status.Network.IP, podIP)
+	}
+	eth0 := sb.Info.CNIResult.Interfaces["eth0"]
+	if len(eth0.IPConfigs) != 1 || eth0.IPConfigs[0].IP != podIP {
+		t.Errorf("inspectp's CNI result for eth0: %+v, want qinq's %s", eth0, podIP)
+	}
+	netns := sb.netns()
+	pod := testenv.RuntimeContainer(t, id, netns)
+	assertPodLink(t, pod, n, podIP)
+	if !world.Snapshot().HasWith("cni-cache file results/", id) {
+		t.Errorf("libcni's result cache %s has nothing of %s while the pod runs: the check after removal would prove nothing", cniCache, id)
+	}
+	w.assertWire(t, pod, n)
+	pod.NS.Close() // the runtime's namespace must not outlive the pod for us
+
+	ctrd.must("stopp", id)
+	ctrd.must("stopp", id)
+	ctrd.must("rmp", id)
+	world.Unchanged(before)
+	assertGone(t, netns)
+
+	verbs := n.verbs(t, id)
+	t.Logf("containerd %s sent: %s", runtimeVersion(t, "containerd", "--version"), verbList(verbs))
+	assertVerbs(t, verbs, []string{"ADD (netns)", "DEL (netns)", "DEL (no netns)", "DEL (no netns)"})
+	// containerd builds CNI_ARGS from a map: the order varies.
+	want := []string{"IgnoreUnknown=1", "K8S_POD_INFRA_CONTAINER_ID=" + id, "K8S_POD_NAME=tenant-a", "K8S_POD_NAMESPACE=default", "K8S_POD_UID=uid-tenant-a"}
+	if len(verbs) > 0 {
+		got := strings.Split(verbs[0].CNIArgs, ";")
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("CNI_ARGS of ADD: %q, want %q in any order", verbs[0].CNIArgs, want)
+		}
+	}
+}
+
+// TestContainerd_FailingADDFailsRunp: with the range exhausted by a first
+// pod, a second RunPodSandbox fails with qinq's (host-local's) message, and
+// containerd's cleanup after the failed ADD leaves nothing of it; the first
+// pod's removal then leaves nothing at all. The pods get macvlan links on
+// the shared C-link (one VLAN link per VLAN ID: two pods cannot each own
+// C-VLAN 31), so the second ADD gets as far as IPAM.
+func TestContainerd_FailingADDFailsRunp(t *testing.T) {
+	n := newNetwork(t, "qinq-full", "rt1", 301, 31)
+	n.extra = []any{"containerLink", "macvlan"}
+	testenv.Veth(t, env.HostNode(t), n.master, env.NewNode(t), "eth1", 1500)
+	t.Cleanup(func() { testenv.DelLink(n.master) })
+	cniDir := t.TempDir()
+	n.write(t, cniDir, "10-qinq.conflist", map[string]string{"subnet": "10.31.0.0/24", "rangeStart": "10.31.0.10", "rangeEnd": "10.31.0.10"})
+	ctrd := startContainerd(t, cniDir)
+	world := n.world(t)
+	empty := world.Snapshot()
+
+	first := ctrd.must("runp", podConfig(t, "first"))
+	withFirst := world.Snapshot()
+	if got := testenv.HostLocalAllocations(n.ipamDir, n.name); len(got) != 1 {
+		t.Fatalf("host-local holds %v for the first pod, want its one address", got)
+	}
+	_, err := ctrd.crictl("runp", podConfig(t, "second"))
+	const msg = "no IP addresses available in range set: 10.31.0.10-10.31.0.10"
+	if err == nil || !strings.Contains(err.Error(), msg) {
+		t.Fatalf("runp of a pod with its range exhausted: %v, want a failure with qinq's message %q", err, msg)
+	}
+	t.Logf("runp failed as it should: %v", err)
+	world.Unchanged(withFirst)
+	if pods := ctrd.must("pods", "--name", "second", "-q"); pods != "" {
+		t.Errorf("containerd kept the failed sandbox: %q", pods)
+	}
+	second := secondPod(t, n, first)
+	t.Logf("for the failed pod containerd sent: %s", verbList(second))
+	if len(second) == 0 || second[0].Verb != "ADD" || second[0].Level != "ERROR" || !strings.Contains(second[0].Msg, msg) {
+		t.Errorf("qinq's log for the failed pod: %s, want a failed ADD with %q first", verbList(second), msg)
+	}
+	if last := second[len(second)-1]; len(second) < 2 || last.Verb != "DEL" || last.Level != "INFO" {
+		t.Errorf("qinq's log for the failed pod: %s, want containerd's cleanup DEL, successful, last", verbList(second))
+	}
+
+	ctrd.must("stopp", first)
+	ctrd.must("rmp", first)
+	world.Unchanged(empty)
+}
+
+// secondPod is what qinq logged for the one container besides first: the
+// failed sandbox, whose ID containerd made and only the log names.
+func secondPod(t *testing.T, n network, first string) []logLine {
+	t.Helper()
+	var ids []string
+	for _, l := range n.lines(t) {
+		if l.ContainerID != first && !slices.Contains(ids, l.ContainerID) {
+			ids = append(ids, l.ContainerID)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("qinq's log names %d containers besides the first pod, want 1: %v", len(ids), ids)
+	}
+	return n.verbs(t, ids[0])
+}
+
+// assertPodLink: the pod's eth0 is qinq's C-link (802.1Q C-VLAN, MTU 1496)
+// with the address, on one shared 802.1ad S-link in the VM's namespace.
+func assertPodLink(t *testing.T, pod *testenv.Container, n network, ip string) {
+	t.Helper()
+	l := testenv.Link(t, pod.NS, "eth0")
+	v, ok := l.(*netlink.Vlan)
+	if !ok || v.VlanId != n.cVlan || v.VlanProtocol != netlink.VLAN_PROTOCOL_8021Q || v.MTU != 1496 {
+		t.Fatalf("eth0: %T %+v, want 802.1Q VLAN %d with MTU 1496", l, l.Attrs(), n.cVlan)
+	}
+	if addrs := testenv.Addrs(t, pod.NS, "eth0"); len(addrs) != 1 || addrs[0] != ip+"/24" {
+		t.Errorf("eth0 addresses %v, want %s/24", addrs, ip)
+	}
+	host := env.HostNode(t)
+	if c := testenv.CountVLANs(t, host.NS, netlink.VLAN_PROTOCOL_8021AD, n.sVlan); c != 1 {
+		t.Errorf("%d 802.1ad S-links for VLAN %d in the VM, want 1", c, n.sVlan)
+	}
+}
+
+func assertVerbs(t *testing.T, got []logLine, want []string) {
+	t.Helper()
+	var s []string
+	for _, l := range got {
+		s = append(s, l.String())
+	}
+	if !slices.Equal(s, want) {
+		t.Errorf("qinq logged %v, want %v", s, want)
+	}
+}
+
+// runtimeVersion is the first line of a runtime's version output.
+func runtimeVersion(t *testing.T, bin string, args ...string) string {
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		return bin + " (version unknown: " + err.Error() + ")"
+	}
+	return strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+}
