@@ -3,221 +3,23 @@
 package runtime
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
-// containerdConfig is containerd 1.6's config for the VM: the native
-// snapshotter (overlayfs on the VM's overlay root fails), runc without
-// pivot_root (the VM's root is not a mount of its own: pivot_root gives
-// EINVAL there, containerd #4828), the pause image imported beforehand,
-// and the test's CNI directories.
-const containerdConfig = `version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = %q
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.6"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        NoPivotRoot = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = %q
-    conf_dir = %q
-`
-
-// containerdRoot holds containerd's content and snapshots across the tests
-// of this process: the pause image is imported once.
-var containerdRoot struct {
-	dir      string
-	imported bool
-}
-
-// containerd is one containerd daemon, stopped when its test ends.
-type containerd struct {
-	t    *testing.T
-	sock string
-	dir  string
-}
-
-func startContainerd(t *testing.T, cniConfDir string) *containerd {
+func startContainerd(t *testing.T, cniConfDir string) *testenv.Containerd {
 	t.Helper()
-	if containerdRoot.dir == "" {
-		containerdRoot.dir = mkdirTemp(t, "ctrd-root.")
-	}
-	dir := mkdirTemp(t, "ctrd.") // short: socket paths
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &containerd{t: t, sock: filepath.Join(dir, "sock"), dir: dir}
-	conf := filepath.Join(dir, "config.toml")
-	body := fmt.Sprintf(containerdConfig, containerdRoot.dir, filepath.Join(dir, "state"), c.sock, binDir, cniConfDir)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("containerd", "--config", conf)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "QINQ_STATE_DIR="+env.StateDir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.stop(cmd, logFile) })
-	c.waitForSocket()
-	if !containerdRoot.imported {
-		out, err := exec.Command("ctr", "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", pauseImage).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ctr images import %s: %v\n%s", pauseImage, err, out)
-		}
-		containerdRoot.imported = true
-	}
-	return c
+	return env.StartContainerd(t, binDir(t), cniConfDir, "QINQ_STATE_DIR="+env.StateDir)
 }
 
-func mkdirTemp(t *testing.T, prefix string) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func (c *containerd) waitForSocket() {
-	for range 600 {
-		if _, err := os.Stat(c.sock); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatalf("containerd did not listen on %s within 60 s:\n%s", c.sock, c.logTail())
-}
-
-// stop ends the daemon (SIGTERM, then SIGKILL) and shows its log when the
-// test failed.
-func (c *containerd) stop(cmd *exec.Cmd, logFile *os.File) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
-	logFile.Close()
-	if c.t.Failed() {
-		c.t.Logf("containerd's log (tail):\n%s", c.logTail())
-	}
-}
-
-func (c *containerd) logTail() string {
-	data, _ := os.ReadFile(filepath.Join(c.dir, "containerd.log"))
-	lines := strings.Split(string(data), "\n")
-	return strings.Join(lines[max(0, len(lines)-40):], "\n")
-}
-
-// crictl runs crictl against this containerd; stdout, or an error with
-// crictl's stderr.
-func (c *containerd) crictl(args ...string) (string, error) {
-	all := append([]string{"--runtime-endpoint", "unix://" + c.sock, "--image-endpoint", "unix://" + c.sock, "--timeout", "180s"}, args...)
-	cmd := exec.Command(env.Tool("crictl"), all...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("crictl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return strings.TrimSpace(out.String()), nil
-}
-
-func (c *containerd) must(args ...string) string {
-	c.t.Helper()
-	out, err := c.crictl(args...)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return out
-}
-
-// podConfig writes a PodSandboxConfig as a kubelet would send it for the
-// pod name in namespace default.
 func podConfig(t *testing.T, name string) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": "uid-" + name, "attempt": 0},
-		"log_directory": dir, "linux": map[string]any{},
-	}
-	data, _ := json.Marshal(cfg)
-	p := filepath.Join(dir, "pod.json")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// sandbox is what `crictl inspectp` says of a pod.
-type sandbox struct {
-	Status struct {
-		ID      string `json:"id"`
-		State   string `json:"state"`
-		Network struct {
-			IP string `json:"ip"`
-		} `json:"network"`
-	} `json:"status"`
-	Info struct {
-		CNIResult struct {
-			Interfaces map[string]struct {
-				IPConfigs []struct{ IP string }
-				Mac       string
-			}
-		} `json:"cniResult"`
-		RuntimeSpec struct {
-			Linux struct {
-				Namespaces []struct{ Type, Path string } `json:"namespaces"`
-			} `json:"linux"`
-		} `json:"runtimeSpec"`
-	} `json:"info"`
-}
-
-func (c *containerd) inspectp(id string) sandbox {
-	c.t.Helper()
-	var s sandbox
-	out := c.must("inspectp", id)
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		c.t.Fatalf("crictl inspectp: %v\n%s", err, out)
-	}
-	return s
-}
-
-func (s sandbox) netns() string {
-	for _, n := range s.Info.RuntimeSpec.Linux.Namespaces {
-		if n.Type == "network" {
-			return n.Path
-		}
-	}
-	return ""
+	return testenv.PodSandboxConfig(t, "default", name, "uid-"+name)
 }
 
 // TestContainerd_QinQIsThePodsNetwork: containerd's CRI runs a pod whose
@@ -234,8 +36,8 @@ func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
 	world := n.world(t)
 	before := world.Snapshot()
 
-	id := ctrd.must("runp", podConfig(t, "tenant-a"))
-	sb := ctrd.inspectp(id)
+	id := ctrd.Must("runp", podConfig(t, "tenant-a"))
+	sb := ctrd.Inspect(id)
 	const podIP = "10.30.0.10"
 	if sb.Status.State != "SANDBOX_READY" || sb.Status.Network.IP != podIP {
 		t.Fatalf("inspectp: state %s, IP %q; want SANDBOX_READY with qinq's %s", sb.Status.State, sb.Status.Network.IP, podIP)
@@ -244,7 +46,7 @@ func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
 	if len(eth0.IPConfigs) != 1 || eth0.IPConfigs[0].IP != podIP {
 		t.Errorf("inspectp's CNI result for eth0: %+v, want qinq's %s", eth0, podIP)
 	}
-	netns := sb.netns()
+	netns := sb.NetNS()
 	pod := testenv.RuntimeContainer(t, id, netns)
 	assertPodLink(t, pod, n, podIP)
 	if !world.Snapshot().HasWith("cni-cache file results/", id) {
@@ -253,9 +55,9 @@ func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
 	w.assertWire(t, pod, n)
 	pod.NS.Close() // the runtime's namespace must not outlive the pod for us
 
-	ctrd.must("stopp", id)
-	ctrd.must("stopp", id)
-	ctrd.must("rmp", id)
+	ctrd.Must("stopp", id)
+	ctrd.Must("stopp", id)
+	ctrd.Must("rmp", id)
 	world.Unchanged(before)
 	assertGone(t, netns)
 
@@ -290,19 +92,19 @@ func TestContainerd_FailingADDFailsRunp(t *testing.T) {
 	world := n.world(t)
 	empty := world.Snapshot()
 
-	first := ctrd.must("runp", podConfig(t, "first"))
+	first := ctrd.Must("runp", podConfig(t, "first"))
 	withFirst := world.Snapshot()
 	if got := testenv.HostLocalAllocations(n.ipamDir, n.name); len(got) != 1 {
 		t.Fatalf("host-local holds %v for the first pod, want its one address", got)
 	}
-	_, err := ctrd.crictl("runp", podConfig(t, "second"))
+	_, err := ctrd.Crictl("runp", podConfig(t, "second"))
 	const msg = "no IP addresses available in range set: 10.31.0.10-10.31.0.10"
 	if err == nil || !strings.Contains(err.Error(), msg) {
 		t.Fatalf("runp of a pod with its range exhausted: %v, want a failure with qinq's message %q", err, msg)
 	}
 	t.Logf("runp failed as it should: %v", err)
 	world.Unchanged(withFirst)
-	if pods := ctrd.must("pods", "--name", "second", "-q"); pods != "" {
+	if pods := ctrd.Must("pods", "--name", "second", "-q"); pods != "" {
 		t.Errorf("containerd kept the failed sandbox: %q", pods)
 	}
 	second := secondPod(t, n, first)
@@ -314,8 +116,8 @@ func TestContainerd_FailingADDFailsRunp(t *testing.T) {
 		t.Errorf("qinq's log for the failed pod: %s, want containerd's cleanup DEL, successful, last", verbList(second))
 	}
 
-	ctrd.must("stopp", first)
-	ctrd.must("rmp", first)
+	ctrd.Must("stopp", first)
+	ctrd.Must("rmp", first)
 	world.Unchanged(empty)
 }
 

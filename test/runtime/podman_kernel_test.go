@@ -46,7 +46,7 @@ func newPodman(t *testing.T, netDir string) *podman {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
-		"containers.conf": fmt.Sprintf(containersConf, binDir, netDir, filepath.Join(dir, "events.log")),
+		"containers.conf": fmt.Sprintf(containersConf, binDir(t), netDir, filepath.Join(dir, "events.log")),
 		"storage.conf":    fmt.Sprintf(storageConf, filepath.Join(dir, "run"), filepath.Join(dir, "storage")),
 	}
 	for name, body := range files {

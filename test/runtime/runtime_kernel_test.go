@@ -25,11 +25,7 @@ import (
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
-var (
-	env        *testenv.Env
-	binDir     string // the runtimes' CNI binary directory: qinq and the IPAM plugins
-	pauseImage string // the OCI archive of registry.k8s.io/pause:3.6
-)
+var env *testenv.Env
 
 // The runtimes' own binaries (Debian packages) and where libcni caches
 // results: both runtimes use libcni's default.
@@ -45,7 +41,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(env.StateDir)
-	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 
@@ -62,8 +57,7 @@ func setup() error {
 			return fmt.Errorf("%w (scripts/runtime/setup.sh installs it)", err)
 		}
 	}
-	pauseImage = filepath.Join(env.Root, "bin", "pause-image.tar")
-	if _, err := os.Stat(pauseImage); err != nil {
+	if _, err := os.Stat(env.PauseImage()); err != nil {
 		return fmt.Errorf("%w (scripts/runtime/setup.sh builds it)", err)
 	}
 	// runc puts every container in a cgroup: the VM mounts cgroup2.
@@ -79,22 +73,15 @@ func setup() error {
 	if env.StateDir, err = os.MkdirTemp("", "qinq-runtime-state."); err != nil {
 		return err
 	}
-	return linkBinDir()
+	return nil
 }
 
-// linkBinDir makes the one CNI binary directory a runtime takes: the plugin
-// under test, the IPAM plugins and loopback (containerd sets up the pod's lo with it).
-func linkBinDir() error {
-	var err error
-	if binDir, err = os.MkdirTemp("", "qinq-runtime-bin."); err != nil {
-		return err
-	}
-	for name, target := range map[string]string{"qinq": env.Plugin, "host-local": env.Tool("host-local"), "static": env.Tool("static"), "loopback": env.Tool("loopback")} {
-		if err := os.Symlink(target, filepath.Join(binDir, name)); err != nil {
-			return err
-		}
-	}
-	return nil
+// binDir is the one CNI binary directory a runtime takes: the plugin under
+// test, the IPAM plugins and loopback (containerd sets up the pod's lo with
+// it).
+func binDir(t *testing.T) string {
+	return testenv.BinDir(t, map[string]string{"qinq": env.Plugin, "host-local": env.Tool("host-local"),
+		"static": env.Tool("static"), "loopback": env.Tool("loopback")})
 }
 
 // network is the qinq network a runtime reads from its CNI config
