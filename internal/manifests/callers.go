@@ -113,7 +113,9 @@ func OldLibcni(tool string, nets []*Network) ([]Outcome, error) {
 // versions, ADD with a result at the version it was sent, as qinq does.
 type fakeQinQ struct{ sent *string }
 
-func (f *fakeQinQ) FindInPath(plugin string, _ []string) (string, error) { return "/fake/" + plugin, nil }
+func (f *fakeQinQ) FindInPath(plugin string, _ []string) (string, error) {
+	return "/fake/" + plugin, nil
+}
 
 func (f *fakeQinQ) Decode(b []byte) (version.PluginInfo, error) {
 	return (&version.PluginDecoder{}).Decode(b)

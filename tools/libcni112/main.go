@@ -97,9 +97,13 @@ type fakeExec struct {
 	sent     *string
 }
 
-func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) { return "/fake/" + plugin, nil }
+func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) {
+	return "/fake/" + plugin, nil
+}
 
-func (f *fakeExec) Decode(b []byte) (version.PluginInfo, error) { return (&version.PluginDecoder{}).Decode(b) }
+func (f *fakeExec) Decode(b []byte) (version.PluginInfo, error) {
+	return (&version.PluginDecoder{}).Decode(b)
+}
 
 func (f *fakeExec) ExecPlugin(_ context.Context, path string, stdin []byte, environ []string) ([]byte, error) {
 	var conf struct {
