@@ -3,7 +3,8 @@
 # host, whose / is the test VM's read-only lower layer: Debian bookworm's
 # containerd (1.6.20), runc (1.1.5) and podman (4.3.1) with apt (their
 # daemons are never started on the host: scripts/lib/apt-install.sh), crictl
-# v1.34.0 built once from the Go module proxy into bin/crictl, and the
+# v1.34.0 built once from the Go module proxy into bin/crictl, the
+# reference ptp plugin into bin/ptp, and the
 # sandbox image registry.k8s.io/pause:3.6 as an OCI archive in
 # bin/pause-image.tar (tools/image around the static bin/pause, built from
 # tools/image/pause). Idempotent.
@@ -34,9 +35,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 scripts/build-go-module.sh sigs.k8s.io/cri-tools v1.34.0 ./cmd/crictl "$root/bin/crictl"
+# The reference ptp plugin (go.mod's plugins version): the cluster network
+# Multus delegates eth0 to under containerd (test/multus), which wants an IP.
+CGO_ENABLED=0 go build -trimpath -o bin/ptp github.com/containernetworking/plugins/plugins/main/ptp
 
 # The pause image: rebuilt when the pause source or the image tool changes.
-key=$(cat tools/image/*.go tools/image/pause/*.go tools/image/go.sum | sha256sum | cut -c1-16)
+key=$(cat tools/image/build.go tools/image/main.go tools/image/pause/*.go tools/image/go.sum | sha256sum | cut -c1-16)
 if [ "$(cat bin/pause-image.tar.key 2>/dev/null)" != "$key" ] || [ ! -f bin/pause-image.tar ]; then
 	say "building bin/pause-image.tar (registry.k8s.io/pause:3.6, tools/image)"
 	(cd tools/image && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$root/bin/pause" ./pause &&
