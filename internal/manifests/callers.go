@@ -49,16 +49,15 @@ func addWithCurrent(conf []byte, sent *string) error {
 	if err := json.Unmarshal(conf, &probe); err != nil {
 		return err
 	}
-	var list *libcni.NetworkConfigList
-	var err error
-	if _, isList := probe["plugins"]; isList {
-		list, err = libcni.NetworkConfFromBytes(conf)
-	} else {
-		var pc *libcni.PluginConfig
-		if pc, err = libcni.NetworkPluginConfFromBytes(conf); err == nil {
-			list, err = libcni.ConfListFromConf(pc)
+	if _, isList := probe["plugins"]; !isList {
+		// A single conf becomes a list of one, as callers upconvert .conf
+		// files (what the deprecated libcni.ConfListFromConf does).
+		var err error
+		if conf, err = json.Marshal(map[string]any{"name": probe["name"], "cniVersion": probe["cniVersion"], "plugins": []json.RawMessage{conf}}); err != nil {
+			return err
 		}
 	}
+	list, err := libcni.NetworkConfFromBytes(conf)
 	if err != nil {
 		return err
 	}
