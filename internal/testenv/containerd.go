@@ -83,7 +83,7 @@ func (e *Env) StartContainerd(t testing.TB, binDir, confDir string, environ ...s
 	}
 	cmd := exec.Command("containerd", "--config", conf)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), environ...)
+	cmd.Env = append(os.Environ(), append(environ, "PATH="+SbinPath())...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +225,12 @@ func (s Sandbox) NetNS() string {
 		}
 	}
 	return ""
+}
+
+// SbinPath is $PATH with the system directories appended: Debian puts runc
+// in /usr/sbin, which a non-login PATH may lack.
+func SbinPath() string {
+	return os.Getenv("PATH") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 }
 
 // BinDir makes a CNI binary directory (what a runtime takes: one) of

@@ -52,6 +52,7 @@ func setup() error {
 	if err = env.Preflight("host-local", "static", "loopback", "crictl"); err != nil {
 		return err
 	}
+	os.Setenv("PATH", testenv.SbinPath()) // runc, for podman too
 	for _, b := range runtimeBinaries {
 		if _, err := exec.LookPath(b); err != nil {
 			return fmt.Errorf("%w (scripts/runtime/setup.sh installs it)", err)
