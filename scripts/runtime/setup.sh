@@ -25,9 +25,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	# shellcheck source=../lib/apt-install.sh
 	. scripts/lib/apt-install.sh
 	apt_install_no_start runtime-setup "${missing[@]}"
-	# A systemd host would enable containerd: the host must not run it.
+	# A systemd host would enable containerd and podman's socket and timers:
+	# the host must not run them. (podman also ships
+	# /etc/cni/net.d/87-podman-bridge.conflist; the tests never read
+	# /etc/cni/net.d: every runtime gets a directory of the test's.)
 	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-		systemctl disable --now containerd >/dev/null 2>&1 || true
+		systemctl disable --now containerd podman.socket podman.service podman-restart.service \
+			podman-auto-update.timer >/dev/null 2>&1 || true
 	fi
 	for p in "${packages[@]}"; do
 		say "$p $(dpkg-query -W -f='${Version}' "$p") installed"
