@@ -166,13 +166,16 @@ func (c *Containerd) Must(args ...string) string {
 }
 
 // PodSandboxConfig writes the PodSandboxConfig a kubelet would send for a
-// pod and returns its path, for `crictl runp`.
-func PodSandboxConfig(t testing.TB, namespace, name, uid string) string {
+// pod (annotations may be nil) and returns its path, for `crictl runp`.
+func PodSandboxConfig(t testing.TB, namespace, name, uid string, annotations map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := map[string]any{
 		"metadata":      map[string]any{"name": name, "namespace": namespace, "uid": uid, "attempt": 0},
 		"log_directory": dir, "linux": map[string]any{},
+	}
+	if annotations != nil {
+		cfg["annotations"] = annotations
 	}
 	data, _ := json.Marshal(cfg)
 	p := filepath.Join(dir, "pod.json")

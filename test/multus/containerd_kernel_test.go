@@ -51,7 +51,7 @@ func TestMultus_UnderContainerd(t *testing.T) {
 		testenv.Dir{Name: "multus-cache", Path: multusCache}, testenv.Dir{Name: "cni-cache", Path: "/var/lib/cni"})
 	before := world.Snapshot()
 
-	id := ctrd.Must("runp", testenv.PodSandboxConfig(t, "default", api.pod.Name, string(api.pod.UID)))
+	id := ctrd.Must("runp", testenv.PodSandboxConfig(t, "default", api.pod.Name, string(api.pod.UID), nil))
 	sb := ctrd.Inspect(id)
 	if sb.Status.State != "SANDBOX_READY" || !strings.HasPrefix(sb.Status.Network.IP, "10.99.0.") {
 		t.Fatalf("inspectp: state %s, IP %q; want SANDBOX_READY with the cluster network's 10.99.0.x on eth0", sb.Status.State, sb.Status.Network.IP)

@@ -3,7 +3,10 @@
 package runtime
 
 import (
+	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +22,7 @@ func startContainerd(t *testing.T, cniConfDir string) *testenv.Containerd {
 }
 
 func podConfig(t *testing.T, name string) string {
-	return testenv.PodSandboxConfig(t, "default", name, "uid-"+name)
+	return testenv.PodSandboxConfig(t, "default", name, "uid-"+name, map[string]string{"example.org/tenant": name})
 }
 
 // TestContainerd_QinQIsThePodsNetwork: containerd's CRI runs a pod whose
@@ -29,6 +32,9 @@ func podConfig(t *testing.T, name string) string {
 // two without a netns) leaves nothing.
 func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
 	n := newNetwork(t, "qinq-pods", "rt0", 300, 30)
+	// containerd hands a plugin declaring this capability the pod's
+	// annotations in runtimeConfig: qinq must take them.
+	n.extra = []any{"capabilities", map[string]bool{podAnnotations: true}}
 	w := newWire(t, n, "10.30.0.250")
 	cniDir := t.TempDir()
 	n.write(t, cniDir, "10-qinq.conflist", map[string]string{"subnet": "10.30.0.0/24", "rangeStart": "10.30.0.10", "rangeEnd": "10.30.0.20"})
@@ -52,6 +58,7 @@ func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
 	if !world.Snapshot().HasWith("cni-cache file results/", id) {
 		t.Errorf("libcni's result cache %s has nothing of %s while the pod runs: the check after removal would prove nothing", cniCache, id)
 	}
+	assertAnnotationsPassed(t, n, id, "tenant-a")
 	w.assertWire(t, pod, n)
 	pod.NS.Close() // the runtime's namespace must not outlive the pod for us
 
@@ -72,6 +79,30 @@ func TestContainerd_QinQIsThePodsNetwork(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("CNI_ARGS of ADD: %q, want %q in any order", verbs[0].CNIArgs, want)
 		}
+	}
+}
+
+const podAnnotations = "io.kubernetes.cri.pod-annotations"
+
+// assertAnnotationsPassed reads containerd's libcni cache entry of the pod
+// (the capability arguments it handed libcni, which puts them into
+// runtimeConfig for a plugin declaring the capability) and wants the pod's
+// annotations there: the capability containerd offers was used, and the ADD
+// with it succeeded.
+func assertAnnotationsPassed(t *testing.T, n network, id, pod string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(cniCache, "results", n.name+"-"+id+"-eth0"))
+	if err != nil {
+		t.Fatalf("libcni's cache entry of the pod: %v", err)
+	}
+	var entry struct {
+		CapabilityArgs map[string]map[string]string `json:"capabilityArgs"`
+	}
+	if err := json.Unmarshal(data, &entry); err != nil {
+		t.Fatalf("libcni's cache entry of the pod: %v\n%s", err, data)
+	}
+	if got := entry.CapabilityArgs[podAnnotations]["example.org/tenant"]; got != pod {
+		t.Errorf("capability args containerd passed: %v, want %s with the pod's annotation", entry.CapabilityArgs, podAnnotations)
 	}
 }
 
