@@ -144,6 +144,9 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 }
 
 func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
+	if err := isolateIn(o, l.Attrs().Name); err != nil {
+		return err
+	}
 	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(BridgeKey(b.Key))) }); err != nil {
 		return Error("mark the bridge "+b.Name+" as owned", err)
 	}
@@ -343,6 +346,10 @@ func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink) (
 	if err != nil {
 		return nil, Error("find "+v.Attrs().Name+" in qinq's network namespace", err)
 	}
+	// A link's settings are per namespace: they are set where it lives now.
+	if err := isolateIn(o, moved.Attrs().Name); err != nil {
+		return nil, err
+	}
 	return renameJoined(o, moved, l)
 }
 
@@ -380,7 +387,18 @@ func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, p Port) er
 		}
 		return Error("create the veth pair "+p.HostName, err)
 	}
+	if err := isolateIn(o, p.HostName); err != nil {
+		_ = DeleteNamed(o.H, p.HostName, "veth") // takes the container end along
+		return err
+	}
 	return nil
+}
+
+// isolateIn applies IsolateHostLink in qinq's namespace, to a link still
+// down: the node's addresses are not there, but no link qinq makes takes an
+// address, an RA, or answers ARP, wherever it lives.
+func isolateIn(o *Own, name string) error {
+	return o.NS.Do(func(ns.NetNS) error { return IsolateHostLink(name) })
 }
 
 // AttachPort makes the host end a locked port of bridge that accepts only

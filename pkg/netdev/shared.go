@@ -62,7 +62,12 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // listed only when the kernel refuses the VLAN because it exists under
 // another name (an admin's, or a temporary one an ADD died with): an ADD
 // never scans the node.
-func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
+//
+// A link it makes on the host is isolated from the node before it goes up
+// (IsolateHostLink); one it finds is left as it is: an admin's link is the
+// admin's to set.
+func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, inUse func() error) (int, error) {
+	h, isolate := n.Links, !n.inContainer()
 	found, err := byName(h, parent, l)
 	if err != nil {
 		return 0, err
@@ -71,7 +76,7 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func(
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			return createdShared(h, v, l)
+			return createdShared(h, v, l, isolate)
 		}
 		if !errors.Is(err, unix.EEXIST) {
 			return 0, Error("create "+l.Name, err)
@@ -84,7 +89,7 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func(
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		return finishShared(h, found, l) // an ADD died half-way through creating it
+		return finishShared(h, found, l, isolate) // an ADD died half-way through creating it
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
 		if err := Retry(func() error { return h.LinkSetUp(found) }); err != nil {
@@ -121,17 +126,24 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, error) {
-	idx, err := finishShared(h, v, l)
+func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, isolate bool) (int, error) {
+	idx, err := finishShared(h, v, l, isolate)
 	if err != nil {
 		_ = h.LinkDel(v)
 	}
 	return idx, err
 }
 
-// finishShared marks a shared link as owned and gives it its planned name
-// (the alternative one when the first is taken by an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, error) {
+// finishShared isolates a shared link on the host from the node (under its
+// temporary name: the settings follow the rename), marks it as owned and
+// gives it its planned name (the alternative one when the first is taken by
+// an unrelated link).
+func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, isolate bool) (int, error) {
+	if isolate {
+		if err := IsolateHostLink(v.Attrs().Name); err != nil {
+			return 0, err
+		}
+	}
 	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}

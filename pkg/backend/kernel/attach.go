@@ -64,7 +64,7 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan, chain []
 			return 0, err
 		}
 		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
-		if idx, err = netdev.EnsureShared(n.Links, idx, l, held.explain); err != nil {
+		if idx, err = netdev.EnsureShared(n, idx, l, held.explain); err != nil {
 			return 0, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
