@@ -117,6 +117,8 @@ type rawConfig struct {
 	MTU             *int   `json:"mtu"`
 	LinkInContainer bool   `json:"linkInContainer"`
 	MAC             string `json:"mac"`
+	// envMAC is CNI_ARGS MAC (not JSON): the reference plugins' per-pod MAC.
+	envMAC string
 	ContainerLink   string `json:"containerLink"`
 	LinkMode        string `json:"containerLinkMode"`
 	RuntimeConfig   struct {
@@ -183,6 +185,9 @@ func Parse(stdin []byte, cniArgs string) (*Config, error) {
 	}
 	if c.CNIVersion == "" {
 		c.CNIVersion = "0.1.0" // the spec's default for a missing cniVersion
+	}
+	if raw.envMAC, err = readEnvMAC(cniArgs); err != nil {
+		return nil, err
 	}
 	if err := c.fill(raw); err != nil {
 		return nil, err
@@ -386,6 +391,11 @@ func (c *Config) fillMTU(raw *rawConfig) error {
 
 func (c *Config) fillMAC(raw *rawConfig) error {
 	key, value := "mac", raw.MAC
+	if raw.envMAC != "" {
+		// CNI_ARGS MAC, as the reference plugins read it: the pod's own,
+		// over the network's key; the mac capability wins over both.
+		key, value = "CNI_ARGS MAC", raw.envMAC
+	}
 	if raw.RuntimeConfig.MAC != "" {
 		// The mac capability: the runtime (or Multus) asks for this pod's
 		// MAC, which wins over the network's key.

@@ -82,3 +82,20 @@ func TestAllowedCVlans_KernelTunnelBridge(t *testing.T) {
 		t.Fatalf("got %q %v, want a bridge with allowedCVlans [10 20]", c.ContainerLink, c.AllowedCVlans)
 	}
 }
+
+func TestMAC_CNIArgsMACWinsOverTheKeyAndTheCapabilityOverIt(t *testing.T) {
+	js := v1(`{"master":"eth0","sVlan":1,"mac":"02:00:00:00:00:01"}`)
+	c, err := Parse(js, "IgnoreUnknown=1;K8S_POD_NAME=p;MAC=02:00:00:00:00:04")
+	if err != nil || c.MAC.String() != "02:00:00:00:00:04" {
+		t.Fatalf("CNI_ARGS MAC: %v %v, want 02:00:00:00:00:04", c, err)
+	}
+	rc := v1(`{"master":"eth0","sVlan":1,"runtimeConfig":{"mac":"02:00:00:00:00:02"}}`)
+	if c, err := Parse(rc, "MAC=02:00:00:00:00:04"); err != nil || c.MAC.String() != "02:00:00:00:00:02" {
+		t.Fatalf("runtimeConfig.mac must win over CNI_ARGS MAC: %v %v", c, err)
+	}
+	_, err = Parse(js, "MAC=01:00:00:00:00:04")
+	var e *types.Error
+	if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, "CNI_ARGS MAC:") {
+		t.Fatalf("a multicast CNI_ARGS MAC: want code 7 naming CNI_ARGS MAC, got %v", err)
+	}
+}

@@ -90,6 +90,19 @@ type cniArgs struct {
 	types.CommonArgs
 	SVLAN  types.UnmarshallableString
 	CVLANS types.UnmarshallableString
+	MAC    types.UnmarshallableString
+}
+
+// readEnvMAC is CNI_ARGS MAC ("" when unset).
+func readEnvMAC(env string) (string, error) {
+	if env == "" {
+		return "", nil
+	}
+	e := cniArgs{CommonArgs: types.CommonArgs{IgnoreUnknown: true}}
+	if err := types.LoadArgs(env, &e); err != nil {
+		return "", cnierr.InvalidEnv("CNI_ARGS", "%v", err)
+	}
+	return string(e.MAC), nil
 }
 
 // readPodValues collects the overrides: args.cni wins over CNI_ARGS, as the

@@ -71,9 +71,11 @@ func TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirOw
 	cf := bridged(100, 10)
 	pods := []*testenv.Container{testenv.NewContainer(t), testenv.NewContainer(t)}
 	confs := []testenv.Conf{cf.WithStaticIP("10.30.0.1/24"), cf.WithStaticIP("10.30.0.2/24").With("mac", "02:00:5e:30:00:02")}
+	// The first pod asks for its MAC in CNI_ARGS, the second in the config.
+	args := []testenv.InvokeOption{testenv.CNIArgs("IgnoreUnknown=1;MAC=02:00:5e:30:00:01"), testenv.CNIArgs("")}
 	var results []*current.Result
 	for i, c := range pods {
-		results = append(results, p.a.Add(confs[i], c, "net1"))
+		results = append(results, p.a.Add(confs[i], c, "net1", args[i]))
 	}
 	second := pods[1]
 	peer := testenv.NewContainer(t)
@@ -92,6 +94,9 @@ func TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirOw
 	}
 	if got := macOf(t, second); got != "02:00:5e:30:00:02" {
 		t.Fatalf("second pod's MAC %s, want the requested 02:00:5e:30:00:02", got)
+	}
+	if got := macOf(t, pods[0]); got != "02:00:5e:30:00:01" {
+		t.Fatalf("first pod's MAC %s, want 02:00:5e:30:00:01 from CNI_ARGS", got)
 	}
 	br, ports := bridgeOf(t, p.a, pods...)
 	up := ownLink(t, p.a, "wire0.100.10").(*netlink.Vlan)
@@ -126,7 +131,7 @@ func TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirOw
 		t.Fatalf("pod to pod on one node: %v", err)
 	}
 	for i, c := range pods {
-		if err := p.a.Check(confs[i], c, "net1", results[i]); err != nil {
+		if err := p.a.Check(confs[i], c, "net1", results[i], args[i]); err != nil {
 			t.Errorf("CHECK of %s: %v", c.ID, err)
 		}
 	}
