@@ -215,3 +215,41 @@ func TestBridge_APodRecordedAsVLANPassesCHECKAndDELUnderTheNewDefault(t *testing
 }
 
 var _ = net.ParseMAC
+
+// Parallel ADDs of pods of two (S, C)s on a fresh node: the first of them
+// makes qinq's netns (under its lock), one bridge per (S, C) is shared by its
+// pods, every pod gets its port; parallel DELs leave nothing.
+func TestBridge_30ParallelADDsOnTwoCVLANsThen30ParallelDELs(t *testing.T) {
+	const n = 30
+	p := newPair(t, 1500)
+	ctrs := make([]*testenv.Container, n)
+	for i := range ctrs {
+		ctrs[i] = testenv.NewContainer(t)
+	}
+	conf := func(i int) testenv.Conf { return bridged(2210, 10+i%2) }
+	parallel(n, func(i int) {
+		if _, err := p.a.Invoke("ADD", conf(i), ctrs[i], "net1"); err != nil {
+			t.Errorf("ADD %d: %v", i, err)
+		}
+	})
+	if got := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 2210); got != 1 {
+		t.Fatalf("%d S-links after %d parallel ADDs, want 1", got, n)
+	}
+	if got := testenv.LinkNames(t, ownNS(t, p.a), "qbr"); len(got) != 2 {
+		t.Fatalf("bridges %v, want one per C-VLAN", got)
+	}
+	if got := testenv.LinkNames(t, ownNS(t, p.a), "qbp"); len(got) != n {
+		t.Fatalf("%d bridge ports, want %d", len(got), n)
+	}
+	for i, c := range ctrs {
+		if l := testenv.Link(t, c.NS, "net1"); l.Type() != "veth" {
+			t.Fatalf("container %d: net1 is a %s", i, l.Type())
+		}
+	}
+	parallel(n, func(i int) {
+		if _, err := p.a.Invoke("DEL", conf(i), ctrs[i], "net1"); err != nil {
+			t.Errorf("DEL %d: %v", i, err)
+		}
+	})
+	assertClean(t, p.a, "", ctrs...)
+}
