@@ -19,11 +19,11 @@ import (
 // Env is where the plugins are and what the bench created, so it can be
 // checked for leftovers and removed.
 type Env struct {
-	Qinq, Vlan, Macvlan string // plugin binaries
-	CNIPath             string // where the IPAM plugins are
-	StateDir            string // qinq's reference store (its default)
-	mu                  sync.Mutex
-	problems            []string
+	Qinq, Vlan, Macvlan, Bridge string // plugin binaries
+	CNIPath                     string // where the IPAM plugins are
+	StateDir                    string // qinq's reference store (its default)
+	mu                          sync.Mutex
+	problems                    []string
 }
 
 // Call is one CNI invocation.

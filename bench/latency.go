@@ -74,7 +74,10 @@ func (e *Env) interleave(vs []*variant, rounds, block int) map[string]samples {
 
 // latencyMasters: one dummy master per variant, so no variant sees another's
 // links; lm0.10 is the pre-made VLAN link the reference macvlan stacks on.
-var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0"}
+var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0", "lqb0", "lqbs0"}
+
+// refBridge is the bridge the reference bridge plugin makes (and keeps).
+const refBridge = "lbr0"
 
 func latencyVariants(e *Env) []*variant {
 	q := func(name, desc, master string, cvlans []int, subnet string, extra map[string]any) *variant {
@@ -98,6 +101,13 @@ func latencyVariants(e *Env) []*variant {
 		{Name: "macvlan", Desc: "reference macvlan v1.9.1 (bridge) on a VLAN link, host-local", Plugin: e.Macvlan,
 			Conf: conf(map[string]any{"name": "lat-macvlan", "type": "macvlan", "master": "lm0.10", "mode": "bridge",
 				"ipam": hostLocal("10.15.0.0/24")})},
+		q("qinq-bridge", `qinq [10], "containerLink": "bridge", host-local`, "lqb0", []int{10}, "10.17.0.0/24",
+			map[string]any{"containerLink": "bridge"}),
+		q("qinq-bridge-shared", `qinq [10], "containerLink": "bridge", while another pod keeps the chain and its bridge`, "lqbs0",
+			[]int{10}, "10.18.0.0/24", map[string]any{"containerLink": "bridge"}),
+		{Name: "bridge", Desc: "reference bridge v1.9.1, vlan 10 (its bridge kept between pods), host-local", Plugin: e.Bridge,
+			Conf: conf(map[string]any{"name": "lat-bridge", "type": "bridge", "bridge": refBridge, "vlan": 10,
+				"ipam": hostLocal("10.19.0.0/24")})},
 	}
 }
 
@@ -108,6 +118,8 @@ func standing(nses []ns.NetNS) []Call {
 		{"name": "lat-qinq-shared", "type": "qinq", "containerLink": "vlan", "master": "lqs0", "sVlan": 100, "cVlans": []int{11}},
 		{"name": "lat-qinq-macvlan-shared", "type": "qinq", "master": "lqms0", "sVlan": 100, "cVlans": []int{10},
 			"containerLink": "macvlan"},
+		{"name": "lat-qinq-bridge-shared", "type": "qinq", "master": "lqbs0", "sVlan": 100, "cVlans": []int{10},
+			"containerLink": "bridge"},
 	}
 	calls := make([]Call, len(keep))
 	for i, c := range keep {
@@ -123,7 +135,7 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 			return nil, err
 		}
 	}
-	defer removeLinks(latencyMasters...)
+	defer removeLinks(append(latencyMasters, refBridge)...)
 	if err := (*node)(nil).vlanOn("lm0", "lm0.10", 10); err != nil {
 		return nil, err
 	}
@@ -156,7 +168,7 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 			e.problem("latency: %v", err)
 		}
 	}
-	e.checkClean("latency", []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0.10"}, nses)
+	e.checkClean("latency", []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0.10", "lqb0", "lqbs0"}, nses)
 	out := make([]Latency, len(vs))
 	for i, v := range vs {
 		out[i] = got[v.Name].latency(v)

@@ -85,7 +85,7 @@ func usage() {
 func runCmd(argv []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	q := fs.Bool("quick", os.Getenv("QINQ_BENCH_QUICK") == "1", "tiny counts: prove the bench works")
-	bin := fs.String("bin", "bin", "directory with qinq, host-local, static and ref/{vlan,macvlan}")
+	bin := fs.String("bin", "bin", "directory with qinq, host-local, static and ref/{vlan,macvlan,bridge}")
 	only := fs.String("only", os.Getenv("QINQ_BENCH_ONLY"), "comma-separated items to run (for working on one; the report then misses the others)")
 	_ = fs.Parse(argv)
 	if err := inVM(); err != nil {
@@ -114,7 +114,7 @@ func runCmd(argv []string) error {
 
 func newEnv(bin string) *Env {
 	return &Env{
-		Qinq: bin + "/qinq", Vlan: bin + "/ref/vlan", Macvlan: bin + "/ref/macvlan",
+		Qinq: bin + "/qinq", Vlan: bin + "/ref/vlan", Macvlan: bin + "/ref/macvlan", Bridge: bin + "/ref/bridge",
 		CNIPath: bin, StateDir: "/run/qinq",
 	}
 }
@@ -180,7 +180,7 @@ func inVM() error {
 
 func profileCmd(argv []string) error {
 	fs := flag.NewFlagSet("profile", flag.ExitOnError)
-	bin := fs.String("bin", "bin", "directory with qinq, host-local, static and ref/{vlan,macvlan}")
+	bin := fs.String("bin", "bin", "directory with qinq, host-local, static and ref/{vlan,macvlan,bridge}")
 	small := fs.Int("small", 10, "the small population")
 	large := fs.Int("large", 300, "the large population")
 	_ = fs.Parse(argv)

@@ -112,6 +112,12 @@ func (r *Report) computeRatios() {
 		mkRatio("latency.macvlan.p99", fmt.Sprintf(mv, "p99"), lat["qinq-macvlan"].Pair.P99, lat["macvlan"].Pair.P99, "ms", 1, "<="),
 		mkRatio("latency.macvlan-shared.p50", "ADD+DEL p50, qinq macvlan, chain kept by another pod / macvlan",
 			lat["qinq-macvlan-shared"].Pair.P50, lat["macvlan"].Pair.P50, "ms", none, ""),
+		// The reference bridge plugin keeps its bridge between pods: the fair
+		// pair is qinq with its chain and bridge kept by another pod.
+		mkRatio("latency.bridge-shared.p50", "ADD+DEL p50, qinq bridge, chain and bridge kept by another pod / bridge vlan",
+			lat["qinq-bridge-shared"].Pair.P50, lat["bridge"].Pair.P50, "ms", 1, "<="),
+		mkRatio("latency.bridge.p50", "ADD+DEL p50, qinq bridge, chain and bridge made and deleted / bridge vlan",
+			lat["qinq-bridge"].Pair.P50, lat["bridge"].Pair.P50, "ms", none, ""),
 	}
 	s := r.Startup
 	r.Ratios = append(r.Ratios,

@@ -50,7 +50,8 @@ func sample() *Report {
 	r := &Report{
 		Meta: Meta{Date: "2025-01-02T03:04:05Z", Kernel: "6.1.0-56-amd64", QEMU: "7.2.22"},
 		Latency: []Latency{lat("qinq", 200), lat("vlan", 100), lat("qinqinq", 220), lat("qinq-shared", 150),
-			lat("qinq-macvlan", 200), lat("qinq-macvlan-shared", 150), lat("macvlan", 100)},
+			lat("qinq-macvlan", 200), lat("qinq-macvlan-shared", 150), lat("macvlan", 100),
+			lat("qinq-bridge", 200), lat("qinq-bridge-shared", 150), lat("bridge", 100)},
 		Startup: Startup{QinqVersion: Summary{P50: 40, Mean: 40}, VlanVersion: Summary{P50: 20, Mean: 20}, QinqBytes: 17e6, VlanBytes: 7e6},
 		Scale: Scale{
 			Attachments: []ScaleLevel{level("qinq", 10, 100), level("vlan", 10, 100), level("qinq", 100, 150),

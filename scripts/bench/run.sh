@@ -26,7 +26,8 @@ export QINQ_BENCH_KROOT=${QINQ_VM_CACHE:-$HOME/.cache/qinq-vm}/kernel/$KVER
 export CGO_ENABLED=0
 go build -trimpath -o bin/ref/ \
 	github.com/containernetworking/plugins/plugins/main/vlan \
-	github.com/containernetworking/plugins/plugins/main/macvlan
+	github.com/containernetworking/plugins/plugins/main/macvlan \
+	github.com/containernetworking/plugins/plugins/main/bridge
 go build -trimpath -o bin/qinq-bench ./bench
 
 if [ "${1:-}" = profile ]; then
