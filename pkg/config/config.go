@@ -118,10 +118,10 @@ type rawConfig struct {
 	LinkInContainer bool   `json:"linkInContainer"`
 	MAC             string `json:"mac"`
 	// envMAC is CNI_ARGS MAC (not JSON): the reference plugins' per-pod MAC.
-	envMAC string
-	ContainerLink   string `json:"containerLink"`
-	LinkMode        string `json:"containerLinkMode"`
-	RuntimeConfig   struct {
+	envMAC        string
+	ContainerLink string `json:"containerLink"`
+	LinkMode      string `json:"containerLinkMode"`
+	RuntimeConfig struct {
 		MAC string `json:"mac"`
 	} `json:"runtimeConfig"`
 	Mode           string   `json:"mode"`

@@ -451,3 +451,32 @@ func DeleteBridge(h netlinksafe.Handle, name, key string) error {
 	}
 	return Error("delete the bridge "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
 }
+
+// LockedPortsSupported reports whether the running kernel has locked bridge
+// ports (IFLA_BRPORT_LOCKED, Linux 5.18): an older one ignores the attribute
+// without an error, and a pod's port would accept any source MAC.
+func LockedPortsSupported() bool {
+	var uts unix.Utsname
+	if unix.Uname(&uts) != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(uts.Release[:]), 5, 18)
+}
+
+// releaseAtLeast compares a kernel release ("6.1.0-57-amd64") with major.minor.
+func releaseAtLeast(release string, major, minor int) bool {
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	digits := parts[1]
+	if i := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		digits = digits[:i] // "18-rc1"
+	}
+	mi, err2 := strconv.Atoi(digits)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
+}

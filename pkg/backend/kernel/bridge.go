@@ -48,6 +48,9 @@ func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint) netdev.BridgeSpec {
 // master's lock, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
 func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Links, u *undo.Stack) (backend.Attached, error) {
+	if !netdev.LockedPortsSupported() {
+		return backend.Attached{}, errNoLockedPorts
+	}
 	own, err := b.ownNS(true)
 	if err != nil {
 		return backend.Attached{}, err

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/netdev"
 )
 
 // Status reports code 50 when this node cannot attach containers: no 802.1Q
@@ -17,6 +19,9 @@ func (b *Backend) Status() error {
 	if !vlanSupported() {
 		return cnierr.Unavailable("the kernel has no 802.1Q VLAN support: load the 8021q module (modprobe 8021q)")
 	}
+	if b.conf.ContainerLink == config.LinkBridge && !netdev.LockedPortsSupported() {
+		return errNoLockedPorts
+	}
 	if !b.conf.LinkInContainer {
 		if _, err := netlinksafe.LinkByName(b.conf.Master); err != nil {
 			return cnierr.Unavailable("master %q: no such link on this node", b.conf.Master)
@@ -24,6 +29,11 @@ func (b *Backend) Status() error {
 	}
 	return nil
 }
+
+// errNoLockedPorts: before 5.18 the kernel ignores IFLA_BRPORT_LOCKED, and a
+// pod's bridge port would accept any source MAC.
+var errNoLockedPorts = cnierr.Unavailable("the kernel has no locked bridge ports (Linux 5.18 or later): " +
+	"containerLink \"bridge\" cannot keep a pod to its MAC here; use \"macvlan\" or a newer kernel")
 
 // Where the kernel tells about 802.1Q support; variables so tests can point
 // them at fixtures.
