@@ -89,7 +89,8 @@ func containerLeftovers(n ns.NetNS) []string {
 func (e *Env) refLeftovers() []string {
 	var out []string
 	_ = filepath.WalkDir(e.StateDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".lock") {
+		// Lock files and the bind mount of qinq's own netns persist by design.
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".lock") && filepath.Base(p) != "netns" {
 			out = append(out, "qinq state file "+p)
 		}
 		return nil

@@ -111,16 +111,20 @@ func latencyVariants(e *Env) []*variant {
 	}
 }
 
-// standing are the attachments that keep qinq-shared's S-link and
-// qinq-macvlan-shared's chain alive, as other pods on the node would.
+// standingConfs are the networks of the standing attachments, one each.
+var standingConfs = []map[string]any{
+	{"name": "lat-qinq-shared", "type": "qinq", "containerLink": "vlan", "master": "lqs0", "sVlan": 100, "cVlans": []int{11}},
+	{"name": "lat-qinq-macvlan-shared", "type": "qinq", "master": "lqms0", "sVlan": 100, "cVlans": []int{10},
+		"containerLink": "macvlan"},
+	{"name": "lat-qinq-bridge-shared", "type": "qinq", "master": "lqbs0", "sVlan": 100, "cVlans": []int{10},
+		"containerLink": "bridge"},
+}
+
+// standing are the attachments that keep qinq-shared's S-link and the
+// chains of qinq-macvlan-shared and qinq-bridge-shared alive, as other pods
+// on the node would.
 func standing(nses []ns.NetNS) []Call {
-	keep := []map[string]any{
-		{"name": "lat-qinq-shared", "type": "qinq", "containerLink": "vlan", "master": "lqs0", "sVlan": 100, "cVlans": []int{11}},
-		{"name": "lat-qinq-macvlan-shared", "type": "qinq", "master": "lqms0", "sVlan": 100, "cVlans": []int{10},
-			"containerLink": "macvlan"},
-		{"name": "lat-qinq-bridge-shared", "type": "qinq", "master": "lqbs0", "sVlan": 100, "cVlans": []int{10},
-			"containerLink": "bridge"},
-	}
+	keep := standingConfs
 	calls := make([]Call, len(keep))
 	for i, c := range keep {
 		calls[i] = Call{ContainerID: fmt.Sprintf("standing-%d", i), IfName: "net1", Netns: nses[i], Conf: conf(c)}
@@ -140,7 +144,7 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 		return nil, err
 	}
 	vs := latencyVariants(e)
-	nses, err := newNSes(len(vs) + 2)
+	nses, err := newNSes(len(vs) + len(standingConfs))
 	defer closeNSes(nses)
 	if err != nil {
 		return nil, err

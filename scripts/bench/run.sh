@@ -26,8 +26,10 @@ export QINQ_BENCH_KROOT=${QINQ_VM_CACHE:-$HOME/.cache/qinq-vm}/kernel/$KVER
 export CGO_ENABLED=0
 go build -trimpath -o bin/ref/ \
 	github.com/containernetworking/plugins/plugins/main/vlan \
-	github.com/containernetworking/plugins/plugins/main/macvlan \
-	github.com/containernetworking/plugins/plugins/main/bridge
+	github.com/containernetworking/plugins/plugins/main/macvlan
+# The reference bridge plugin needs go-nft, which our go.mod does not carry:
+# built as its own main module, at the same v1.9.1.
+scripts/build-go-module.sh github.com/containernetworking/plugins v1.9.1 ./plugins/main/bridge "$root/bin/ref/bridge"
 go build -trimpath -o bin/qinq-bench ./bench
 
 if [ "${1:-}" = profile ]; then
