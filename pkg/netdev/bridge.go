@@ -254,6 +254,13 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 		if err := portVLANs(o.H, joined, vids); err != nil {
 			return err
 		}
+	} else if vids != nil {
+		// Another network on this S-VLAN may allow other C-VLANs: the
+		// uplink carries them all, each pod's port only its own (adding a
+		// VLAN a port has is no change).
+		if err := addVLANs(o.H, joined, vids); err != nil {
+			return err
+		}
 	}
 	return setUp(o.H, joined)
 }
