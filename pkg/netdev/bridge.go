@@ -108,13 +108,20 @@ func fdbVIDs(vids []config.VID) []config.VID {
 }
 
 // EnsureBridge finds the bridge or makes it: STP off, forward delay 0, its
-// own MTU and MAC, so that it does not follow its ports; born under a
-// temporary name and marked as owned before it takes its real one, like a
-// shared link.
+// own MTU and MAC, so that it does not follow its ports. In qinq's own
+// namespace its name (a hash of its key) is its identity: it is made under
+// that name, and one found without its owner alias is one an ADD died
+// making, finished now. The alias says which link it belongs to.
 func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 	if l, err := o.H.LinkByName(b.Name); err == nil {
-		if k, ok := OwnedKey(l); !ok || k != BridgeKey(b.Key) {
-			return nil, cnierr.Conflict("%s in qinq's network namespace is not the bridge of %s", b.Name, b.Key)
+		k, owned := OwnedKey(l)
+		switch {
+		case owned && k != BridgeKey(b.Key):
+			return nil, cnierr.Conflict("%s in qinq's network namespace is the bridge of %s, not of %s", b.Name, k, b.Key)
+		case !owned:
+			if err := finishBridge(o, l, b); err != nil {
+				return nil, err
+			}
 		}
 		return l, setUp(o.H, l)
 	} else if !IsGone(err) {
@@ -124,13 +131,13 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 		return nil, err
 	}
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU, attrs.HardwareAddr = TempName(), b.MTU, BridgeMAC(b.Key)
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = b.Name, b.MTU, BridgeMAC(b.Key)
 	filtering, pvid := true, uint16(0) // no VLAN on a new port, none on the bridge itself
 	br := &netlink.Bridge{LinkAttrs: attrs, VlanFiltering: &filtering, VlanDefaultPVID: &pvid}
 	if err := Retry(func() error { return o.H.LinkAdd(br) }); err != nil {
 		return nil, Error("create the bridge "+b.Name, err)
 	}
-	l, err := o.H.LinkByName(attrs.Name)
+	l, err := o.H.LinkByName(b.Name)
 	if err == nil {
 		err = finishBridge(o, l, b)
 	}
@@ -143,18 +150,18 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 	return o.H.LinkByName(b.Name)
 }
 
+// finishBridge isolates the bridge (still down), sets the options
+// vishvananda/netlink's Bridge does not carry, marks it as owned last (an
+// alias says it is complete) and sets it up.
 func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
 	if err := isolateIn(o, l.Attrs().Name); err != nil {
 		return err
 	}
-	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(BridgeKey(b.Key))) }); err != nil {
-		return Error("mark the bridge "+b.Name+" as owned", err)
-	}
 	if err := o.NS.Do(func(ns.NetNS) error { return setBridgeOptions(l.Attrs().Index, b.VLANs == nil) }); err != nil {
 		return Error("set STP off, forward delay 0 and the VLAN protocol on "+b.Name, err)
 	}
-	if err := Retry(func() error { return o.H.LinkSetName(l, b.Name) }); err != nil {
-		return Error("name the bridge "+b.Name, err)
+	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(BridgeKey(b.Key))) }); err != nil {
+		return Error("mark the bridge "+b.Name+" as owned", err)
 	}
 	return setUp(o.H, l)
 }
@@ -444,7 +451,8 @@ func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) 
 	return findOwned(h, l)
 }
 
-// DeleteBridge deletes the bridge name if it is the owned bridge of key.
+// DeleteBridge deletes the bridge name in qinq's namespace unless it is
+// another link's.
 func DeleteBridge(h netlinksafe.Handle, name, key string) error {
 	l, err := h.LinkByName(name)
 	if IsGone(err) {
@@ -453,7 +461,9 @@ func DeleteBridge(h netlinksafe.Handle, name, key string) error {
 	if err != nil {
 		return Error("find the bridge "+name, err)
 	}
-	if k, ok := OwnedKey(l); !ok || k != BridgeKey(key) {
+	// Without an alias it is one an ADD died making (its name is the hash of
+	// key, in qinq's namespace); with another link's alias it is not ours.
+	if k, ok := OwnedKey(l); ok && k != BridgeKey(key) {
 		return nil
 	}
 	return Error("delete the bridge "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))

@@ -145,14 +145,31 @@ func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, b
 }
 
 // resolveBridgeChain is resolve for a bridge plan: the outer links on the
-// host, the last one in qinq's namespace (nil where missing).
-func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []netlink.Link {
+// host, the last one in qinq's namespace (nil where missing), or, still on
+// the host under its temporary name, the one an ADD died with before moving
+// it (inHost).
+func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) (found []netlink.Link, inHost bool) {
 	last := len(p.Chain) - 1
-	found := append(resolve(n, p.Master.Name, p.Chain[:last]), nil)
-	if own != nil && (last == 0 || found[last-1] != nil) {
+	found = append(resolve(n, p.Master.Name, p.Chain[:last]), nil)
+	if own != nil {
 		found[last], _ = netdev.FindOwnedLink(own.H, p.Joined())
 	}
-	return found
+	if found[last] != nil || !n.HasLinks() {
+		return found, false
+	}
+	var parent netlink.Link
+	if last > 0 {
+		parent = found[last-1]
+	} else if m, err := n.Links.LinkByName(p.Master.Name); err == nil {
+		parent = m
+	}
+	if parent == nil {
+		return found, false
+	}
+	if l, err := netdev.LookupVLAN(n.Links, parent.Attrs().Index, p.Joined()); err == nil && l != nil && netdev.IsTempName(l.Attrs().Name) {
+		found[last], inHost = l, true
+	}
+	return found, inHost
 }
 
 // releaseBridge is release's part for a bridge plan, under the master's
@@ -162,18 +179,20 @@ func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []ne
 // the one in qinq's namespace too).
 func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, unused []bool, port bool) error {
 	own, err := b.ownNS(false)
-	if err != nil || own == nil {
+	if err != nil {
 		return err
 	}
 	var errs []error
-	if port {
+	if port && own != nil {
 		errs = append(errs, netdev.DeleteNamed(own.H, e.HostName, "veth"))
 	}
 	if !unused[len(unused)-1] {
 		return errors.Join(errs...)
 	}
-	errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
-	found := resolveBridgeChain(n, own, p)
+	if own != nil {
+		errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
+	}
+	found, inHost := resolveBridgeChain(n, own, p)
 	outermost := -1
 	for i := len(found) - 1; i >= 0; i-- {
 		if unused[i] && found[i] != nil && netdev.Owned(found[i]) {
@@ -181,7 +200,7 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 		}
 	}
 	switch {
-	case outermost == len(found)-1:
+	case outermost == len(found)-1 && !inHost:
 		errs = append(errs, netdev.DeleteIfOwned(own.H, found[outermost]))
 	case outermost >= 0:
 		errs = append(errs, netdev.DeleteIfOwned(n.Links, found[outermost]))
