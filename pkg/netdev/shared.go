@@ -3,6 +3,7 @@ package netdev
 import (
 	"errors"
 	"net"
+	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
@@ -62,7 +63,11 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // listed only when the kernel refuses the VLAN because it exists under
 // another name (an admin's, or a temporary one an ADD died with): an ADD
 // never scans the node.
-func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func() error) (int, error) {
+//
+// store is the caller's store identity, written into the mark of a link it
+// creates and added to the mark of an owned link another store made, so
+// that store never deletes it from under the caller's users.
+func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, store string, inUse func() error) (int, error) {
 	found, err := byName(h, parent, l)
 	if err != nil {
 		return 0, err
@@ -71,7 +76,7 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func(
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			return createdShared(h, v, l)
+			return createdShared(h, v, l, store)
 		}
 		if !errors.Is(err, unix.EEXIST) {
 			return 0, Error("create "+l.Name, err)
@@ -84,7 +89,10 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, inUse func(
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		return finishShared(h, found, l) // an ADD died half-way through creating it
+		return finishShared(h, found, l, store) // an ADD died half-way through creating it
+	}
+	if err := joinOwners(h, found, store); err != nil {
+		return 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
 		if err := Retry(func() error { return h.LinkSetUp(found) }); err != nil {
@@ -121,8 +129,8 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, error) {
-	idx, err := finishShared(h, v, l)
+func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string) (int, error) {
+	idx, err := finishShared(h, v, l, store)
 	if err != nil {
 		_ = h.LinkDel(v)
 	}
@@ -131,8 +139,8 @@ func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, 
 
 // finishShared marks a shared link as owned and gives it its planned name
 // (the alternative one when the first is taken by an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, error) {
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
+func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string) (int, error) {
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	var err error
@@ -150,10 +158,31 @@ func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink) (int, e
 	return 0, Error("name the shared link "+l.Name, err)
 }
 
-// DeleteIfOwned deletes l if qinq made it; a link an admin made is never
-// deleted.
-func DeleteIfOwned(h netlinksafe.Handle, l netlink.Link) error {
-	if l == nil || !Owned(l) {
+// joinOwners adds store to the mark of an owned link that does not name it
+// yet (made by another store, or by a release before store identities). An
+// admin's link stays unmarked, and so never deleted.
+func joinOwners(h netlinksafe.Handle, l netlink.Link, store string) error {
+	o, ok := OwnerOf(l)
+	if !ok || slices.Contains(o.Stores, store) {
+		return nil
+	}
+	alias := o.With(store).Alias()
+	return Error("mark "+l.Attrs().Name+" as used by this store too", Retry(func() error { return h.LinkSetAlias(l, alias) }))
+}
+
+// DeletableBy reports whether store may delete l once its own records show
+// no user: l is marked by store alone, or still has the temporary name of
+// an ADD of this node that died before marking it.
+func DeletableBy(l netlink.Link, store string) bool {
+	if o, ok := OwnerOf(l); ok {
+		return o.OnlyBy(store)
+	}
+	return IsTempName(l.Attrs().Name)
+}
+
+// DeleteShared deletes the shared link l if store may (DeletableBy).
+func DeleteShared(h netlinksafe.Handle, l netlink.Link, store string) error {
+	if l == nil || !DeletableBy(l, store) {
 		return nil
 	}
 	return IgnoreGone(Retry(func() error { return h.LinkDel(l) }))

@@ -8,6 +8,8 @@
 //
 // Layout under the root directory:
 //
+//	store-id  this store's random identity, made with the root; it goes
+//	          into the owner mark of every shared link (pkg/netdev)
 //	<scope>/attachments/<containerID>:<ifName>  the attachment's plan (JSON)
 //	<scope>/links/<link key>/<containerID>:<ifName>  empty: one user of a shared link
 //	<scope>/locks/<master>.lock  flock held while a master's links change
@@ -16,13 +18,20 @@
 // attachment records and the users of the links beside its masters; a
 // container's (ctr-<hash of its netns path>) holds the users of links built
 // inside it (linkInContainer), and goes with its last user.
+//
+// Absence of a record is not evidence of absence: a root cleared by an
+// admin, or another mount namespace's /run, has a new identity, and the
+// links the old one marked are never judged by the new one's records.
 package record
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,21 +48,94 @@ const DefaultDir = "/run/qinq"
 
 // Store is the state of the network namespace the plugin runs in.
 type Store struct {
-	dir, scope string
+	dir, scope, id string
 }
 
-// Open returns the store of the calling thread's network namespace.
-func Open() (Store, error) {
-	dir := DefaultDir
+// Dir is the state directory: QINQ_STATE_DIR, else DefaultDir.
+func Dir() string {
 	if d := os.Getenv("QINQ_STATE_DIR"); d != "" {
-		dir = d
+		return d
 	}
-	scope, err := hostScope()
-	return Store{dir: dir, scope: scope}, err
+	return DefaultDir
 }
 
-// At returns the store of scope under dir (tests).
-func At(dir, scope string) Store { return Store{dir: dir, scope: scope} }
+// Open returns the store of the calling thread's network namespace, making
+// the state directory and its identity if they do not exist yet.
+func Open() (Store, error) {
+	scope, err := hostScope()
+	if err != nil {
+		return Store{}, err
+	}
+	return OpenAt(Dir(), scope)
+}
+
+// OpenAt returns the store of scope under dir, with its identity.
+func OpenAt(dir, scope string) (Store, error) {
+	id, err := Identify(dir)
+	return Store{dir: dir, scope: scope, id: id}, err
+}
+
+// At returns the store of scope under dir (tests); see OpenAt.
+func At(dir, scope string) Store {
+	s, _ := OpenAt(dir, scope)
+	return s
+}
+
+// ID is the store's identity, the one its links' owner marks carry.
+func (s Store) ID() string { return s.id }
+
+// Dir is the store's state directory.
+func (s Store) Dir() string { return s.dir }
+
+// idFile holds the store's identity at the root.
+const idFile = "store-id"
+
+// Identify returns the identity of the store rooted at dir, making one
+// first when there is none. A root without one is a fresh directory, or
+// one a release before store identities wrote, or one whose identity was
+// removed: in every case the links marked before are another store's. Two
+// callers racing to make it agree: the identity is linked into place
+// complete, and the loser reads the winner's.
+func Identify(dir string) (string, error) {
+	path := filepath.Join(dir, idFile)
+	if id, err := readID(path); !errors.Is(err, fs.ErrNotExist) {
+		return id, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand does not fail on Linux
+	id := hex.EncodeToString(b)
+	tmp, err := os.CreateTemp(dir, "."+idFile+"-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(id + "\n")
+	if err = errors.Join(err, tmp.Close()); err != nil {
+		return "", err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return readID(path)
+	} else if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// readID reads and checks an identity: 16 hexadecimal digits.
+func readID(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(data))
+	if _, err := hex.DecodeString(id); err != nil || len(id) != 16 {
+		return "", fmt.Errorf("%s: %q is not a store identity (16 hexadecimal digits): remove it only after `qinq-admin scan`", path, id)
+	}
+	return id, nil
+}
 
 // hostScope names the namespace this thread runs in by its inode.
 func hostScope() (string, error) {
@@ -212,27 +294,61 @@ func (l Links) Use(key string, a plan.Attachment) error {
 	return f.Close()
 }
 
-// Release drops a's use of key and reports whether the link is now unused.
-// Callers hold the master's lock, as Use's callers do, so "unused" stays
-// true until they let go. The key's directory goes with its last user.
-func (l Links) Release(key string, a plan.Attachment) (unused bool, err error) {
+// Usage is what the records say about the users of a shared link.
+type Usage int
+
+const (
+	// Unknown: the link's users' directory does not exist; the users may
+	// be recorded elsewhere (a lost or another store), so the link stays.
+	Unknown Usage = iota
+	// InUse: at least one user is recorded.
+	InUse
+	// Unused: the directory exists and is empty: nobody uses the link.
+	Unused
+)
+
+func (u Usage) String() string { return [...]string{"unknown", "in use", "unused"}[u] }
+
+// Release drops a's use of key and reports what is left. Callers hold the
+// master's lock, as Use's callers do, so "unused" stays true until they let
+// go. The key's directory is kept until Done: a DEL killed after Release
+// and repeated must still find the link unused, not unknown.
+func (l Links) Release(key string, a plan.Attachment) (Usage, error) {
 	if err := os.Remove(filepath.Join(l.keyDir(key), a.ID())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, err
+		return Unknown, err
 	}
-	return l.Unused(key)
+	return l.Usage(key)
 }
 
-// Unused reports whether nobody uses key, removing its empty directory: one
-// rmdir, however many users the link has.
-func (l Links) Unused(key string) (bool, error) {
-	err := os.Remove(l.keyDir(key))
-	switch {
-	case err == nil, errors.Is(err, fs.ErrNotExist):
-		return true, nil
-	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
-		return false, nil
+// Usage reports whether anybody uses key: it reads one directory entry,
+// however many users the link has.
+func (l Links) Usage(key string) (Usage, error) {
+	f, err := os.Open(l.keyDir(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Unknown, nil
 	}
-	return false, err
+	if err != nil {
+		return Unknown, err
+	}
+	defer f.Close()
+	switch _, err := f.Readdirnames(1); {
+	case errors.Is(err, io.EOF):
+		return Unused, nil
+	case err != nil:
+		return Unknown, err
+	}
+	return InUse, nil
+}
+
+// Done removes the users' directory of an unused key, once the link is
+// gone (or kept as an admin's or another store's); a user that came
+// meanwhile keeps it.
+func (l Links) Done(key string) error {
+	err := os.Remove(l.keyDir(key))
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
 }
 
 // Uses reports whether a uses key.

@@ -57,20 +57,24 @@ func TestLinks_CountUsersAndGoWithTheLast(t *testing.T) {
 	if users, _ := l.Users("eth0:88a8.100"); !slices.Equal(users, []string{"c1:net1", "c2:net1"}) {
 		t.Fatalf("users %v", users)
 	}
-	if unused, err := l.Release("eth0:88a8.100", a); unused || err != nil {
-		t.Fatalf("after the first of two users left: unused=%v err=%v", unused, err)
+	if u, err := l.Release("eth0:88a8.100", a); u != InUse || err != nil {
+		t.Fatalf("after the first of two users left: %v, %v", u, err)
 	}
 	if !l.Uses("eth0:88a8.100", b) || l.Uses("eth0:88a8.100", a) {
 		t.Fatal("Release dropped the wrong user")
 	}
-	if unused, err := l.Release("eth0:88a8.100", b); !unused || err != nil {
-		t.Fatalf("after the last user left: unused=%v err=%v", unused, err)
+	if u, err := l.Release("eth0:88a8.100", b); u != Unused || err != nil {
+		t.Fatalf("after the last user left: %v, %v", u, err)
+	}
+	// A DEL killed after its Release and repeated still finds it unused.
+	if u, err := l.Release("eth0:88a8.100", b); u != Unused || err != nil {
+		t.Fatalf("releasing a use already gone: %v, %v", u, err)
+	}
+	if err := l.Done("eth0:88a8.100"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := os.Stat(l.keyDir("eth0:88a8.100")); !os.IsNotExist(err) {
-		t.Fatal("the key's directory outlived its last user")
-	}
-	if unused, err := l.Release("eth0:88a8.100", b); !unused || err != nil {
-		t.Fatalf("releasing a use already gone: unused=%v err=%v", unused, err)
+		t.Fatal("the key's directory outlived Done")
 	}
 }
 
@@ -79,8 +83,56 @@ func TestLinks_CountUsersAndGoWithTheLast(t *testing.T) {
 func TestLinks_AnEmptyKeyDirectoryIsUnused(t *testing.T) {
 	l := At(t.TempDir(), "host-1").HostLinks()
 	os.MkdirAll(l.keyDir("eth0:88a8.100"), 0o700)
-	if unused, err := l.Release("eth0:88a8.100", a); !unused || err != nil {
-		t.Fatalf("unused=%v err=%v", unused, err)
+	if u, err := l.Release("eth0:88a8.100", a); u != Unused || err != nil {
+		t.Fatalf("%v, %v", u, err)
+	}
+}
+
+// Absence of evidence: with no users' directory at all (a cleared /run/qinq,
+// another mount namespace's /run) nobody can say the link is unused.
+func TestLinks_AMissingKeyDirectoryIsUnknownNeverUnused(t *testing.T) {
+	l := At(t.TempDir(), "host-1").HostLinks()
+	if u, err := l.Release("eth0:88a8.100", a); u != Unknown || err != nil {
+		t.Fatalf("Release: %v, %v; want unknown", u, err)
+	}
+	if u, err := l.Usage("eth0:88a8.100"); u != Unknown || err != nil {
+		t.Fatalf("Usage: %v, %v; want unknown", u, err)
+	}
+	// Control: the same key with its directory present and empty is unused.
+	os.MkdirAll(l.keyDir("eth0:88a8.100"), 0o700)
+	if u, _ := l.Usage("eth0:88a8.100"); u != Unused {
+		t.Fatalf("Usage of an empty directory: %v, want unused", u)
+	}
+}
+
+func TestIdentify_MadeOnceAtomicallyAndNewAfterTheRootIsLost(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "qinq")
+	ids := make(chan string, 8)
+	for range 8 {
+		go func() { id, _ := Identify(dir); ids <- id }()
+	}
+	first := <-ids
+	for range 7 {
+		if id := <-ids; id != first || len(id) != 16 {
+			t.Fatalf("racing callers got %q and %q: one store, one identity", first, id)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("the root holds %v: temporary files must go", entries)
+	}
+	os.RemoveAll(dir)
+	if again, err := Identify(dir); err != nil || again == first {
+		t.Fatalf("after the root was lost: %q (%v); want a new identity, not %q", again, err, first)
+	}
+	// A root without an identity (an older release's, or one removed) gets
+	// a new one: what was marked before is another store's.
+	os.Remove(filepath.Join(dir, idFile))
+	if id, err := Identify(dir); err != nil || len(id) != 16 {
+		t.Fatalf("a root without an identity: %q %v", id, err)
+	}
+	os.WriteFile(filepath.Join(dir, idFile), []byte("garbage\n"), 0o600)
+	if _, err := Identify(dir); err == nil {
+		t.Fatal("a malformed identity was accepted")
 	}
 }
 
@@ -99,6 +151,7 @@ func TestLinks_AContainerScopeGoesWithItsLastUser(t *testing.T) {
 		t.Fatal("a scope with a user was forgotten")
 	}
 	l.Release("vf0:88a8.7", a)
+	l.Done("vf0:88a8.7")
 	l.Forget()
 	if _, err := os.Stat(l.dir); !os.IsNotExist(err) {
 		t.Fatal("the container scope outlived its last user")

@@ -32,7 +32,7 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	parent, err := reserve(n, links, p)
+	parent, err := reserve(n, links, b.store.ID(), p)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -46,7 +46,7 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 
 // attachChain records the attachment as a user of each chain link, then
 // finds or creates the link; it returns the ifindex the endpoint sits on.
-func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error) {
+func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.Plan) (int, error) {
 	master, err := n.Links.LinkByName(p.Master.Name)
 	if err != nil {
 		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
@@ -60,7 +60,7 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, er
 			return 0, err
 		}
 		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
-		if idx, err = netdev.EnsureShared(n.Links, idx, l, held.explain); err != nil {
+		if idx, err = netdev.EnsureShared(n.Links, idx, l, store, held.explain); err != nil {
 			return 0, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
@@ -75,13 +75,13 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, er
 // lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
 // another invocation does takes them away, so the endpoint is created after
 // the lock is dropped: parallel ADDs on one master overlap there.
-func reserve(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error) {
+func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan) (int, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return 0, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
-	parent, err := attachChain(n, links, p)
+	parent, err := attachChain(n, links, store, p)
 	if err != nil || p.Endpoint.Kind != plan.KindVLAN {
 		return parent, err
 	}

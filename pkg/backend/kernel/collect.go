@@ -26,30 +26,44 @@ func (b *Backend) Collect(string, func(plan.Attachment) bool) ([]plan.Attachment
 	var errs []error
 	for _, l := range list {
 		if v, ok := l.(*netlink.Vlan); ok {
-			errs = append(errs, deleteIfOrphan(n, b.store.HostLinks(), v))
+			errs = append(errs, deleteIfOrphan(n, b.store.HostLinks(), b.store.ID(), v))
 		}
 	}
 	return nil, errors.Join(errs...)
 }
 
-// deleteIfOrphan judges a link by the key in its owner alias, the key its
-// users are recorded under and whose master's lock ADD takes: under that
-// lock an owned link nobody uses can only be a leftover.
-func deleteIfOrphan(n *netdev.Namespaces, links record.Links, v *netlink.Vlan) error {
-	key, ok := netdev.OwnedKey(v)
+// deleteIfOrphan judges a link by its owner mark: only a link this store
+// alone marked, whose users' directory (under the key in the mark, whose
+// master's lock ADD takes) exists and is empty, is a leftover. Another
+// store's link, a legacy one and one whose users are unknown are kept.
+func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *netlink.Vlan) error {
+	o, ok := netdev.OwnerOf(v)
 	if !ok {
-		// Still under its temporary name: its creator is running, or died
-		// after recording its use, which DEL or GC's detach then follows.
+		// An admin's, or still under its temporary name: its creator is
+		// running, or died after recording its use, which DEL or GC's
+		// detach then follows.
 		return nil
 	}
-	master, _, _ := strings.Cut(key, ":")
+	if !o.OnlyBy(store) {
+		return nil // another store's users may be on it: never reclaimed here
+	}
+	master, _, _ := strings.Cut(o.Key, ":")
 	unlock, err := links.Lock(master)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if unused, err := links.Unused(key); err != nil || !unused {
+	switch u, err := links.Usage(o.Key); {
+	case err != nil:
+		return err
+	case u == record.Unknown:
+		KeptLink(v, store, u)
+		return nil
+	case u == record.InUse:
+		return nil
+	}
+	if err := netdev.IgnoreGone(n.Links.LinkDel(v)); err != nil {
 		return err
 	}
-	return netdev.IgnoreGone(n.Links.LinkDel(v))
+	return links.Done(o.Key)
 }

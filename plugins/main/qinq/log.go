@@ -18,13 +18,31 @@ import (
 func logged(verb string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
 	return func(args *skel.CmdArgs) error {
 		start := time.Now()
-		err := f(args)
 		file, level := config.LogSettings(args.StdinData)
+		if file != "" {
+			// What the verb itself reports (a shared link kept for want of
+			// evidence) goes to the same file; without one, to stderr.
+			defer divertLog(file, level, verb, args)()
+		}
+		err := f(args)
 		if file != "" {
 			writeLog(file, level, logEntry{verb, args, err, time.Since(start)})
 		}
 		return err
 	}
+}
+
+// divertLog makes slog's default logger write to file for the verb's
+// duration; it returns what restores it.
+func divertLog(file string, level slog.Level, verb string, args *skel.CmdArgs) func() {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return func() {}
+	}
+	prev := slog.Default()
+	h := slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level})
+	slog.SetDefault(slog.New(h).With("verb", verb, "containerID", args.ContainerID, "ifname", args.IfName))
+	return func() { slog.SetDefault(prev); f.Close() }
 }
 
 type logEntry struct {
