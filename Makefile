@@ -33,6 +33,7 @@ build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -tags ovs -o $(BIN)/qinq-ovs ./plugins/main/qinq
 	$(GO) build -trimpath -tags faultinject,ovs -o $(BIN)/qinq-faults ./plugins/main/qinq
 	$(GO) build -trimpath -o $(BIN)/qinq-install ./cmd/qinq-install
+	$(GO) build -trimpath -o $(BIN)/qinq-admin ./cmd/qinq-admin
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 
 # The vet tool is its own module (tools/lint): its dependencies never reach bin/qinq.

@@ -351,6 +351,14 @@ func (l Links) Done(key string) error {
 	return err
 }
 
+// Ensure makes key's users' directory, empty if nobody uses it (an
+// operator's adoption of a link with no user: then this store may judge it).
+func (l Links) Ensure(key string) error { return os.MkdirAll(l.keyDir(key), 0o700) }
+
+// Clear removes key's users' directory and its entries (an operator's
+// clean-up of a link already deleted).
+func (l Links) Clear(key string) error { return os.RemoveAll(l.keyDir(key)) }
+
 // Uses reports whether a uses key.
 func (l Links) Uses(key string, a plan.Attachment) bool {
 	_, err := os.Stat(filepath.Join(l.keyDir(key), a.ID()))

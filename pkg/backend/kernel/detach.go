@@ -21,7 +21,27 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	return b.release(p, n, n.Container != nil && b.made(p))
+	return b.release(p, n, n.Container != nil && (b.made(p) || onChain(n, p)))
+}
+
+// onChain reports whether CNI_IFNAME is the endpoint qinq would have made,
+// stacked on the chain's own top link: after the records were lost (a
+// cleared /run/qinq, another mount namespace) that is the evidence left.
+func onChain(n *netdev.Namespaces, p plan.Plan) bool {
+	if n.Container == nil || !n.HasLinks() {
+		return false
+	}
+	l, err := n.Container.LinkByName(p.Endpoint.Name)
+	// The chain is in the container's namespace (linkInContainer) or the
+	// endpoint's parent is in another one (IFLA_LINK_NETNSID).
+	if err != nil || !isEndpoint(l, p.Endpoint) || p.InContainer != (l.Attrs().NetNsID < 0) {
+		return false
+	}
+	top, err := n.Links.LinkByName(p.Master.Name)
+	if found := resolve(n, p.Master.Name, p.Chain); len(found) > 0 {
+		top, err = found[len(found)-1], nil
+	}
+	return err == nil && top != nil && l.Attrs().ParentIndex == top.Attrs().Index
 }
 
 // made reports whether qinq may have made p's endpoint: a VLAN endpoint's
