@@ -5,10 +5,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -16,11 +18,30 @@ import (
 // QINQ_TEST_AS_PLUGIN=1): the exit status and stdout are then the real
 // ones, as a runtime sees them, without a kernel.
 func TestMain(m *testing.M) {
-	if os.Getenv("QINQ_TEST_AS_PLUGIN") == "1" {
+	switch os.Getenv("QINQ_TEST_AS_PLUGIN") {
+	case "1":
 		main()
+		os.Exit(0)
+	case "netns":
+		ns, _ := os.Readlink("/proc/self/ns/net")
+		fmt.Print(ns)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// confined runs cmd in a network namespace of its own, holding only a
+// loopback: the unit tests run GC, DEL and ADD with an empty temporary
+// state directory, and on the developer's host namespace GC would judge
+// the node's own links by it. Root gets a bare new namespace; anybody else
+// a user namespace too, mapping them to root in it.
+func confined(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if uid, gid := os.Getuid(), os.Getgid(); uid != 0 {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
+	}
 }
 
 // plugin is one exec of the plugin with a CNI environment on the host.
@@ -46,6 +67,7 @@ func (p *plugin) run(verb, stdin string) (exit int, stdout string) {
 	cmd.Env = append(os.Environ(), "QINQ_TEST_AS_PLUGIN=1", "CNI_COMMAND="+verb, "CNI_CONTAINERID=c1",
 		"CNI_NETNS=/nonexistent/netns", "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state)
 	cmd.Stdin = strings.NewReader(stdin)
+	confined(cmd)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	err := cmd.Run()
@@ -102,6 +124,25 @@ func TestVerbs_NeverPanicOnBadInput(t *testing.T) {
 				t.Errorf("%s %s: exit %d without a CNI error on stdout: %q", verb, stdin, exit, out)
 			}
 		}
+	}
+}
+
+// The guard itself: a plugin run by these tests never sees the host's
+// network namespace (control: this process's own, which it is in).
+func TestUnitPluginRuns_AreConfinedToANetworkNamespaceOfTheirOwn(t *testing.T) {
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "QINQ_TEST_AS_PLUGIN=netns")
+	confined(cmd)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("a confined run: %v (the unit tests need root or unprivileged user namespaces)", err)
+	}
+	if string(out) == self || !strings.HasPrefix(string(out), "net:[") {
+		t.Fatalf("the plugin ran in %q, this test in %q: it must be another namespace", out, self)
 	}
 }
 
