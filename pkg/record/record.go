@@ -256,26 +256,61 @@ type Links struct {
 
 // Lock takes the exclusive lock for master, waiting for other invocations
 // that change the same master's links.
-func (l Links) Lock(master string) (unlock func(), err error) {
-	dir := filepath.Join(l.dir, "locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+func (l Links) Lock(master string) (unlock func(), err error) { return l.lock(master, unix.LOCK_EX) }
+
+// LockShared takes name's lock shared: holders run side by side, and keep
+// out whoever takes it exclusively (an OVS bridge: ADDs between their veth
+// and their port, against GC's sweep).
+func (l Links) LockShared(name string) (unlock func(), err error) { return l.lock(name, unix.LOCK_SH) }
+
+// lock flocks <dir>/locks/<name>.lock. The lock file may be removed by a
+// holder (Forget removes a container's scope, locks and all): a waiter that
+// then gets the flock of the removed file holds nothing, so it checks that
+// the file it locked is still the one at the path, and starts over if not.
+//
+// A container's scope has one lock for all its masters, so that Forget,
+// holding it, holds the whole scope.
+func (l Links) lock(name string, how int) (unlock func(), err error) {
+	if l.container {
+		name = "scope"
 	}
-	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
+	path := filepath.Join(l.dir, "locks", name+".lock")
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
+		f, err := openLock(path)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
+		for {
+			err = unix.Flock(int(f.Fd()), how)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if current(f, path) {
+			return func() { f.Close() }, nil // closing drops the flock
+		}
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
-	return func() { f.Close() }, nil // closing drops the flock
+}
+
+func openLock(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+}
+
+// current reports whether f is still the file at path.
+func current(f *os.File, path string) bool {
+	var held, now unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(path, &now) != nil {
+		return false
+	}
+	return held.Dev == now.Dev && held.Ino == now.Ino
 }
 
 func (l Links) keyDir(key string) string { return filepath.Join(l.dir, "links", key) }
@@ -382,7 +417,8 @@ func (l Links) Users(key string) ([]string, error) {
 
 // Forget removes a container scope once no link in it has a user: one
 // directory per pod would otherwise pile up under /run. The host's scope
-// is kept.
+// is kept. Callers hold the scope's lock and do nothing under it after
+// Forget: its file goes too, which every waiter notices (see lock).
 func (l Links) Forget() error {
 	if !l.container {
 		return nil

@@ -203,3 +203,46 @@ func TestOpen_ScopesByTheNamespaceAndHonoursQINQ_STATE_DIR(t *testing.T) {
 		t.Fatalf("%+v %v", s, err)
 	}
 }
+
+// Forget removes a container scope, its lock file with it, while holding
+// that lock: a waiter must not then hold a lock nobody else can see, while
+// a newcomer locks a new file at the same path.
+func TestLock_AWaiterOnALockFileForgetRemovedLocksTheNewOne(t *testing.T) {
+	s := At(t.TempDir(), "host-1")
+	l := s.Links(plan.Plan{Attachment: a, InContainer: true})
+	unlock, err := l.Lock("vf0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiterIn := make(chan func())
+	go func() {
+		u, err := l.Lock("vf1") // another master of the same container: the same scope lock
+		if err != nil {
+			t.Error(err)
+		}
+		waiterIn <- u
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := l.Forget(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.dir); !os.IsNotExist(err) {
+		t.Fatal("Forget kept an unused container scope")
+	}
+	unlock()
+	u := <-waiterIn
+	defer u()
+	// The waiter holds the file now at the path: a newcomer must wait.
+	got := make(chan struct{})
+	go func() {
+		if u2, err := l.Lock("vf0"); err == nil {
+			u2()
+		}
+		close(got)
+	}()
+	select {
+	case <-got:
+		t.Fatal("a newcomer got the scope's lock while the waiter held it: the waiter had locked the removed file")
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -40,6 +40,13 @@ func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack)
 	if err := netdev.Absent(*n.Container, e.VethName, e.Name); err != nil {
 		return backend.Attached{}, err
 	}
+	// From the veth to its port, GC's sweep must not take the veth for a
+	// leftover.
+	unlock, err := b.lockBridge(p.Switch.Bridge, false)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	defer unlock()
 	host, err := makeVeth(n, e, u)
 	if err != nil {
 		return backend.Attached{}, err

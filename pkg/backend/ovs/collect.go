@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 
@@ -13,9 +14,9 @@ import (
 // Collect removes this network's ports whose attachment keep rejects and
 // that no record covered (OVSDB keeps ports across a reboot, /run does not):
 // standalone ports with their veths, chained ports get their settings back.
-// It then deletes host veths with qinq's names that no port uses (an ADD
-// killed between the veth and the port). It does all it can and reports
-// every error; IPAM is the verb's.
+// It then deletes the host veths of this network's records that keep
+// rejects and no port uses, holding the bridge's lock. It does all it can
+// and reports every error; IPAM is the verb's.
 func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]plan.Attachment, error) {
 	db, err := b.connectForRemoval(b.conf.OVSDBSocket)
 	if err != nil {
@@ -43,28 +44,55 @@ func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]pl
 		owner, _ := ownerOf(port.ExternalIDs)
 		detached = append(detached, owner)
 	}
-	errs = append(errs, sweepPortlessVeths(db))
+	if !b.conf.Chained() {
+		errs = append(errs, b.sweepPortlessVeths(db, network, keep))
+	}
 	return detached, errors.Join(errs...)
 }
 
-// sweepPortlessVeths deletes host veths with qinq's names that no OVS port
-// uses. The spec runs GC only while no ADD or DEL is in progress, so none
-// is in flight.
-func sweepPortlessVeths(db *ovsdb.Client) error {
+// sweepPortlessVeths deletes the host veths that no OVS port uses and that
+// a record of this network on this bridge names, unless keep accepts its
+// attachment. A qinq veth no record names is another store's, or an ADD's
+// of a network whose record was lost: kept and logged, never guessed at.
+// The bridge's exclusive lock waits for every ADD between its veth and its
+// port.
+func (b *Backend) sweepPortlessVeths(db *ovsdb.Client, network string, keep func(plan.Attachment) bool) error {
+	unlock, err := b.lockBridge(b.conf.Bridge, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	plans, err := b.store.List()
+	errs := []error{err}
+	ours, named := map[string]bool{}, map[string]bool{}
+	for _, p := range plans {
+		if p.Switch == nil || p.Switch.Chained || p.Endpoint.HostName == "" {
+			continue
+		}
+		named[p.Endpoint.HostName] = true
+		if p.Attachment.Network == network && p.Switch.Bridge == b.conf.Bridge && !keep(p.Attachment) {
+			ours[p.Endpoint.HostName] = true
+		}
+	}
 	links, err := netlinksafe.LinkList()
 	if err != nil {
 		return cnierr.Internal("list the host's links", err)
 	}
-	var errs []error
 	for _, l := range links {
-		if l.Type() != "veth" || !plan.IsHostVethName(l.Attrs().Name) {
+		name := l.Attrs().Name
+		if l.Type() != "veth" || !plan.IsHostVethName(name) {
 			continue
 		}
-		if port, err := db.PortByName(l.Attrs().Name); err != nil || port != nil {
+		if port, err := db.PortByName(name); err != nil || port != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, deleteHostVeth(l.Attrs().Name))
+		switch {
+		case ours[name]:
+			errs = append(errs, deleteHostVeth(name))
+		case !named[name]:
+			slog.Info("kept a qinq veth without an OVS port that no record of this store names (see qinq-admin)", "veth", name)
+		}
 	}
 	return errors.Join(errs...)
 }

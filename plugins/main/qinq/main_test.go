@@ -165,3 +165,30 @@ func TestByHand_WithoutCNIVariablesPrintsWhatItIsAndExitsNonZero(t *testing.T) {
 		t.Errorf("stdout is for CNI results only, got %q", stdout.String())
 	}
 }
+
+// GC fails closed: a list it cannot read would keep nothing.
+func TestGC_RefusesAMalformedValidAttachmentsListWithCode7NamingIt(t *testing.T) {
+	p := newPlugin(t)
+	base := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,`
+	for _, list := range []string{
+		`"cni.dev/valid-attachments":{"containerID":"c1","ifname":"net1"}}`,
+		`"cni.dev/valid-attachments":["c1/net1"]}`,
+		`"cni.dev/valid-attachments":[{"containerID":"c1"}]}`,
+		`"cni.dev/valid-attachments":[null]}`,
+		`"cni.dev/attachments":"c1"}`,
+	} {
+		exit, out := p.run("GC", base+list)
+		var e struct {
+			Code uint   `json:"code"`
+			Msg  string `json:"msg"`
+		}
+		if exit == 0 || json.Unmarshal([]byte(out), &e) != nil || e.Code != 7 || !strings.Contains(e.Msg, "cni.dev/") {
+			t.Errorf("GC with %s: exit %d, %s; want code 7 naming the key", list, exit, out)
+		}
+	}
+	for _, list := range []string{`"cni.dev/valid-attachments":null}`, `"cni.dev/valid-attachments":[{"containerID":"c1","ifname":"net1"}]}`} {
+		if exit, out := p.run("GC", base+list); exit != 0 {
+			t.Errorf("GC with %s (well-formed): exit %d, %s", list, exit, out)
+		}
+	}
+}
