@@ -22,6 +22,9 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
              github.com/containernetworking/plugins/plugins/main/loopback
 
 FUZZTIME  ?= 30s
+# The last release whose records the upgrade tests make (bin/qinq-<rev>):
+# pods it made must pass CHECK and be deleted by this build.
+PREV_RELEASE := 86e0223
 
 .PHONY: build test lint unit fuzz kernel demo bench bench-quick bench-profile bench-micro vm-setup clean image manifests
 
@@ -35,6 +38,7 @@ build:
 	$(GO) build -trimpath -o $(BIN)/qinq-install ./cmd/qinq-install
 	$(GO) build -trimpath -o $(BIN)/qinq-admin ./cmd/qinq-admin
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
+	scripts/build-release.sh $(PREV_RELEASE) $(BIN)/qinq-$(PREV_RELEASE)
 
 # The vet tool is its own module (tools/lint): its dependencies never reach bin/qinq.
 lint:

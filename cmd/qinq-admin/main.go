@@ -245,7 +245,7 @@ type podKey struct {
 
 // ownersByPod maps the store's records to where their links are.
 func (a *admin) ownersByPod() map[podKey]plan.Attachment {
-	plans, _ := a.store.List()
+	plans, _ := a.store.ListAll()
 	out := map[podKey]plan.Attachment{}
 	for _, p := range plans {
 		var st unix.Stat_t

@@ -76,6 +76,10 @@ type Config struct {
 	// innermost VLAN link itself), or a "macvlan" / "ipvlan" on the
 	// innermost VLAN link, which then stays on the host, shared.
 	ContainerLink ContainerLink
+	// ContainerLinkChosen: the config names containerLink; without it the
+	// default applies, and a pod recorded with an earlier default's kind
+	// still matches its config.
+	ContainerLinkChosen bool
 	// ContainerLinkMode is the macvlan or ipvlan mode ("" for vlan).
 	ContainerLinkMode string
 	// OverrideSVlans and OverrideCVlans are the allow-lists for per-pod

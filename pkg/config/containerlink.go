@@ -35,6 +35,7 @@ func (l ContainerLink) Shared() bool { return l == LinkMacvlan || l == LinkIpvla
 
 func (c *Config) fillContainerLink(raw *rawConfig) error {
 	c.ContainerLink = ContainerLink(raw.ContainerLink)
+	c.ContainerLinkChosen = raw.ContainerLink != ""
 	switch c.ContainerLink {
 	case "":
 		c.ContainerLink = LinkVLAN

@@ -1,15 +1,14 @@
 // Package plan computes, without touching the kernel or OVS, what one
 // attachment needs: the shared chain beside the master (the S-link and the
 // outer C-links of QinQinQ: names, keys, MTUs) and the typed container
-// endpoint (a VLAN link, or a veth end behind an OVS port). A plan is also
-// the record of what ADD built: it is written before anything is made, and
-// DEL and GC undo an attachment by its plan.
+// endpoint (a VLAN link, a macvlan or ipvlan, or a veth end behind an OVS
+// port). What ADD built is recorded from its plan (pkg/record, a versioned
+// format of its own), and DEL and GC undo an attachment by that plan.
 package plan
 
 import (
 	"fmt"
 	"hash/fnv"
-	"net"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -26,10 +25,10 @@ const maxIfName = 15
 
 // Attachment is one (container, interface) pair: the unit of CNI.
 type Attachment struct {
-	ContainerID string `json:"containerID"`
-	IfName      string `json:"ifName"`
-	Netns       string `json:"netns,omitempty"`
-	Network     string `json:"network,omitempty"`
+	ContainerID string
+	IfName      string
+	Netns       string
+	Network     string
 }
 
 // ID names the attachment's record. ':' is allowed neither in a container ID
@@ -38,8 +37,8 @@ func (a Attachment) ID() string { return a.ContainerID + ":" + a.IfName }
 
 // Tag is one VLAN tag: its TPID and ID.
 type Tag struct {
-	Proto netlink.VlanProtocol `json:"proto"`
-	VID   config.VID           `json:"vid"`
+	Proto netlink.VlanProtocol
+	VID   config.VID
 }
 
 // Key is the tag's part of a link key: a key is the master's name followed
@@ -53,88 +52,44 @@ type VLANLink struct {
 	Tag
 	// Name is the deterministic name to create it with; AltName (hashed) is
 	// used when Name is too long or taken by an unrelated link.
-	Name    string `json:"name,omitempty"`
-	AltName string `json:"altName,omitempty"`
+	Name    string
+	AltName string
 	// Key identifies the link by its chain (master, then each tag), which is
 	// what the kernel keys VLAN devices on; its users are recorded per Key.
-	Key string `json:"key"`
-	MTU int    `json:"mtu,omitempty"`
+	Key string
+	MTU int
 }
 
 // Master is the link the chain starts on: the parent NIC, or in OVS mode the
 // bridge. MTU 0 means unknown (DEL after it is gone): nothing is checked.
 type Master struct {
-	Name string `json:"name,omitempty"`
-	MTU  int    `json:"mtu,omitempty"`
-}
-
-// Kind is the kind of container endpoint.
-type Kind string
-
-const (
-	// KindVLAN: the innermost VLAN link is created in the container.
-	KindVLAN Kind = "vlan"
-	// KindMacvlan and KindIpvlan: a macvlan or ipvlan on the chain's last
-	// link, which stays on the host, shared by every such container.
-	KindMacvlan Kind = "macvlan"
-	KindIpvlan  Kind = "ipvlan"
-	// KindVeth: a veth pair whose host end is an OVS port; with a C-tag, a
-	// VLAN link in the container stacks on the veth's container end.
-	KindVeth Kind = "veth"
-	// KindNone: no container link of qinq's own (OVS chained mode: the port
-	// an earlier plugin made is reconfigured).
-	KindNone Kind = "none"
-)
-
-// Endpoint is the container's link: what CNI_IFNAME will be.
-type Endpoint struct {
-	Kind Kind   `json:"kind"`
-	Name string `json:"name,omitempty"` // CNI_IFNAME
-	MTU  int    `json:"mtu,omitempty"`
-	MAC  string `json:"mac,omitempty"` // "" = the kernel's choice
-	// Tag is the VLAN link's own tag (KindVLAN), or the C-tag stacked on a
-	// veth (KindVeth; VID 0 = none).
-	Tag Tag `json:"tag"`
-	// Key identifies a KindVLAN link like a chain link's Key does.
-	Key string `json:"key,omitempty"`
-	// Mode is the macvlan or ipvlan mode.
-	Mode string `json:"mode,omitempty"`
-	// HostName and VethName (KindVeth) are the host end of the veth (the OVS
-	// port) and its container end (Name itself when no C-tag stacks on it).
-	HostName string `json:"hostName,omitempty"`
-	VethName string `json:"vethName,omitempty"`
-	VethMTU  int    `json:"vethMTU,omitempty"`
-}
-
-// HardwareAddr is the requested MAC, nil for the kernel's choice.
-func (e Endpoint) HardwareAddr() net.HardwareAddr {
-	mac, _ := net.ParseMAC(e.MAC) // validated by pkg/config
-	return mac
+	Name string
+	MTU  int
 }
 
 // Switch is where an OVS attachment lives.
 type Switch struct {
-	Socket string `json:"socket"`
-	Bridge string `json:"bridge,omitempty"`
+	Socket string
+	Bridge string
 	// Port is the OVS port: the veth's host end (standalone), or the port an
 	// earlier plugin made (chained), found by the OVS backend.
-	Port    string `json:"port,omitempty"`
-	Chained bool   `json:"chained,omitempty"`
+	Port    string
+	Chained bool
 }
 
 // Plan is everything one attachment is made of.
 type Plan struct {
-	Attachment Attachment     `json:"attachment"`
-	Backend    config.Backend `json:"backend"`
-	Master     Master         `json:"master"`
+	Attachment Attachment
+	Backend    config.Backend
+	Master     Master
 	// Chain are the shared VLAN links beside the master, outermost first,
 	// shared by every attachment with the same outer tags.
-	Chain    []VLANLink `json:"chain,omitempty"`
-	Endpoint Endpoint   `json:"endpoint"`
+	Chain    []VLANLink
+	Endpoint Endpoint
 	// InContainer: the master and so the whole chain live in the container
 	// (linkInContainer).
-	InContainer bool    `json:"inContainer,omitempty"`
-	Switch      *Switch `json:"switch,omitempty"`
+	InContainer bool
+	Switch      *Switch
 }
 
 // For plans attachment a of config c on a master (or bridge) whose MTU is
@@ -150,7 +105,7 @@ func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
 	} else {
 		p.kernel(c, masterMTU)
 	}
-	if masterMTU == 0 || p.Endpoint.Kind == KindNone {
+	if masterMTU == 0 || p.Endpoint.Link() == nil {
 		return p, nil
 	}
 	return p, p.fitMTU(c)
@@ -167,14 +122,18 @@ func (p *Plan) kernel(c *config.Config, mtu int) {
 	for i, t := range tags {
 		key += t.Key()
 		if i == len(tags)-1 && !c.ContainerLink.Shared() {
-			p.Endpoint = Endpoint{Kind: KindVLAN, Name: p.Attachment.IfName, MTU: mtu - TagBytes*i, MAC: macOf(c), Tag: t, Key: key}
+			p.Endpoint = &VLANEndpoint{Iface: Iface{Name: p.Attachment.IfName, MTU: mtu - TagBytes*i, MAC: macOf(c)}, Tag: t, Key: key}
 			return
 		}
 		name, alt := sharedNames(c.Master, tags[:i+1], key)
 		p.Chain = append(p.Chain, VLANLink{Tag: t, Name: name, AltName: alt, Key: key, MTU: mtu - TagBytes*i})
 	}
-	top := p.Chain[len(p.Chain)-1]
-	p.Endpoint = Endpoint{Kind: Kind(c.ContainerLink), Name: p.Attachment.IfName, MTU: top.MTU, MAC: macOf(c), Mode: c.ContainerLinkMode}
+	iface := Iface{Name: p.Attachment.IfName, MTU: p.Chain[len(p.Chain)-1].MTU, MAC: macOf(c)}
+	if c.ContainerLink == config.LinkIpvlan {
+		p.Endpoint = &IpvlanEndpoint{Iface: iface, Mode: c.ContainerLinkMode}
+	} else {
+		p.Endpoint = &MacvlanEndpoint{Iface: iface, Mode: c.ContainerLinkMode}
+	}
 }
 
 // ovs: OVS adds the S-tag at the port; the container gets a veth end, and
@@ -183,16 +142,16 @@ func (p *Plan) kernel(c *config.Config, mtu int) {
 func (p *Plan) ovs(c *config.Config, mtu int) {
 	p.Switch = &Switch{Socket: c.OVSDBSocket, Bridge: c.Bridge, Chained: c.Chained()}
 	if c.Chained() {
-		p.Endpoint = Endpoint{Kind: KindNone}
+		p.Endpoint = NoEndpoint{}
 		return
 	}
 	a := p.Attachment
 	p.Master = Master{Name: c.Bridge, MTU: mtu}
-	e := Endpoint{Kind: KindVeth, Name: a.IfName, MTU: mtu, MAC: macOf(c), VethName: a.IfName, VethMTU: mtu,
+	e := &VethEndpoint{Iface: Iface{Name: a.IfName, MTU: mtu, MAC: macOf(c)}, PeerName: a.IfName, PeerMTU: mtu,
 		HostName: HostVethName(a.Network, a.ContainerID, a.IfName)}
 	if len(c.CVlans) > 0 {
-		e.Tag = Tag{Proto: netlink.VLAN_PROTOCOL_8021Q, VID: c.CVlans[0]}
-		e.VethName, e.MTU = ContainerVethName(a.IfName), mtu-TagBytes
+		e.CTag = &Tag{Proto: netlink.VLAN_PROTOCOL_8021Q, VID: c.CVlans[0]}
+		e.PeerName, e.MTU = ContainerVethName(a.IfName), mtu-TagBytes
 	}
 	p.Switch.Port = e.HostName
 	p.Endpoint = e
@@ -209,19 +168,18 @@ func macOf(c *config.Config) string {
 // a link too: every link keyed by its tags, outermost first.
 func (p Plan) Links() []VLANLink {
 	out := append([]VLANLink{}, p.Chain...)
-	if p.Endpoint.Kind == KindVLAN {
-		e := p.Endpoint
-		out = append(out, VLANLink{Tag: e.Tag, Name: e.Name, Key: e.Key, MTU: e.MTU})
+	if e, ok := p.Endpoint.(*VLANEndpoint); ok {
+		out = append(out, e.AsLink())
 	}
 	return out
 }
 
 // onTopMTU is the MTU of the link the endpoint sits on.
 func (p Plan) onTopMTU() int {
-	switch {
-	case p.Endpoint.Kind == KindVeth && p.Endpoint.Tag.VID != 0:
-		return p.Endpoint.VethMTU
-	case len(p.Chain) > 0:
+	if e, ok := p.Endpoint.(*VethEndpoint); ok && e.CTag != nil {
+		return e.PeerMTU
+	}
+	if len(p.Chain) > 0 {
 		return p.Chain[len(p.Chain)-1].MTU
 	}
 	return p.Master.MTU
@@ -230,12 +188,13 @@ func (p Plan) onTopMTU() int {
 // fitMTU applies an explicit mtu to the endpoint and checks that every link
 // keeps a usable MTU.
 func (p *Plan) fitMTU(c *config.Config) error {
+	e := p.Endpoint.Link()
 	if c.MTU != 0 {
 		if max := p.onTopMTU(); c.MTU > max {
 			return cnierr.InvalidConfig("mtu", "%d: must be %d-%d here (the MTU of the link it stacks on, from %s %q with MTU %d)",
 				c.MTU, config.MinMTU, max, p.masterKey(), p.Master.Name, p.Master.MTU)
 		}
-		p.Endpoint.MTU = c.MTU
+		e.MTU = c.MTU
 	}
 	for _, l := range p.Links() {
 		if l.MTU < config.MinMTU {
@@ -243,9 +202,9 @@ func (p *Plan) fitMTU(c *config.Config) error {
 				p.Master.Name, p.Master.MTU, l.MTU, l.VID, config.MinMTU)
 		}
 	}
-	if p.Endpoint.MTU < config.MinMTU {
+	if e.MTU < config.MinMTU {
 		return cnierr.InvalidConfig(p.masterKey(), "%q has MTU %d, which leaves %d for %s; at least %d is needed",
-			p.Master.Name, p.Master.MTU, p.Endpoint.MTU, p.Endpoint.Name, config.MinMTU)
+			p.Master.Name, p.Master.MTU, e.MTU, e.Name, config.MinMTU)
 	}
 	return nil
 }
@@ -314,4 +273,35 @@ func ContainerVethName(ifName string) string {
 		return ifName + "-ovs"
 	}
 	return "qovc" + hash32(ifName)
+}
+
+// Differs says how recorded, what an ADD built, differs from planned, what
+// the config asks for now, in what CHECK must report: the backend, the
+// master, the VLANs, and the endpoint's kind when the config names it (a
+// default that changed between releases is no difference: the pod keeps
+// what it was built with). "" when they agree.
+func Differs(recorded, planned Plan, kindChosen bool) string {
+	switch {
+	case recorded.Backend != planned.Backend:
+		return fmt.Sprintf("built in mode %q, configured as %q", recorded.Backend, planned.Backend)
+	case recorded.Master.Name != planned.Master.Name:
+		return fmt.Sprintf("built on %q, configured on %q", recorded.Master.Name, planned.Master.Name)
+	case recorded.innermostKey() != planned.innermostKey():
+		return fmt.Sprintf("built with VLANs %s, configured with %s", recorded.innermostKey(), planned.innermostKey())
+	case kindChosen && recorded.Endpoint.Kind() != planned.Endpoint.Kind():
+		return fmt.Sprintf("built as a %s container link, configured as %s", recorded.Endpoint.Kind(), planned.Endpoint.Kind())
+	}
+	return ""
+}
+
+// innermostKey names every tag of the attachment: the key of its innermost
+// link (OVS: the port and its C-tag, the S-tag being the port's).
+func (p Plan) innermostKey() string {
+	if links := p.Links(); len(links) > 0 {
+		return links[len(links)-1].Key
+	}
+	if e, ok := p.Endpoint.(*VethEndpoint); ok && e.CTag != nil {
+		return p.Master.Name + e.CTag.Key()
+	}
+	return p.Master.Name
 }

@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"encoding/json"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -57,7 +55,8 @@ func TestMTU_QinQinQOn9000Is8992(t *testing.T) {
 
 func TestMTU_TunnelModeContainerGetsMasterMTU(t *testing.T) {
 	st := mustPlan(t, `{"master":"eth0","sVlan":100}`, 1500)
-	if len(st.Chain) != 0 || st.Endpoint.MTU != 1500 || st.Endpoint.Tag.VID != 100 || st.Endpoint.Kind != KindVLAN {
+	e, ok := st.Endpoint.(*VLANEndpoint)
+	if len(st.Chain) != 0 || !ok || e.MTU != 1500 || e.Tag.VID != 100 {
 		t.Fatalf("tunnel mode plan %+v", st)
 	}
 }
@@ -116,8 +115,8 @@ func TestProtocols_STagFromSProtoCTagsAlways8021Q(t *testing.T) {
 
 func TestNames_SharedLinksAreMasterDotVIDsAndContainerIsIfName(t *testing.T) {
 	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10]}`, 1500)
-	if st.Chain[0].Name != "eth0.100" || st.Chain[1].Name != "eth0.100.50" || st.Endpoint.Name != "net1" {
-		t.Fatalf("names %q %q %q", st.Chain[0].Name, st.Chain[1].Name, st.Endpoint.Name)
+	if st.Chain[0].Name != "eth0.100" || st.Chain[1].Name != "eth0.100.50" || st.Endpoint.Link().Name != "net1" {
+		t.Fatalf("names %q %q %q", st.Chain[0].Name, st.Chain[1].Name, st.Endpoint.Link().Name)
 	}
 }
 
@@ -137,40 +136,22 @@ func TestKeys_ProtocolIsPartOfTheIdentity(t *testing.T) {
 	if ad.Chain[0].Key == q.Chain[0].Key || ad.Chain[0].AltName == q.Chain[0].AltName {
 		t.Fatal("802.1ad 100 and 802.1Q 100 are different links and need different keys and fallback names")
 	}
-	if ad.Chain[0].Key != "eth0:88a8.100" || ad.Endpoint.Key != "eth0:88a8.100:8100.10" {
-		t.Fatalf("keys %q %q", ad.Chain[0].Key, ad.Endpoint.Key)
-	}
-}
-
-func TestRecord_APlanSurvivesItsJSONRoundTrip(t *testing.T) {
-	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[50,10],"mac":"02:00:00:00:00:01"}`, 1500)
-	data, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Plan
-	if err := json.Unmarshal(data, &back); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(back, st) {
-		t.Fatalf("round trip changed the plan:\n%+v\n%+v", back, st)
-	}
-	if back.Endpoint.HardwareAddr().String() != "02:00:00:00:00:01" {
-		t.Fatalf("mac %v", back.Endpoint.HardwareAddr())
+	if ad.Chain[0].Key != "eth0:88a8.100" || ad.Endpoint.(*VLANEndpoint).Key != "eth0:88a8.100:8100.10" {
+		t.Fatalf("keys %q %q", ad.Chain[0].Key, ad.Endpoint.(*VLANEndpoint).Key)
 	}
 }
 
 func TestOVS_StandaloneEndpointIsAVethWithTheCLinkOnItsContainerEnd(t *testing.T) {
 	st := mustPlan(t, `{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10]}`, 1500)
-	e := st.Endpoint
-	if e.Kind != KindVeth || e.Name != "net1" || e.VethName != "net1-ovs" || e.VethMTU != 1500 || e.MTU != 1496 || e.Tag.VID != 10 {
+	e, ok := st.Endpoint.(*VethEndpoint)
+	if !ok || e.Name != "net1" || e.PeerName != "net1-ovs" || e.PeerMTU != 1500 || e.MTU != 1496 || e.CTag == nil || e.CTag.VID != 10 {
 		t.Fatalf("endpoint %+v", e)
 	}
 	if len(st.Chain) != 0 || st.Switch.Port != e.HostName || !IsHostVethName(e.HostName) || st.Switch.Chained {
 		t.Fatalf("plan %+v", st)
 	}
 	tunnel := mustPlan(t, `{"mode":"ovs","bridge":"br0","sVlan":100}`, 9000)
-	if e := tunnel.Endpoint; e.VethName != "net1" || e.MTU != 9000 || e.Tag.VID != 0 {
+	if e := tunnel.Endpoint.(*VethEndpoint); e.PeerName != "net1" || e.MTU != 9000 || e.CTag != nil {
 		t.Fatalf("tunnel endpoint %+v", e)
 	}
 	if _, err := plan(t, `{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10],"mtu":1501}`, 1500); err == nil || !strings.Contains(err.Error(), "bridge \"br0\"") {
@@ -180,7 +161,7 @@ func TestOVS_StandaloneEndpointIsAVethWithTheCLinkOnItsContainerEnd(t *testing.T
 
 func TestOVS_ChainedHasNoEndpoint(t *testing.T) {
 	st := mustPlan(t, `{"mode":"ovs","sVlan":100}`, 0)
-	if st.Endpoint.Kind != KindNone || !st.Switch.Chained || st.Switch.Socket == "" {
+	if st.Endpoint.Kind() != KindNone || st.Endpoint.Link() != nil || !st.Switch.Chained || st.Switch.Socket == "" {
 		t.Fatalf("plan %+v", st)
 	}
 }
@@ -208,7 +189,7 @@ func TestShared_MacvlanSitsOnTheSharedCLinkWithItsMTU(t *testing.T) {
 	if len(st.Chain) != 2 || st.Chain[1].Name != "eth0.100.10" || st.Chain[1].Key != "eth0:88a8.100:8100.10" || st.Chain[1].MTU != 1496 {
 		t.Fatalf("chain %+v: the C-link must stay on the host, shared", st.Chain)
 	}
-	if e := st.Endpoint; e.Kind != KindMacvlan || e.Mode != "bridge" || e.MTU != 1496 || e.Name != "net1" || e.Key != "" {
+	if e, ok := st.Endpoint.(*MacvlanEndpoint); !ok || e.Mode != "bridge" || e.MTU != 1496 || e.Name != "net1" {
 		t.Fatalf("endpoint %+v", e)
 	}
 	if len(st.Links()) != 2 {
@@ -218,7 +199,8 @@ func TestShared_MacvlanSitsOnTheSharedCLinkWithItsMTU(t *testing.T) {
 
 func TestShared_TunnelModeSharesTheSLink(t *testing.T) {
 	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"ipvlan","containerLinkMode":"l3"}`, 9000)
-	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || st.Endpoint.Kind != KindIpvlan || st.Endpoint.MTU != 9000 || st.Endpoint.Mode != "l3" {
+	e, ok := st.Endpoint.(*IpvlanEndpoint)
+	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || !ok || e.MTU != 9000 || e.Mode != "l3" {
 		t.Fatalf("plan %+v", st)
 	}
 }
@@ -228,7 +210,31 @@ func TestShared_ExplicitMTUAboveTheSharedLinkIsCode7(t *testing.T) {
 		t.Fatalf("want code 7 on mtu naming 68-1496, got %v", err)
 	}
 	st := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan","mtu":1400}`, 1500)
-	if st.Endpoint.MTU != 1400 || st.Chain[1].MTU != 1496 {
-		t.Fatalf("explicit mtu: endpoint %d, C-link %d", st.Endpoint.MTU, st.Chain[1].MTU)
+	if st.Endpoint.Link().MTU != 1400 || st.Chain[1].MTU != 1496 {
+		t.Fatalf("explicit mtu: endpoint %d, C-link %d", st.Endpoint.Link().MTU, st.Chain[1].MTU)
+	}
+}
+
+// CHECK compares a pod with its record, not with a re-plan: what it reports
+// is a change of VLANs, master or mode, or of a kind the config names.
+func TestDiffers_TagsMasterModeAndAChosenKind(t *testing.T) {
+	rec := mustPlan(t, `{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"vlan"}`, 1500)
+	for _, tc := range []struct {
+		js     string
+		chosen bool
+		want   string
+	}{
+		{`{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"vlan","mtu":1400}`, true, ""},
+		{`{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan"}`, false, ""},
+		{`{"master":"eth0","sVlan":100,"cVlans":[10],"containerLink":"macvlan"}`, true, "built as a vlan container link"},
+		{`{"master":"eth0","sVlan":100,"cVlans":[20],"containerLink":"vlan"}`, true, "VLANs eth0:88a8.100:8100.10"},
+		{`{"master":"eth0","sVlan":200,"cVlans":[10],"containerLink":"macvlan"}`, false, "configured with eth0:88a8.200:8100.10"},
+		{`{"master":"eth1","sVlan":100,"cVlans":[10],"containerLink":"vlan"}`, true, `built on "eth0"`},
+		{`{"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10]}`, true, `mode "kernel"`},
+	} {
+		got := Differs(rec, mustPlan(t, tc.js, 1500), tc.chosen)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s (chosen %v): %q, want %q", tc.js, tc.chosen, got, tc.want)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package record keeps, in small files under /run, what the plugin built:
-// one record per attachment (its plan, written before anything is made, so
-// DEL and GC find everything even after a crash), and one entry per user of
-// each shared link (so a shared link goes with its last user). Every verb
+// one record per attachment (its plan, in a versioned format of its own,
+// written before anything is made, so DEL and GC find everything even after
+// a crash), and one entry per user of each shared link (so a shared link goes with its last user). Every verb
 // touches a constant number of files, however many attachments the node
 // holds. The files vanish at reboot together with the links they describe;
 // no daemon is needed.
@@ -10,7 +10,8 @@
 //
 //	store-id  this store's random identity, made with the root; it goes
 //	          into the owner mark of every shared link (pkg/netdev)
-//	<scope>/attachments/<containerID>:<ifName>  the attachment's plan (JSON)
+//	<scope>/attachments/<network>/<containerID>:<ifName>  the attachment's record (format.go)
+//	<scope>/attachments/<containerID>:<ifName>  a record of format 1 (read, never written)
 //	<scope>/links/<link key>/<containerID>:<ifName>  empty: one user of a shared link
 //	<scope>/locks/<master>.lock  flock held while a master's links change
 //
@@ -27,7 +28,6 @@ package record
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -148,52 +148,139 @@ func hostScope() (string, error) {
 
 func (s Store) attachments() string { return filepath.Join(s.dir, s.scope, "attachments") }
 
-func (s Store) recordFile(a plan.Attachment) string { return filepath.Join(s.attachments(), a.ID()) }
-
-// Put records p as the plan of its attachment, atomically: a reader sees
-// the old record or the new one, never half of one.
-func (s Store) Put(p plan.Plan) error {
-	data, err := json.Marshal(p)
-	if err != nil {
-		return err
+// networkDir holds the records of one network: libcni keys an attachment
+// by network, container ID and interface name, and so does the record. A
+// network name that is not a safe file name (it comes from the config) is
+// hashed; '~' keeps the two spellings apart.
+func (s Store) networkDir(network string) string {
+	if !safeName(network) {
+		network = fmt.Sprintf("~%016x", fnv64(network))
 	}
-	if err := os.MkdirAll(s.attachments(), 0o700); err != nil {
+	return filepath.Join(s.attachments(), network)
+}
+
+func safeName(n string) bool {
+	if n == "" || len(n) > 128 || !isAlnum(n[0]) {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if !isAlnum(n[i]) && n[i] != '-' && n[i] != '_' && n[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func (s Store) recordFile(a plan.Attachment) string {
+	return filepath.Join(s.networkDir(a.Network), a.ID())
+}
+
+// v1File is where format 1 kept a's record, with no network in its path.
+func (s Store) v1File(a plan.Attachment) string { return filepath.Join(s.attachments(), a.ID()) }
+
+// Put records p as the plan of its attachment, in the current format and
+// atomically: a reader sees the old record or the new one, never half of one.
+func (s Store) Put(p plan.Plan) error {
+	data, err := encode(p)
+	if err != nil {
 		return err
 	}
 	// One temporary name per attachment: what a killed writer left is
 	// overwritten by the next Put and removed by Drop.
-	tmp := filepath.Join(s.attachments(), "."+p.Attachment.ID()+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	dir := s.networkDir(p.Attachment.Network)
+	tmp := filepath.Join(dir, "."+p.Attachment.ID()+".tmp")
+	for try := 0; ; try++ {
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			err = os.WriteFile(tmp, data, 0o600)
+		}
+		// A Drop of the network's last record may remove the directory
+		// between the two: make it again.
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 3 {
+			break
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return os.Rename(tmp, s.recordFile(p.Attachment))
 }
 
-// Get returns the plan recorded for a; found is false when there is none.
+// Get returns the plan recorded for a, in whichever format it was written;
+// found is false when there is none.
 func (s Store) Get(a plan.Attachment) (p plan.Plan, found bool, err error) {
-	data, err := os.ReadFile(s.recordFile(a))
+	p, found, err = readRecord(s.recordFile(a))
+	if found || err != nil {
+		return p, found, err
+	}
+	p, found, err = readRecord(s.v1File(a))
+	if found && p.Attachment.Network != a.Network {
+		return plan.Plan{}, false, nil // another network's attachment of the same pair
+	}
+	return p, found, err
+}
+
+func readRecord(path string) (plan.Plan, bool, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.Plan{}, false, nil
 	}
+	var p plan.Plan
 	if err == nil {
-		err = json.Unmarshal(data, &p)
+		p, err = decode(data)
 	}
 	if err != nil {
-		return plan.Plan{}, false, fmt.Errorf("record of %s: %w", a.ID(), err)
+		return plan.Plan{}, false, fmt.Errorf("record %s: %w", path, err)
 	}
 	return p, true, nil
 }
 
-// Drop removes a's record; a record already gone is fine.
+// Drop removes a's record, in either format; a record already gone is fine.
 func (s Store) Drop(a plan.Attachment) error {
-	tmp := filepath.Join(s.attachments(), "."+a.ID()+".tmp")
-	return errors.Join(ignoreNotExist(os.Remove(s.recordFile(a))), ignoreNotExist(os.Remove(tmp)))
+	tmp := filepath.Join(s.networkDir(a.Network), "."+a.ID()+".tmp")
+	errs := []error{ignoreNotExist(os.Remove(s.recordFile(a))), ignoreNotExist(os.Remove(tmp))}
+	if old, found, _ := readRecord(s.v1File(a)); found && old.Attachment.Network == a.Network {
+		errs = append(errs, ignoreNotExist(os.Remove(s.v1File(a))))
+	}
+	// The network's directory goes with its last record (one rmdir).
+	if err := os.Remove(s.networkDir(a.Network)); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EEXIST) {
+		errs = append(errs, ignoreNotExist(err))
+	}
+	return errors.Join(errs...)
 }
 
-// List returns every recorded plan (GC). Unreadable records are reported
-// but do not stop the walk.
-func (s Store) List() ([]plan.Plan, error) {
-	entries, err := os.ReadDir(s.attachments())
+// List returns every plan recorded for network (GC), in either format.
+// Unreadable records are reported but do not stop the walk.
+func (s Store) List(network string) ([]plan.Plan, error) {
+	current, err1 := listDir(s.networkDir(network), func(fs.DirEntry) bool { return true })
+	v1, err2 := listDir(s.attachments(), func(e fs.DirEntry) bool { return !e.IsDir() })
+	for _, p := range v1 {
+		if p.Attachment.Network == network {
+			current = append(current, p)
+		}
+	}
+	return current, errors.Join(err1, err2)
+}
+
+// ListAll returns the records of every network (qinq-admin).
+func (s Store) ListAll() ([]plan.Plan, error) {
+	out, err := listDir(s.attachments(), func(e fs.DirEntry) bool { return !e.IsDir() })
+	errs := []error{err}
+	dirs, _ := os.ReadDir(s.attachments())
+	for _, d := range dirs {
+		if d.IsDir() {
+			ps, err := listDir(filepath.Join(s.attachments(), d.Name()), func(fs.DirEntry) bool { return true })
+			out, errs = append(out, ps...), append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func listDir(dir string, want func(fs.DirEntry) bool) ([]plan.Plan, error) {
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -203,19 +290,16 @@ func (s Store) List() ([]plan.Plan, error) {
 	var out []plan.Plan
 	var errs []error
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") || !want(e) {
 			continue
 		}
-		var p plan.Plan
-		data, err := os.ReadFile(filepath.Join(s.attachments(), e.Name()))
-		if err == nil {
-			err = json.Unmarshal(data, &p)
-		}
+		p, found, err := readRecord(filepath.Join(dir, e.Name()))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("record %s: %w", e.Name(), err))
-			continue
+			errs = append(errs, err)
 		}
-		out = append(out, p)
+		if found {
+			out = append(out, p)
+		}
 	}
 	return out, errors.Join(errs...)
 }
@@ -234,10 +318,12 @@ func (s Store) HostLinks() Links { return Links{dir: filepath.Join(s.dir, s.scop
 
 // containerScope names a container's scope by its netns path, so DEL finds
 // the users even after the namespace is gone.
-func containerScope(netnsPath string) string {
+func containerScope(netnsPath string) string { return fmt.Sprintf("ctr-%016x", fnv64(netnsPath)) }
+
+func fnv64(s string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(netnsPath))
-	return fmt.Sprintf("ctr-%016x", h.Sum64())
+	h.Write([]byte(s))
+	return h.Sum64()
 }
 
 func ignoreNotExist(err error) error {

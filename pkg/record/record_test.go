@@ -3,10 +3,14 @@ package record
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -20,19 +24,20 @@ func TestRecords_PutGetListDrop(t *testing.T) {
 	if _, found, err := s.Get(a); found || err != nil {
 		t.Fatalf("a record before any Put: found=%v err=%v", found, err)
 	}
-	pa := plan.Plan{Attachment: a, Backend: "kernel", Master: plan.Master{Name: "eth0"}, Endpoint: plan.Endpoint{Kind: plan.KindVLAN, Key: "eth0:88a8.100"}}
-	for _, p := range []plan.Plan{pa, {Attachment: b, Backend: "ovs"}} {
+	pa := plan.Plan{Attachment: a, Backend: "kernel", Master: plan.Master{Name: "eth0"},
+		Endpoint: &plan.VLANEndpoint{Iface: plan.Iface{Name: "net1"}, Tag: plan.Tag{Proto: netlink.VLAN_PROTOCOL_8021AD, VID: 100}, Key: "eth0:88a8.100"}}
+	for _, p := range []plan.Plan{pa, {Attachment: b, Backend: "ovs", Endpoint: plan.NoEndpoint{}}} {
 		if err := s.Put(p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got, found, err := s.Get(a)
-	if err != nil || !found || got.Endpoint.Key != "eth0:88a8.100" || got.Attachment != a {
+	if err != nil || !found || got.Endpoint.(*plan.VLANEndpoint).Key != "eth0:88a8.100" || got.Attachment != a {
 		t.Fatalf("Get: %+v %v %v", got, found, err)
 	}
 	// What a writer killed between its temporary file and the rename leaves.
-	os.WriteFile(filepath.Join(s.attachments(), ".c1:net1.tmp"), []byte("{"), 0o600)
-	all, err := s.List()
+	os.WriteFile(filepath.Join(s.networkDir("n"), ".c1:net1.tmp"), []byte("{"), 0o600)
+	all, err := s.List("n")
 	if err != nil || len(all) != 2 {
 		t.Fatalf("List: %d records, %v", len(all), err)
 	}
@@ -42,10 +47,126 @@ func TestRecords_PutGetListDrop(t *testing.T) {
 	if err := s.Drop(a); err != nil {
 		t.Fatalf("dropping a record already gone: %v", err)
 	}
-	if entries, _ := os.ReadDir(s.attachments()); len(entries) != 1 {
-		t.Fatalf("after Drop: %v (the temporary file must go too)", entries)
+	if entries, _ := os.ReadDir(s.networkDir("n")); len(entries) != 1 {
+		t.Fatalf("after Drop of a: %v (its temporary file must go too)", entries)
+	}
+	if err := s.Drop(b); err != nil || exists(s.networkDir("n")) {
+		t.Fatalf("the network's directory must go with its last record (%v)", err)
 	}
 }
+
+// libcni keys an attachment by network too: the same container and
+// interface name in two networks are two records.
+func TestRecords_AreKeyedByNetwork(t *testing.T) {
+	s := At(t.TempDir(), "host-1")
+	other := a
+	other.Network = "other/../../x" // a name from the config is not a path
+	for _, x := range []plan.Attachment{a, other} {
+		if err := s.Put(plan.Plan{Attachment: x, Backend: "kernel", Endpoint: plan.NoEndpoint{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Drop(a); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := s.Get(other); !found {
+		t.Fatal("dropping network n's record dropped the other network's")
+	}
+	if l, _ := s.List("n"); len(l) != 0 {
+		t.Fatalf("List(n) after its Drop: %v", l)
+	}
+	if l, _ := s.List(other.Network); len(l) != 1 || l[0].Attachment != other {
+		t.Fatalf("List(other): %v", l)
+	}
+	if filepath.Dir(s.networkDir(other.Network)) != s.attachments() {
+		t.Fatalf("network %q escaped the store: %s", other.Network, s.networkDir(other.Network))
+	}
+}
+
+// v1Configs are the configs testdata/v1 was written from, by the release
+// at 86e0223 (plan.For, then json.Marshal: what it stored as a record).
+var v1Configs = map[string]string{
+	"vlan":                  `"master":"eth0","sVlan":100,"cVlans":[10],"mac":"02:00:00:00:00:01","containerLink":"vlan"`,
+	"macvlan-8021q-qinqinq": `"master":"eth0","sVlan":100,"sProto":"802.1Q","cVlans":[50,10],"containerLink":"macvlan","containerLinkMode":"private"`,
+	"ipvlan-tunnel":         `"master":"eth0","sVlan":300,"containerLink":"ipvlan","containerLinkMode":"l3"`,
+	"ovs-ctag":              `"mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10]`,
+	"ovs-tunnel":            `"mode":"ovs","bridge":"br0","sVlan":100`,
+	"ovs-chained":           `"mode":"ovs","sVlan":100`,
+	"vlan-incontainer":      `"master":"eth1","sVlan":100,"cVlans":[10],"linkInContainer":true,"containerLink":"vlan"`,
+}
+
+// Every record format 1 wrote reads back as the plan the same config makes
+// today, is found by Get, listed, and dropped; and the current format
+// carries every kind unchanged.
+func TestRecords_Format1IsReadAndTheCurrentFormatRoundTrips(t *testing.T) {
+	for name, js := range v1Configs {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "v1", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Parse([]byte(`{"cniVersion":"1.0.0","name":"n","type":"qinq",`+js+`}`), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := plan.For(c, a, 1500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode(data)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("format 1 read as\n%#v\nwant\n%#v (%v)", got, want, err)
+			}
+			s := At(t.TempDir(), "host-1")
+			os.MkdirAll(s.attachments(), 0o700)
+			os.WriteFile(s.v1File(a), data, 0o600)
+			if p, found, err := s.Get(a); !found || err != nil || !reflect.DeepEqual(p, want) {
+				t.Fatalf("Get of a format 1 record: %v %v", found, err)
+			}
+			if l, err := s.List("n"); len(l) != 1 || err != nil {
+				t.Fatalf("List with a format 1 record: %d, %v", len(l), err)
+			}
+			if err := s.Drop(a); err != nil || exists(s.v1File(a)) {
+				t.Fatalf("Drop of a format 1 record: %v", err)
+			}
+			v2, err := encode(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back, err := decode(v2); err != nil || !reflect.DeepEqual(back, want) {
+				t.Fatalf("format %d round trip:\n%s\n%#v (%v)", Version, v2, back, err)
+			}
+		})
+	}
+}
+
+// A format 1 record of another network with the same container ID and
+// interface name is not this attachment's.
+func TestRecords_Format1OfAnotherNetworkIsNotFound(t *testing.T) {
+	data, _ := os.ReadFile(filepath.Join("testdata", "v1", "vlan.json"))
+	s := At(t.TempDir(), "host-1")
+	os.MkdirAll(s.attachments(), 0o700)
+	os.WriteFile(s.v1File(a), data, 0o600)
+	other := a
+	other.Network = "m"
+	if _, found, err := s.Get(other); found || err != nil {
+		t.Fatalf("network m found network n's record: %v", err)
+	}
+	if err := s.Drop(other); err != nil || !exists(s.v1File(a)) {
+		t.Fatalf("Drop for network m removed network n's record (%v)", err)
+	}
+}
+
+func TestRecords_UnknownOrBrokenFormatsAreErrorsNotAbsence(t *testing.T) {
+	for _, data := range []string{`{"version":3}`, `{"version":2,"endpoint":{"kind":"vlan"}}`,
+		`{"version":2,"endpoint":{"kind":"vlan","link":{"name":"x"},"vlan":{"tag":{"tpid":"0x9100","vid":1}}}}`, `{`} {
+		if _, err := decode([]byte(data)); err == nil {
+			t.Errorf("%s: decoded without error", data)
+		}
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 
 func TestLinks_CountUsersAndGoWithTheLast(t *testing.T) {
 	l := At(t.TempDir(), "host-1").HostLinks()

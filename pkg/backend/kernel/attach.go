@@ -25,8 +25,9 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	}
 	// Checked before anything changes: a repeated ADD of a live attachment
 	// must not touch its users, nor roll them back.
-	if err := netdev.Absent(*n.Container, p.Endpoint.Name); err != nil {
-		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", p.Endpoint.Name)
+	name := p.Endpoint.Link().Name
+	if err := netdev.Absent(*n.Container, name); err != nil {
+		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", name)
 	}
 	links := b.store.Links(p)
 	// One undo releases the whole chain the way DEL does: it re-takes the
@@ -82,10 +83,11 @@ func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan
 	}
 	defer unlock()
 	parent, err := attachChain(n, links, store, p)
-	if err != nil || p.Endpoint.Kind != plan.KindVLAN {
+	e, ok := p.Endpoint.(*plan.VLANEndpoint)
+	if err != nil || !ok {
 		return parent, err
 	}
-	if err := links.Use(p.Endpoint.Key, p.Attachment); err != nil {
+	if err := links.Use(e.Key, p.Attachment); err != nil {
 		return 0, cnierr.Internal("record the container link", err)
 	}
 	return parent, fault.Point(fault.ContainerRef)
@@ -93,23 +95,27 @@ func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan
 
 // createEndpoint creates the container's link on parent.
 func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int, u *undo.Stack) (netlink.Link, error) {
-	e := p.Endpoint
-	held := conflict{n: n, links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}
-	l := endpointLink(e, parent)
-	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: l, Name: e.Name, InUse: held.explain}, u)
+	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent), Name: p.Endpoint.Link().Name}
+	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
+		cl.InUse = conflict{n: n, links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}.explain
+	}
+	return netdev.CreateInContainer(n, cl, u)
 }
 
 // endpointLink is the link of endpoint e's kind, on parent.
 func endpointLink(e plan.Endpoint, parent int) netlink.Link {
+	i := e.Link()
 	attrs := netlink.NewLinkAttrs()
-	attrs.ParentIndex, attrs.MTU, attrs.HardwareAddr = parent, e.MTU, e.HardwareAddr()
-	switch e.Kind {
-	case plan.KindMacvlan:
+	attrs.ParentIndex, attrs.MTU, attrs.HardwareAddr = parent, i.MTU, i.HardwareAddr()
+	switch e := e.(type) {
+	case *plan.MacvlanEndpoint:
 		return &netlink.Macvlan{LinkAttrs: attrs, Mode: macvlanModes[e.Mode]}
-	case plan.KindIpvlan:
+	case *plan.IpvlanEndpoint:
 		return &netlink.IPVlan{LinkAttrs: attrs, Mode: ipvlanModes[e.Mode], Flag: netlink.IPVLAN_FLAG_BRIDGE}
+	case *plan.VLANEndpoint:
+		return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(e.Tag.VID), VlanProtocol: e.Tag.Proto}
 	}
-	return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(e.Tag.VID), VlanProtocol: e.Tag.Proto}
+	return nil
 }
 
 var (

@@ -21,47 +21,48 @@ func (b *Backend) Check(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	e := p.Endpoint
 	if n.Container == nil {
 		return cnierr.CheckFailed("the container network namespace is gone")
 	}
-	got, err := n.Container.LinkByName(e.Name)
+	i := p.Endpoint.Link()
+	got, err := n.Container.LinkByName(i.Name)
 	if err != nil {
-		return cnierr.CheckFailed("%s: not found in the container", e.Name)
+		return cnierr.CheckFailed("%s: not found in the container", i.Name)
 	}
-	if err := checkEndpoint(got, e); err != nil {
+	if err := checkEndpoint(got, p.Endpoint); err != nil {
 		return err
 	}
-	if err := checkMAC(got, e); err != nil {
+	if err := checkMAC(got, i); err != nil {
 		return err
 	}
 	parent, err := expectedParent(n, p)
 	if err != nil {
 		return err
 	}
-	if err := checkParent(n, got, e.Name, parent); err != nil {
+	if err := checkParent(n, got, i.Name, parent); err != nil {
 		return err
 	}
 	return b.checkUsers(p)
 }
 
 func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
-	switch e.Kind {
-	case plan.KindVLAN:
-		return netdev.CheckVLAN(got, e.Name, e.Tag, e.MTU)
-	case plan.KindMacvlan:
+	i := e.Link()
+	switch e := e.(type) {
+	case *plan.VLANEndpoint:
+		return netdev.CheckVLAN(got, i.Name, e.Tag, i.MTU)
+	case *plan.MacvlanEndpoint:
 		if m, ok := got.(*netlink.Macvlan); ok && m.Mode != macvlanModes[e.Mode] {
-			return cnierr.CheckFailed("%s: macvlan mode %s, expected %s", e.Name, modeName(macvlanModes, m.Mode), e.Mode)
+			return cnierr.CheckFailed("%s: macvlan mode %s, expected %s", i.Name, modeName(macvlanModes, m.Mode), e.Mode)
 		}
-	case plan.KindIpvlan:
+	case *plan.IpvlanEndpoint:
 		if v, ok := got.(*netlink.IPVlan); ok && v.Mode != ipvlanModes[e.Mode] {
-			return cnierr.CheckFailed("%s: ipvlan mode %s, expected %s", e.Name, modeName(ipvlanModes, v.Mode), e.Mode)
+			return cnierr.CheckFailed("%s: ipvlan mode %s, expected %s", i.Name, modeName(ipvlanModes, v.Mode), e.Mode)
 		}
 	}
-	if got.Type() != string(e.Kind) {
-		return cnierr.CheckFailed("%s: is a %q link, expected a %s link", e.Name, got.Type(), e.Kind)
+	if got.Type() != string(e.Kind()) {
+		return cnierr.CheckFailed("%s: is a %q link, expected a %s link", i.Name, got.Type(), e.Kind())
 	}
-	return netdev.CheckMTU(got, e.Name, e.MTU)
+	return netdev.CheckMTU(got, i.Name, i.MTU)
 }
 
 // modeName spells a kernel mode the way the config does.
@@ -74,7 +75,7 @@ func modeName[M comparable](modes map[string]M, m M) string {
 	return fmt.Sprint(m)
 }
 
-func checkMAC(got netlink.Link, e plan.Endpoint) error {
+func checkMAC(got netlink.Link, e *plan.Iface) error {
 	if e.MAC != "" && !strings.EqualFold(got.Attrs().HardwareAddr.String(), e.MAC) {
 		return cnierr.CheckFailed("%s: MAC %s, expected %s", e.Name, got.Attrs().HardwareAddr, e.MAC)
 	}

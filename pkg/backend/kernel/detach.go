@@ -28,10 +28,10 @@ func (b *Backend) Detach(p plan.Plan) error {
 // stacked on the chain's own top link: after the records were lost (a
 // cleared /run/qinq, another mount namespace) that is the evidence left.
 func onChain(n *netdev.Namespaces, p plan.Plan) bool {
-	if n.Container == nil || !n.HasLinks() {
+	if n.Container == nil || !n.HasLinks() || p.Endpoint.Link() == nil {
 		return false
 	}
-	l, err := n.Container.LinkByName(p.Endpoint.Name)
+	l, err := n.Container.LinkByName(p.Endpoint.Link().Name)
 	// The chain is in the container's namespace (linkInContainer) or the
 	// endpoint's parent is in another one (IFLA_LINK_NETNSID).
 	if err != nil || !isEndpoint(l, p.Endpoint) || p.InContainer != (l.Attrs().NetNsID < 0) {
@@ -49,8 +49,8 @@ func onChain(n *netdev.Namespaces, p plan.Plan) bool {
 // attachment record; without either, the link in CNI_IFNAME's place is
 // someone else's.
 func (b *Backend) made(p plan.Plan) bool {
-	if p.Endpoint.Kind == plan.KindVLAN {
-		return b.store.Links(p).Uses(p.Endpoint.Key, p.Attachment)
+	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
+		return b.store.Links(p).Uses(e.Key, p.Attachment)
 	}
 	_, found, err := b.store.Get(p.Attachment)
 	return found && err == nil
@@ -60,11 +60,12 @@ func (b *Backend) made(p plan.Plan) bool {
 // name if an ADD died before the rename, but only if it is the kind of link
 // qinq would have made: an interface someone else put there is left alone.
 func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
-	if l, err := c.LinkByName(e.Name); err == nil {
+	name := e.Link().Name
+	if l, err := c.LinkByName(name); err == nil {
 		if !isEndpoint(l, e) {
 			return nil
 		}
-		return netdev.Error("delete "+e.Name, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
+		return netdev.Error("delete "+name, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
 	}
 	// Not under its name: an ADD may have died before the rename.
 	links, err := c.LinkList()
@@ -77,16 +78,16 @@ func deleteEndpoint(c netlinksafe.Handle, e plan.Endpoint) error {
 			errs = append(errs, netdev.IgnoreGone(netdev.Retry(func() error { return c.LinkDel(l) })))
 		}
 	}
-	return netdev.Error("delete "+e.Name, errors.Join(errs...))
+	return netdev.Error("delete "+name, errors.Join(errs...))
 }
 
 // isEndpoint reports whether l is a link of e's kind (and, for a VLAN link,
 // with e's tag).
 func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
-	if e.Kind == plan.KindVLAN {
-		return netdev.CheckVLAN(l, e.Name, e.Tag, l.Attrs().MTU) == nil
+	if v, ok := e.(*plan.VLANEndpoint); ok {
+		return netdev.CheckVLAN(l, v.Name, v.Tag, l.Attrs().MTU) == nil
 	}
-	return l.Type() == string(e.Kind)
+	return l.Type() == string(e.Kind())
 }
 
 // release drops the attachment's uses and deletes the chain links qinq owns
@@ -141,11 +142,11 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 			errs = append(errs, links.Done(p.Chain[i].Key))
 		}
 	}
-	if p.Endpoint.Key != "" {
-		u, err := links.Release(p.Endpoint.Key, p.Attachment)
+	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
+		u, err := links.Release(e.Key, p.Attachment)
 		errs = append(errs, err)
 		if u == record.Unused {
-			errs = append(errs, links.Done(p.Endpoint.Key))
+			errs = append(errs, links.Done(e.Key))
 		}
 	}
 	errs = append(errs, links.Forget())

@@ -1,6 +1,8 @@
 package ovs
 
 import (
+	"fmt"
+
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 
@@ -28,7 +30,10 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 }
 
 func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack) (backend.Attached, error) {
-	e := p.Endpoint
+	e, err := vethOf(p)
+	if err != nil {
+		return backend.Attached{}, err
+	}
 	if port, err := db.PortByName(e.HostName); err != nil || port != nil {
 		return backend.Attached{}, orConflict(err, "OVS port %q already exists: this attachment was added before and not deleted", e.HostName)
 	}
@@ -37,7 +42,7 @@ func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack)
 		return backend.Attached{}, err
 	}
 	b.ns = n // closed by Close, after the ADD's undo steps have run
-	if err := netdev.Absent(*n.Container, e.VethName, e.Name); err != nil {
+	if err := netdev.Absent(*n.Container, e.PeerName, e.Name); err != nil {
 		return backend.Attached{}, err
 	}
 	// From the veth to its port, GC's sweep must not take the veth for a
@@ -64,6 +69,15 @@ func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack)
 	return backend.Attached{Container: container, Host: []*current.Interface{host}}, nil
 }
 
+// vethOf is a standalone attachment's endpoint: the only kind this
+// backend plans besides chained's none.
+func vethOf(p plan.Plan) (*plan.VethEndpoint, error) {
+	if e, ok := p.Endpoint.(*plan.VethEndpoint); ok {
+		return e, nil
+	}
+	return nil, cnierr.Internal("plan the OVS attachment", fmt.Errorf("endpoint of kind %s, expected veth", p.Endpoint.Kind()))
+}
+
 func orConflict(err error, format string, a ...any) error {
 	if err != nil {
 		return err
@@ -75,14 +89,14 @@ func orConflict(err error, format string, a ...any) error {
 // a temporary name, then renamed) and its host end, the future port, on the
 // host, and sets both up. Deleting either end deletes both, and the C-link
 // on the container end with them.
-func makeVeth(n *netdev.Namespaces, e plan.Endpoint, u *undo.Stack) (*current.Interface, error) {
+func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*current.Interface, error) {
 	attrs := netlink.NewLinkAttrs()
-	attrs.MTU = e.VethMTU
-	if e.Tag.VID == 0 {
+	attrs.MTU = e.PeerMTU
+	if e.CTag == nil {
 		attrs.HardwareAddr = e.HardwareAddr()
 	}
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.HostName}
-	if _, err := netdev.CreateInContainer(n, netdev.ContainerLink{Link: veth, Name: e.VethName}, u); err != nil {
+	if _, err := netdev.CreateInContainer(n, netdev.ContainerLink{Link: veth, Name: e.PeerName}, u); err != nil {
 		return nil, err
 	}
 	host, err := n.Links.LinkByName(e.HostName)
@@ -97,15 +111,15 @@ func makeVeth(n *netdev.Namespaces, e plan.Endpoint, u *undo.Stack) (*current.In
 
 // stackCLink creates, in the container, the C-link on the veth's container
 // end, named CNI_IFNAME; without a C-tag the veth end is CNI_IFNAME itself.
-func stackCLink(n *netdev.Namespaces, e plan.Endpoint, u *undo.Stack) (netlink.Link, error) {
-	veth, err := n.Container.LinkByName(e.VethName)
+func stackCLink(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (netlink.Link, error) {
+	veth, err := n.Container.LinkByName(e.PeerName)
 	if err != nil {
-		return nil, netdev.Error("find "+e.VethName+" in the container", err)
+		return nil, netdev.Error("find "+e.PeerName+" in the container", err)
 	}
-	if e.Tag.VID == 0 {
+	if e.CTag == nil {
 		return veth, nil
 	}
-	v := netdev.NewVLAN("", veth.Attrs().Index, e.Tag, e.MTU)
+	v := netdev.NewVLAN("", veth.Attrs().Index, *e.CTag, e.MTU)
 	v.HardwareAddr = e.HardwareAddr()
 	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: v, Name: e.Name, Within: true}, u)
 }

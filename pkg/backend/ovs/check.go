@@ -28,7 +28,11 @@ func (b *Backend) Check(p plan.Plan) error {
 	if n.Container == nil {
 		return cnierr.CheckFailed("the container network namespace %s cannot be opened", p.Attachment.Netns)
 	}
-	return checkContainerLinks(*n.Container, p.Endpoint)
+	e, err := vethOf(p)
+	if err != nil {
+		return err
+	}
+	return checkContainerLinks(*n.Container, e)
 }
 
 func (b *Backend) checkPort(db *ovsdb.Client, p plan.Plan) error {
@@ -64,33 +68,33 @@ func (b *Backend) checkPort(db *ovsdb.Client, p plan.Plan) error {
 
 // checkContainerLinks verifies, in the container, the veth end and the
 // C-link planned on it: type, VLAN ID, MTU, parent and MAC.
-func checkContainerLinks(c netlinksafe.Handle, e plan.Endpoint) error {
-	veth, err := c.LinkByName(e.VethName)
+func checkContainerLinks(c netlinksafe.Handle, e *plan.VethEndpoint) error {
+	veth, err := c.LinkByName(e.PeerName)
 	if err != nil {
-		return cnierr.CheckFailed("%s: not found in the container", e.VethName)
+		return cnierr.CheckFailed("%s: not found in the container", e.PeerName)
 	}
 	if veth.Type() != "veth" {
-		return cnierr.CheckFailed("%s: is a %q link, expected a veth", e.VethName, veth.Type())
+		return cnierr.CheckFailed("%s: is a %q link, expected a veth", e.PeerName, veth.Type())
 	}
-	if err := netdev.CheckMTU(veth, e.VethName, e.VethMTU); err != nil {
+	if err := netdev.CheckMTU(veth, e.PeerName, e.PeerMTU); err != nil {
 		return err
 	}
 	inner := veth
-	if e.Tag.VID != 0 {
+	if e.CTag != nil {
 		if inner, err = c.LinkByName(e.Name); err != nil {
 			return cnierr.CheckFailed("%s: not found in the container", e.Name)
 		}
-		if err := netdev.CheckVLAN(inner, e.Name, e.Tag, e.MTU); err != nil {
+		if err := netdev.CheckVLAN(inner, e.Name, *e.CTag, e.MTU); err != nil {
 			return err
 		}
 		if inner.Attrs().ParentIndex != veth.Attrs().Index {
-			return cnierr.CheckFailed("%s: stacked on ifindex %d, expected %s (ifindex %d)", e.Name, inner.Attrs().ParentIndex, e.VethName, veth.Attrs().Index)
+			return cnierr.CheckFailed("%s: stacked on ifindex %d, expected %s (ifindex %d)", e.Name, inner.Attrs().ParentIndex, e.PeerName, veth.Attrs().Index)
 		}
 	}
-	return checkMAC(inner, e)
+	return checkMAC(inner, &e.Iface)
 }
 
-func checkMAC(l netlink.Link, e plan.Endpoint) error {
+func checkMAC(l netlink.Link, e *plan.Iface) error {
 	if mac := e.HardwareAddr(); mac != nil && l.Attrs().HardwareAddr.String() != mac.String() {
 		return cnierr.CheckFailed("%s: MAC %s, expected %s", e.Name, l.Attrs().HardwareAddr, mac)
 	}

@@ -2,12 +2,9 @@ package ovs
 
 import (
 	"errors"
-	"log/slog"
 
-	"github.com/containernetworking/plugins/pkg/netlinksafe"
 
 	"github.com/qinq-cni/qinq/pkg/backend/ovs/ovsdb"
-	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -52,47 +49,27 @@ func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]pl
 
 // sweepPortlessVeths deletes the host veths that no OVS port uses and that
 // a record of this network on this bridge names, unless keep accepts its
-// attachment. A qinq veth no record names is another store's, or an ADD's
-// of a network whose record was lost: kept and logged, never guessed at.
-// The bridge's exclusive lock waits for every ADD between its veth and its
-// port.
+// attachment. A qinq veth no such record names is another network's, or
+// one whose record was lost: never guessed at. The bridge's exclusive lock
+// waits for every ADD between its veth and its port.
 func (b *Backend) sweepPortlessVeths(db *ovsdb.Client, network string, keep func(plan.Attachment) bool) error {
 	unlock, err := b.lockBridge(b.conf.Bridge, true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	plans, err := b.store.List()
+	plans, err := b.store.List(network)
 	errs := []error{err}
-	ours, named := map[string]bool{}, map[string]bool{}
 	for _, p := range plans {
-		if p.Switch == nil || p.Switch.Chained || p.Endpoint.HostName == "" {
+		e, ok := p.Endpoint.(*plan.VethEndpoint)
+		if !ok || p.Switch == nil || p.Switch.Bridge != b.conf.Bridge || keep(p.Attachment) {
 			continue
 		}
-		named[p.Endpoint.HostName] = true
-		if p.Attachment.Network == network && p.Switch.Bridge == b.conf.Bridge && !keep(p.Attachment) {
-			ours[p.Endpoint.HostName] = true
-		}
-	}
-	links, err := netlinksafe.LinkList()
-	if err != nil {
-		return cnierr.Internal("list the host's links", err)
-	}
-	for _, l := range links {
-		name := l.Attrs().Name
-		if l.Type() != "veth" || !plan.IsHostVethName(name) {
-			continue
-		}
-		if port, err := db.PortByName(name); err != nil || port != nil {
+		if port, err := db.PortByName(e.HostName); err != nil || port != nil {
 			errs = append(errs, err)
 			continue
 		}
-		switch {
-		case ours[name]:
-			errs = append(errs, deleteHostVeth(name))
-		case !named[name]:
-			slog.Info("kept a qinq veth without an OVS port that no record of this store names (see qinq-admin)", "veth", name)
-		}
+		errs = append(errs, deleteHostVeth(e.HostName))
 	}
 	return errors.Join(errs...)
 }

@@ -27,7 +27,11 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err := removeOwnedPorts(db, p.Attachment); err != nil {
 		return err
 	}
-	return deleteHostVeth(p.Endpoint.HostName)
+	e, err := vethOf(p)
+	if err != nil {
+		return err
+	}
+	return deleteHostVeth(e.HostName)
 }
 
 // detachChained restores the port if it still exists and is this

@@ -10,9 +10,10 @@ import (
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
-// cmdCheck plans from the config, has the backend compare the node with the
-// plan, then asks IPAM, then compares the addresses and routes in the
-// container with prevResult.
+// cmdCheck has the backend compare the node with what ADD recorded (or,
+// without a record, with the config's plan), once the record is known to
+// still match the config; then asks IPAM, then compares the addresses and
+// routes in the container with prevResult.
 func cmdCheck(args *skel.CmdArgs) error {
 	inv, err := load(args)
 	if err != nil {
@@ -22,12 +23,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if inv.conf.PrevResult == nil {
 		return cnierr.InvalidConfig("prevResult", "required for CHECK: the result of the ADD being checked")
 	}
-	p, err := inv.backend.Plan(inv.attachment)
-	if code, _ := cnierr.Code(err); code == types.ErrInvalidNetworkConfig {
-		// The config parsed; what no longer fits is the node (master or
-		// bridge gone, its MTU lowered): that is a difference CHECK reports.
-		return cnierr.CheckFailed("%v", err)
-	}
+	p, err := inv.checkedPlan()
 	if err != nil {
 		return err
 	}
@@ -39,8 +35,34 @@ func cmdCheck(args *skel.CmdArgs) error {
 			return err
 		}
 	}
-	if p.Endpoint.Kind == plan.KindNone {
+	if p.Endpoint.Link() == nil {
 		return nil // chained: the addresses are the earlier plugin's
 	}
 	return addressing.Check(inv.conf.PrevResult, inv.attachment.IfName, inv.attachment.Netns)
+}
+
+// checkedPlan is what CHECK compares the node with: the record, which says
+// what ADD built (a pod made under an earlier release's default keeps its
+// kind), unless the config now asks for other VLANs, master or mode.
+func (inv *invocation) checkedPlan() (plan.Plan, error) {
+	planned, err := inv.backend.Plan(inv.attachment)
+	if code, _ := cnierr.Code(err); code == types.ErrInvalidNetworkConfig {
+		// The config parsed; what no longer fits is the node (master or
+		// bridge gone, its MTU lowered): that is a difference CHECK reports.
+		return plan.Plan{}, cnierr.CheckFailed("%v", err)
+	}
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	recorded, found, err := inv.store.Get(inv.attachment)
+	if err != nil {
+		return plan.Plan{}, cnierr.Internal("read the attachment's record", err)
+	}
+	if !found {
+		return planned, nil
+	}
+	if d := plan.Differs(recorded, planned, inv.conf.ContainerLinkChosen); d != "" {
+		return plan.Plan{}, cnierr.CheckFailed("the attachment differs from its configuration: %s", d)
+	}
+	return recorded, nil
 }

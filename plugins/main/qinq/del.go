@@ -63,7 +63,9 @@ func (inv *invocation) detach(p plan.Plan) error {
 // succeed with it now, but one may have succeeded before it changed. Its
 // record says what to remove, whichever backend built it.
 func delInvalid(args *skel.CmdArgs) error {
-	inv := &invocation{attachment: plan.Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns}}
+	var nc types.NetConf
+	_ = json.Unmarshal(args.StdinData, &nc) // the record is keyed by the network's name, if any
+	inv := &invocation{attachment: plan.Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, Network: nc.Name}}
 	var err error
 	if inv.store, err = openStore(); err != nil {
 		return err

@@ -55,11 +55,11 @@ func cmdGC(args *skel.CmdArgs) error {
 // detachStale detaches, by their records, the network's attachments keep
 // rejects. Their backends are all chosen before any is detached.
 func (inv *invocation) detachStale(keep func(plan.Attachment) bool) ([]plan.Attachment, error) {
-	plans, err := inv.store.List()
+	plans, err := inv.store.List(inv.conf.Name)
 	errs := []error{err}
 	var stale []plan.Plan
 	for _, p := range plans {
-		if p.Attachment.Network != inv.conf.Name || keep(p.Attachment) {
+		if keep(p.Attachment) {
 			continue
 		}
 		if _, err := inv.backendFor(p); err != nil {

@@ -1,0 +1,95 @@
+package plan
+
+import "net"
+
+// Kind is the kind of container endpoint.
+type Kind string
+
+const (
+	// KindVLAN: the innermost VLAN link is created in the container.
+	KindVLAN Kind = "vlan"
+	// KindMacvlan and KindIpvlan: a macvlan or ipvlan on the chain's last
+	// link, which stays on the host, shared by every such container.
+	KindMacvlan Kind = "macvlan"
+	KindIpvlan  Kind = "ipvlan"
+	// KindVeth: a veth pair whose host end is an OVS port; with a C-tag, a
+	// VLAN link in the container stacks on the veth's container end.
+	KindVeth Kind = "veth"
+	// KindNone: no container link of qinq's own (OVS chained mode: the port
+	// an earlier plugin made is reconfigured).
+	KindNone Kind = "none"
+)
+
+// Endpoint is the container's side of an attachment: one type per kind,
+// each holding only what that kind means.
+type Endpoint interface {
+	Kind() Kind
+	// Link is the link qinq makes as CNI_IFNAME; nil when it makes none.
+	Link() *Iface
+}
+
+// Iface is the link qinq makes as CNI_IFNAME: its name, MTU and MAC.
+type Iface struct {
+	Name string
+	MTU  int
+	MAC  string // "" = the kernel's choice
+}
+
+// HardwareAddr is the requested MAC, nil for the kernel's choice.
+func (i *Iface) HardwareAddr() net.HardwareAddr {
+	mac, _ := net.ParseMAC(i.MAC) // validated by pkg/config
+	return mac
+}
+
+// VLANEndpoint is the innermost VLAN link itself, made in the container on
+// the chain's last link (in tunnel mode, on the master).
+type VLANEndpoint struct {
+	Iface
+	Tag Tag
+	// Key identifies the link like a chain link's Key does; its user is
+	// recorded under it, so the VLAN stays reserved while the pod lives.
+	Key string
+}
+
+// MacvlanEndpoint is a macvlan on the chain's last link, in Mode.
+type MacvlanEndpoint struct {
+	Iface
+	Mode string
+}
+
+// IpvlanEndpoint is an ipvlan (bridge flag) on the chain's last link, in Mode.
+type IpvlanEndpoint struct {
+	Iface
+	Mode string
+}
+
+// VethEndpoint is an OVS port's veth: HostName is its host end (the port),
+// PeerName its container end. With a CTag, a VLAN link named Iface.Name
+// stacks on the container end; without, the container end is Iface.Name.
+type VethEndpoint struct {
+	Iface
+	HostName string
+	PeerName string
+	PeerMTU  int
+	CTag     *Tag
+}
+
+// NoEndpoint: qinq makes no container link (OVS chained mode).
+type NoEndpoint struct{}
+
+func (*VLANEndpoint) Kind() Kind    { return KindVLAN }
+func (*MacvlanEndpoint) Kind() Kind { return KindMacvlan }
+func (*IpvlanEndpoint) Kind() Kind  { return KindIpvlan }
+func (*VethEndpoint) Kind() Kind    { return KindVeth }
+func (NoEndpoint) Kind() Kind       { return KindNone }
+
+func (e *VLANEndpoint) Link() *Iface    { return &e.Iface }
+func (e *MacvlanEndpoint) Link() *Iface { return &e.Iface }
+func (e *IpvlanEndpoint) Link() *Iface  { return &e.Iface }
+func (e *VethEndpoint) Link() *Iface    { return &e.Iface }
+func (NoEndpoint) Link() *Iface         { return nil }
+
+// AsLink is the VLAN endpoint as a link of the chain, keyed like one.
+func (e *VLANEndpoint) AsLink() VLANLink {
+	return VLANLink{Tag: e.Tag, Name: e.Name, Key: e.Key, MTU: e.MTU}
+}
