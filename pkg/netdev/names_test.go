@@ -33,17 +33,20 @@ func TestOwnerMark_NamesTheStoreAndOnlyThatStoreMayDelete(t *testing.T) {
 	}
 }
 
-// Links marked by releases before store identities are never deleted on the
-// evidence of one store's records: their users were recorded by a store
-// nobody can name any more.
-func TestOwnerMark_LegacyMarksAreOwnedButNoStoresToDelete(t *testing.T) {
+// Links marked by releases before store identities are owned, and may be
+// deleted on positive evidence (see DeletableBy); the callers require an
+// existing, empty users' directory.
+func TestOwnerMark_LegacyMarksAreOwnedAndJoinedMarksNeverDeletable(t *testing.T) {
 	l := linkWith("eth0.100", "qinq-cni: owned, deleted with its last user; key=eth0:88a8.100")
 	o, ok := OwnerOf(l)
 	if !ok || o.Key != "eth0:88a8.100" || !slices.Equal(o.Stores, []string{LegacyStore}) || !Owned(l) {
 		t.Fatalf("legacy mark: %+v %v", o, ok)
 	}
-	if DeletableBy(l, "00112233445566aa") {
-		t.Fatal("a legacy mark was deletable")
+	if !DeletableBy(l, "00112233445566aa") {
+		t.Fatal("a legacy mark alone was not deletable on evidence")
+	}
+	if joined := linkWith("eth0.100", o.With("00112233445566aa").Alias()); DeletableBy(joined, "00112233445566aa") {
+		t.Fatal("a legacy mark joined by a store without evidence was deletable by it")
 	}
 	if admin := linkWith("eth0.100", "uplink to the core"); Owned(admin) || DeletableBy(admin, "00112233445566aa") {
 		t.Fatal("an admin's link counted as owned")

@@ -64,10 +64,10 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // another name (an admin's, or a temporary one an ADD died with): an ADD
 // never scans the node.
 //
-// store is the caller's store identity, written into the mark of a link it
+// m.Store is the caller's store identity, written into the mark of a link it
 // creates and added to the mark of an owned link another store made, so
 // that store never deletes it from under the caller's users.
-func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, store string, inUse func() error) (int, error) {
+func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, m Mark, inUse func() error) (int, error) {
 	found, err := byName(h, parent, l)
 	if err != nil {
 		return 0, err
@@ -76,7 +76,7 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, store strin
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			return createdShared(h, v, l, store)
+			return createdShared(h, v, l, m.Store)
 		}
 		if !errors.Is(err, unix.EEXIST) {
 			return 0, Error("create "+l.Name, err)
@@ -89,9 +89,9 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, store strin
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		return finishShared(h, found, l, store) // an ADD died half-way through creating it
+		return finishShared(h, found, l, m.Store) // an ADD died half-way through creating it
 	}
-	if err := joinOwners(h, found, store); err != nil {
+	if err := joinOwners(h, found, m); err != nil {
 		return 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
@@ -158,24 +158,42 @@ func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store s
 	return 0, Error("name the shared link "+l.Name, err)
 }
 
-// joinOwners adds store to the mark of an owned link that does not name it
-// yet (made by another store, or by a release before store identities). An
-// admin's link stays unmarked, and so never deleted.
-func joinOwners(h netlinksafe.Handle, l netlink.Link, store string) error {
+// Mark is how EnsureShared marks the shared links it creates or reuses.
+type Mark struct {
+	Store string
+	// LegacyRecorded reports whether this store records users of the link
+	// besides the caller. A link marked by a release before store
+	// identities whose users this store records is its own (a node
+	// upgraded in place, same state directory): it is re-marked as this
+	// store's alone. Without such evidence the legacy mark stays beside it.
+	LegacyRecorded func() bool
+}
+
+// joinOwners adds the store to the mark of an owned link that does not name
+// it yet (made by another store, or by a release before store identities).
+// An admin's link stays unmarked, and so never deleted.
+func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark) error {
 	o, ok := OwnerOf(l)
-	if !ok || slices.Contains(o.Stores, store) {
+	if !ok || slices.Contains(o.Stores, m.Store) {
 		return nil
 	}
-	alias := o.With(store).Alias()
+	next := o.With(m.Store)
+	if o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded() {
+		next = Owner{Stores: []string{m.Store}, Key: o.Key}
+	}
+	alias := next.Alias()
 	return Error("mark "+l.Attrs().Name+" as used by this store too", Retry(func() error { return h.LinkSetAlias(l, alias) }))
 }
 
 // DeletableBy reports whether store may delete l once its own records show
-// no user: l is marked by store alone, or still has the temporary name of
-// an ADD of this node that died before marking it.
+// no user (its users' directory exists and is empty): l is marked by store
+// alone, or by a release before store identities alone (whose users' directory
+// can only be this state directory's: every ADD of this release marks the
+// links it uses), or still has the temporary name of an ADD of this node
+// that died before marking it.
 func DeletableBy(l netlink.Link, store string) bool {
 	if o, ok := OwnerOf(l); ok {
-		return o.OnlyBy(store)
+		return o.OnlyBy(store) || o.OnlyBy(LegacyStore)
 	}
 	return IsTempName(l.Attrs().Name)
 }

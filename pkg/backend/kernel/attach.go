@@ -61,7 +61,11 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 			return 0, err
 		}
 		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
-		if idx, err = netdev.EnsureShared(n.Links, idx, l, store, held.explain); err != nil {
+		mark := netdev.Mark{Store: store, LegacyRecorded: func() bool {
+			users, err := links.Users(l.Key)
+			return err == nil && len(users) > 1 // others beside this attachment
+		}}
+		if idx, err = netdev.EnsureShared(n.Links, idx, l, mark, held.explain); err != nil {
 			return 0, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {

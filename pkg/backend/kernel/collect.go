@@ -33,9 +33,10 @@ func (b *Backend) Collect(string, func(plan.Attachment) bool) ([]plan.Attachment
 }
 
 // deleteIfOrphan judges a link by its owner mark: only a link this store
-// alone marked, whose users' directory (under the key in the mark, whose
-// master's lock ADD takes) exists and is empty, is a leftover. Another
-// store's link, a legacy one and one whose users are unknown are kept.
+// (or a release before store identities) alone marked, whose users'
+// directory (under the key in the mark, whose master's lock ADD takes)
+// exists and is empty, is a leftover. Another store's link and one whose
+// users are unknown are kept.
 func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *netlink.Vlan) error {
 	o, ok := netdev.OwnerOf(v)
 	if !ok {
@@ -44,7 +45,7 @@ func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *n
 		// detach then follows.
 		return nil
 	}
-	if !o.OnlyBy(store) {
+	if !netdev.DeletableBy(v, store) {
 		return nil // another store's users may be on it: never reclaimed here
 	}
 	master, _, _ := strings.Cut(o.Key, ":")

@@ -182,9 +182,10 @@ func TestGC_DetachesWhatIsNotValidAndKeepsTheRest(t *testing.T) {
 	assertClean(t, p.a, ipamDir, c1, c2)
 }
 
-// GC deletes an owned link only on evidence: marked by this store alone, its
-// users' directory present and empty. Unknown users (no directory), another
-// store's mark and a mark of a release before store identities keep it.
+// GC deletes an owned link only on evidence: marked by this store (or a
+// release before store identities) alone, its users' directory present and
+// empty. Unknown users (no directory), another store's mark, or a legacy mark
+// a store joined without evidence keep it.
 func TestGC_DeletesOwnedOrphansOnlyOnEvidenceAndNeverAnAdminsLink(t *testing.T) {
 	p := newPair(t, 1500)
 	gc(t, p.a, qinq(1700, 10)) // the store and its identity exist from here on
@@ -207,7 +208,9 @@ func TestGC_DeletesOwnedOrphansOnlyOnEvidenceAndNeverAnAdminsLink(t *testing.T) 
 		"unknown1702": {1702, mark(id, 1702), false, true},
 		"foreign1703": {1703, mark("00000000deadbeef", 1703), true, true},
 		"joint1704":   {1704, strings.Replace(mark(id, 1704), id, id+",00000000deadbeef", 1), true, true},
-		"legacy1705":  {1705, "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1705", true, true},
+		"legacy1705":  {1705, "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1705", true, false},
+		"legacy1706":  {1706, "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1706", false, true},
+		"joined1707":  {1707, "qinq-cni: owned by store -," + id + ", deleted with its last user; key=wire0:88a8.1707", true, true},
 	}
 	p.a.Do(func() error {
 		for name, l := range links {

@@ -86,6 +86,9 @@ type lossCase struct {
 	pod, peer func(i int) testenv.Conf
 	// shared are the host links the pods share on node a.
 	shared []string
+	// old: the first two pods were made by the previous release (links
+	// marked without a store), then the node was upgraded.
+	old bool
 }
 
 var lossCases = []lossCase{
@@ -105,6 +108,13 @@ var lossCases = []lossCase{
 		},
 		peer:   func(int) testenv.Conf { return qinq(301, 10).WithStaticIP("10.31.0.9/24") },
 		shared: []string{"wire0.301", "wire0.301.10"},
+	},
+	{
+		name:   "macvlan-made-by-the-previous-release",
+		pod:    func(i int) testenv.Conf { return shared("macvlan", 302, 10).WithStaticIP(fmt.Sprintf("10.32.0.%d/24", i+1)) },
+		peer:   func(int) testenv.Conf { return qinq(302, 10).WithStaticIP("10.32.0.9/24") },
+		shared: []string{"wire0.302", "wire0.302.10"},
+		old:    true,
 	},
 }
 
@@ -135,7 +145,11 @@ func testStateLoss(t *testing.T, lc lossCase) {
 		return peers[ip]
 	}
 	for i, c := range pods {
-		p.a.Add(lc.pod(i), c, "net1", s.env())
+		opts := []testenv.InvokeOption{s.env()}
+		if lc.old {
+			opts = append(opts, prevRelease(t))
+		}
+		p.a.Add(lc.pod(i), c, "net1", opts...)
 		peerOf(i)
 	}
 	stays := pods[1]
@@ -220,7 +234,7 @@ func testStateLoss(t *testing.T, lc lossCase) {
 		t.Fatalf("adopt: %v", err)
 	}
 	for _, name := range lc.shared {
-		if mark := testenv.VLANs(t, p.a.NS)[name].Alias; !strings.Contains(mark, s.id()) || strings.Contains(mark, before) {
+		if mark := testenv.VLANs(t, p.a.NS)[name].Alias; !strings.Contains(mark, "owned by store "+s.id()+", deleted") {
 			t.Fatalf("%s after adopt is marked %q, want the current store %s alone", name, mark, s.id())
 		}
 	}
