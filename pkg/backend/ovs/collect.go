@@ -3,7 +3,6 @@ package ovs
 import (
 	"errors"
 
-
 	"github.com/qinq-cni/qinq/pkg/backend/ovs/ovsdb"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )

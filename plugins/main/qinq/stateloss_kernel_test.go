@@ -110,8 +110,10 @@ var lossCases = []lossCase{
 		shared: []string{"wire0.301", "wire0.301.10"},
 	},
 	{
-		name:   "macvlan-made-by-the-previous-release",
-		pod:    func(i int) testenv.Conf { return shared("macvlan", 302, 10).WithStaticIP(fmt.Sprintf("10.32.0.%d/24", i+1)) },
+		name: "macvlan-made-by-the-previous-release",
+		pod: func(i int) testenv.Conf {
+			return shared("macvlan", 302, 10).WithStaticIP(fmt.Sprintf("10.32.0.%d/24", i+1))
+		},
 		peer:   func(int) testenv.Conf { return qinq(302, 10).WithStaticIP("10.32.0.9/24") },
 		shared: []string{"wire0.302", "wire0.302.10"},
 		old:    true,
