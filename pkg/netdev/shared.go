@@ -67,39 +67,48 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // m.Store is the caller's store identity, written into the mark of a link it
 // creates and added to the mark of an owned link another store made, so
 // that store never deletes it from under the caller's users.
-func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, m Mark, inUse func() error) (int, error) {
+func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, m Mark, inUse func() error) (idx, mtu int, err error) {
 	found, err := byName(h, parent, l)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if found == nil {
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			return createdShared(h, v, l, m.Store)
+			idx, err := createdShared(h, v, l, m.Store)
+			return idx, l.MTU, err
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return 0, Error("create "+l.Name, err)
+			return 0, 0, Error("create "+l.Name, err)
 		}
 		if found, err = FindVLAN(h, parent, l.Tag); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if found == nil {
-			return 0, inUse()
+			return 0, 0, inUse()
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		return finishShared(h, found, l, m.Store) // an ADD died half-way through creating it
+		idx, err := finishShared(h, found, l, m.Store) // an ADD died half-way through creating it
+		return idx, found.Attrs().MTU, err
 	}
 	if err := joinOwners(h, found, m); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
 		if err := Retry(func() error { return h.LinkSetUp(found) }); err != nil {
-			return 0, Error("set "+found.Attrs().Name+" up", err)
+			return 0, 0, Error("set "+found.Attrs().Name+" up", err)
 		}
 	}
-	return found.Attrs().Index, nil
+	return found.Attrs().Index, found.Attrs().MTU, nil
+}
+
+// FindShared finds the shared VLAN link l on parent under its planned names
+// (one request each); nil if neither holds it. Planning reads the MTUs of
+// the links that exist this way.
+func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	return byName(h, parent, l)
 }
 
 // byName finds the VLAN link l on parent under its planned name, or under

@@ -53,7 +53,7 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
 	}
 	idx := master.Attrs().Index
-	for _, l := range p.Chain {
+	for i, l := range p.Chain {
 		if err := links.Use(l.Key, p.Attachment); err != nil {
 			return 0, cnierr.Internal("record the user of "+l.Name, err)
 		}
@@ -65,7 +65,11 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 			users, err := links.Users(l.Key)
 			return err == nil && len(users) > 1 // others beside this attachment
 		}}
-		if idx, err = netdev.EnsureShared(n.Links, idx, l, mark, held.explain); err != nil {
+		var mtu int
+		if idx, mtu, err = netdev.EnsureShared(n.Links, idx, l, mark, held.explain); err != nil {
+			return 0, err
+		}
+		if err := fits(p, i, l, idx, mtu); err != nil {
 			return 0, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
@@ -73,6 +77,24 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 		}
 	}
 	return idx, nil
+}
+
+// fits checks that what stacks on chain link i (the next chain link, or the
+// endpoint) fits in the MTU the link really has: a link found under another
+// name than planned (an admin's) may be smaller than the plan assumed. Code
+// 7 naming the link and both MTUs, where the kernel would say EINVAL.
+func fits(p plan.Plan, i int, l plan.VLANLink, idx, mtu int) error {
+	next, what := 0, ""
+	if i+1 < len(p.Chain) {
+		next, what = p.Chain[i+1].MTU, "the link "+p.Chain[i+1].Name
+	} else if e := p.Endpoint.Link(); e != nil {
+		next, what = e.MTU, "the container link "+e.Name
+	}
+	if mtu == 0 || next <= mtu {
+		return nil
+	}
+	return cnierr.InvalidConfig("mtu", "%s needs MTU %d, but the %s link it stacks on (found as ifindex %d, not as %q) has MTU %d: raise that link's MTU, or set mtu to at most %d",
+		what, next, l.Tag, idx, l.Name, mtu, mtu)
 }
 
 // reserve records the attachment as a user of its chain links (creating
