@@ -6,6 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
@@ -54,6 +55,15 @@ func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *n
 		return err
 	}
 	defer unlock()
+	// Listed before the lock: a DEL may have deleted it since, or an ADD
+	// joined its mark.
+	now, err := n.Links.LinkByIndex(v.Attrs().Index)
+	if netdev.IsGone(err) || (err == nil && now.Attrs().Alias != v.Attrs().Alias) {
+		return nil
+	}
+	if err != nil {
+		return netdev.Error("find "+v.Attrs().Name, err)
+	}
 	switch u, err := links.Usage(o.Key); {
 	case err != nil:
 		return err
@@ -62,6 +72,9 @@ func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *n
 		return nil
 	case u == record.InUse:
 		return nil
+	}
+	if err := fault.Point(fault.Orphan); err != nil {
+		return err
 	}
 	if err := netdev.IgnoreGone(n.Links.LinkDel(v)); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
@@ -129,6 +130,9 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 			outermost = i
 		}
 	}
+	if err := fault.Point(fault.Released); err != nil {
+		return err
+	}
 	if endpoint && outermost < 0 {
 		if err := deleteEndpoint(*n.Container, p.Endpoint); err != nil {
 			return err
@@ -136,6 +140,9 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 	}
 	if outermost >= 0 {
 		errs = append(errs, netdev.DeleteShared(n.Links, found[outermost], b.store.ID()))
+	}
+	if err := fault.Point(fault.Unlinked); err != nil {
+		return err
 	}
 	for i, u := range usage {
 		if u == record.Unused {

@@ -12,6 +12,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/addressing"
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -41,6 +42,9 @@ func cmdGC(args *skel.CmdArgs) error {
 		return err
 	}
 	errs := []error{err}
+	if err := fault.Point(fault.Collected); err != nil {
+		return err
+	}
 	more, err := inv.backend.Collect(conf.Name, keep)
 	errs = append(errs, err)
 	for _, a := range append(detached, more...) {
