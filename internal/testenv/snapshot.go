@@ -36,10 +36,13 @@ type Dir struct {
 }
 
 // StateDir is qinq's state directory: its lock files persist by design
-// (removing a flock file races with another run that opened it), only the
-// references count.
+// (removing a flock file races with another run that opened it), and so
+// does the store's identity (/store-id, made with the directory by the
+// first run); only the references count.
 func StateDir(path string) Dir {
-	return Dir{Name: "state", Path: path, Keep: func(rel string) bool { return !strings.Contains(rel, "/locks/") }}
+	return Dir{Name: "state", Path: path, Keep: func(rel string) bool {
+		return !strings.Contains(rel, "/locks/") && rel != "/store-id"
+	}}
 }
 
 // HostLocalStore is a host-local dataDir: its lock and last-reserved cursor
