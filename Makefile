@@ -10,7 +10,8 @@
 #   make bench-profile  the figures behind the ratios: init trace, syscalls and netlink requests per verb
 #   make image   bin/qinq-image.tar: an OCI image archive (no daemon) of the binaries and
 #                bin/qinq-install, its entrypoint; deploy/ installs it on every node
-#   make manifests  the deploy/ manifests and README/docs examples, decoded strictly (make unit runs it too)
+#   make manifests  the deploy/ manifests and README/docs examples, decoded strictly and run through
+#                libcni 1.1.2 (tools/libcni112, its own module) and the current libcni (make unit runs it too)
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -47,6 +48,7 @@ lint:
 	$(GO) vet -vettool=$(BIN)/qinq-lint ./... && $(GO) vet -vettool=$(BIN)/qinq-lint -tags kerneltest ./...
 	$(GO) vet -vettool=$(BIN)/qinq-lint -tags ovs,faultinject ./...
 	cd tools/image && $(GO) vet ./...
+	cd tools/libcni112 && $(GO) vet ./...
 
 unit:
 	$(GO) test -count=1 ./...
@@ -69,6 +71,7 @@ vm-setup:
 kernel: build vm-setup
 	scripts/ovs/build-ovs-cni.sh
 	scripts/k8s/build-multus.sh
+	scripts/runtime/setup.sh
 	scripts/test-kernel.sh
 
 test: lint unit fuzz kernel bench-quick

@@ -160,6 +160,7 @@ func TestConfig(t *testing.T) {
 		{"mac with an ipvlan container link", base.With("containerLink", "ipvlan", "mac", "02:00:00:00:00:01"), "mac"},
 		{"runtimeConfig.mac with an ipvlan container link", base.With("containerLink", "ipvlan", "runtimeConfig", map[string]string{"mac": "02:00:00:00:00:01"}), "runtimeConfig.mac"},
 		{"runtimeConfig.mac multicast", base.With("runtimeConfig", map[string]string{"mac": "01:00:5e:00:00:01"}), "runtimeConfig.mac"},
+		{"ipvlan in tunnel mode (the kernel refuses VLANs on an ipvlan)", base.Without("cVlans").With("containerLink", "ipvlan"), "containerLink"},
 		{"macvlan with linkInContainer", base.With("containerLink", "macvlan", "linkInContainer", true), "containerLink"},
 		{"macvlan in OVS mode", ovs.With("bridge", "br0", "containerLink", "macvlan"), "containerLink"},
 		{"mtu 1497 above the shared C-link of a macvlan", base.With("containerLink", "macvlan", "mtu", 1497), "mtu"},

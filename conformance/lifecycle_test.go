@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -337,6 +338,12 @@ func TestCHECK(t *testing.T) {
 			do: replace("eth1.100", netlink.VLAN_PROTOCOL_8021Q, 11, 1496)},
 		{name: "protocol", says: []string{"net1", "protocol", "expected 802.1Q"},
 			do: replace("eth1.100", netlink.VLAN_PROTOCOL_8021AD, 10, 1496)},
+		{name: "reorder_hdr off (the pod would pick its own C-tag)", says: []string{"net1", "reorder_hdr is off"},
+			do: func(t *testing.T, w *testenv.World, c *testenv.Container) {
+				c.Do(t, func() error {
+					return exec.Command("/usr/sbin/ip", "link", "set", "net1", "type", "vlan", "reorder_hdr", "off").Run()
+				})
+			}},
 		{name: "MTU", says: []string{"net1", "MTU 1400", "expected 1496"},
 			do: func(t *testing.T, w *testenv.World, c *testenv.Container) {
 				c.Do(t, func() error { return testenv.SetMTU("net1", 1400) })

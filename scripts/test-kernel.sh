@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 log=$(mktemp /tmp/qinq-kernel.XXXXXX.log)
-pkgs=(./plugins/main/qinq/ ./conformance/ ./test/multus/ ${QINQ_KERNEL_PKGS:-})
+pkgs=(./plugins/main/qinq/ ./conformance/ ./test/multus/ ./test/runtime/ ${QINQ_KERNEL_PKGS:-})
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq"
 # The VM binds a test's package directory, not the whole checkout: when the
 # checkout lives under /tmp (fresh tmpfs in the VM), bind its root too, so
@@ -17,9 +17,10 @@ exec_flag=(-exec "$root/scripts/vm/run")
 where="inside the VM"
 if [ "${QINQ_ON_HOST:-}" = 1 ]; then
   where="on the host"
-  # The OVS tests start ovsdb-server and ovs-vswitchd: never on a real host.
-  echo "kernel tests: on the host; the OVS tests (TestOVS*) run only inside the VM and are not run here"
-  exec_flag=(-skip '^TestOVS')
+  # The OVS tests start ovsdb-server and ovs-vswitchd, the runtime tests
+  # containerd and podman (with their own config): never on a real host.
+  echo "kernel tests: on the host; the OVS and runtime tests (TestOVS*, TestContainerd*, TestPodman*) run only inside the VM and are not run here"
+  exec_flag=(-skip '^(TestOVS|TestContainerd|TestPodman)')
 fi
 
 echo "kernel tests: ${pkgs[*]} ($where)"

@@ -49,6 +49,9 @@ type Set struct {
 	requests []request
 	// Objects counts the typed objects decoded, per kind.
 	Objects map[string]int
+	// All is every configuration added, in order, variants of one name
+	// included.
+	All []*Network
 	// Parent holds the networks a document may name without defining them
 	// (a README pod may use a deploy/ network); its own definitions win.
 	Parent *Set
@@ -150,6 +153,7 @@ func (s *Set) AddConfig(where string, conf []byte) (*Network, error) {
 	}
 	n := &Network{Name: name, Where: where, Config: conf}
 	s.Networks[name] = n
+	s.All = append(s.All, n)
 	return n, nil
 }
 

@@ -45,6 +45,7 @@ type Frame struct {
 	Tags      []Tag
 	EtherType uint16
 	Length    int
+	Payload   []byte // what follows the EtherType, as far as the capture kept it
 }
 
 func (f Frame) String() string {
@@ -149,7 +150,7 @@ func parseFrame(pkt []byte, length int) Frame {
 	for p := 12; p+4 <= len(pkt); p += 4 {
 		et := binary.BigEndian.Uint16(pkt[p:])
 		if et != TPID8021AD && et != TPID8021Q && et != TPID9100 {
-			f.EtherType = et
+			f.EtherType, f.Payload = et, pkt[p+2:]
 			break
 		}
 		f.Tags = append(f.Tags, Tag{et, int(binary.BigEndian.Uint16(pkt[p+2:]) & 0x0fff)})

@@ -22,9 +22,14 @@
 //     Open vSwitch ports) recorded before and after, and their Diff.
 //   - OVS: Open vSwitch started once per test process inside the VM, bridges
 //     and uplinks for one test.
+//   - Containerd: Debian's containerd 1.6 started for one test with its CNI
+//     directories, driven with crictl (runp, inspectp, stopp, rmp); HostNode
+//     (the VM's own namespace, where a runtime runs its plugins) and
+//     RuntimeContainer (a sandbox the runtime made) go with it.
 //
 // Nothing here imports the plugin's own packages: the conformance suite that
 // uses it stays black-box. The only process-wide state is what is process-wide
-// by nature: Open vSwitch (started once) and the counters that keep container
-// IDs and bridge names unique.
+// by nature: Open vSwitch (started once), containerd's content store (the
+// pause image imported once) and the counters that keep container IDs and
+// bridge names unique.
 package testenv

@@ -41,6 +41,19 @@ func (e *Env) NewNode(t testing.TB, opts ...NodeOption) *Node {
 	return n
 }
 
+// HostNode is the VM's own network namespace as a node: where a container
+// runtime started by the test (containerd, podman) runs its CNI plugins. It
+// is not deleted; the test removes what it added there.
+func (e *Env) HostNode(t testing.TB) *Node {
+	t.Helper()
+	host, err := ns.GetCurrentNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	return &Node{t: t, env: e, NS: host}
+}
+
 // For is the same node used by another test (a subtest sharing a fixture):
 // failures are reported there.
 func (n *Node) For(t testing.TB) *Node {
@@ -119,6 +132,19 @@ func NewContainer(t testing.TB) *Container {
 	c := &Container{ID: id, NS: newNetNS(t)}
 	c.path = c.NS.Path()
 	return c
+}
+
+// RuntimeContainer is a sandbox a container runtime made: its ID and the
+// network namespace at path, which the runtime owns and deletes (the test
+// only holds it open until it ends).
+func RuntimeContainer(t testing.TB, id, path string) *Container {
+	t.Helper()
+	n, err := ns.GetNS(path)
+	if err != nil {
+		t.Fatalf("the runtime's network namespace of %s: %v", id, err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return &Container{ID: id, NS: n, path: path}
 }
 
 // NetNSPath is the CNI_NETNS of the container ("" without a namespace).

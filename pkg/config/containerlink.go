@@ -78,6 +78,11 @@ func (c *Config) checkLinkCombination() error {
 			"so no second container could share it; use \"vlan\"", c.ContainerLink)
 	case c.Backend == BackendOVS:
 		return cnierr.InvalidConfig("containerLink", "%q cannot be used in mode \"ovs\": OVS gives each container its own port and veth; use \"vlan\" (the default)", c.ContainerLink)
+	case c.ContainerLink == LinkIpvlan && c.TunnelMode():
+		// The kernel refuses a VLAN link on an ipvlan ("VLANs not supported
+		// on device"), so a router in tunnel mode could never tag.
+		return cnierr.InvalidConfig("containerLink", "\"ipvlan\" cannot be used in tunnel mode (no cVlans): the kernel refuses VLAN links on an ipvlan, "+
+			"so the container could never tag its C-VLANs; use \"macvlan\" or \"vlan\", or give cVlans")
 	case c.ContainerLink == LinkIpvlan && c.MAC != nil:
 		return cnierr.InvalidConfig(c.macKey, "%s: an ipvlan container link has the MAC of the link it sits on and cannot take its own; "+
 			"use containerLink \"macvlan\" for a MAC per container", c.MAC)

@@ -18,9 +18,9 @@ func TestContainerLink_DefaultsAndModes(t *testing.T) {
 		{`{"master":"eth0","sVlan":1,"containerLink":"macvlan"}`, "macvlan", "bridge"},
 		{`{"master":"eth0","sVlan":1,"containerLink":"macvlan","containerLinkMode":"private"}`, "macvlan", "private"},
 		{`{"master":"eth0","sVlan":1,"containerLink":"macvlan","containerLinkMode":"vepa"}`, "macvlan", "vepa"},
-		{`{"master":"eth0","sVlan":1,"containerLink":"ipvlan"}`, "ipvlan", "l2"},
-		{`{"master":"eth0","sVlan":1,"containerLink":"ipvlan","containerLinkMode":"l3"}`, "ipvlan", "l3"},
-		{`{"master":"eth0","sVlan":1,"containerLink":"ipvlan","containerLinkMode":"l3s"}`, "ipvlan", "l3s"},
+		{`{"master":"eth0","sVlan":1,"cVlans":[10],"containerLink":"ipvlan"}`, "ipvlan", "l2"},
+		{`{"master":"eth0","sVlan":1,"cVlans":[10],"containerLink":"ipvlan","containerLinkMode":"l3"}`, "ipvlan", "l3"},
+		{`{"master":"eth0","sVlan":1,"cVlans":[10],"containerLink":"ipvlan","containerLinkMode":"l3s"}`, "ipvlan", "l3s"},
 	} {
 		c := parse(t, tc.js)
 		if string(c.ContainerLink) != tc.link || c.ContainerLinkMode != tc.mode {
@@ -36,12 +36,13 @@ func TestContainerLink_BadValuesAreCode7NamingTheKeyAndTheAllowedValues(t *testi
 		{`{"containerLink":7}`, "containerLink", `"vlan", "macvlan" or "ipvlan"`},
 		{`{"containerLink":"macvlan","containerLinkMode":"l2"}`, "containerLinkMode", `"bridge", "private" or "vepa"`},
 		{`{"containerLink":"macvlan","containerLinkMode":"passthru"}`, "containerLinkMode", `"bridge", "private" or "vepa"`},
-		{`{"containerLink":"ipvlan","containerLinkMode":"bridge"}`, "containerLinkMode", `"l2", "l3" or "l3s"`},
+		{`{"cVlans":[10],"containerLink":"ipvlan","containerLinkMode":"bridge"}`, "containerLinkMode", `"l2", "l3" or "l3s"`},
 		{`{"containerLinkMode":"bridge"}`, "containerLinkMode", "only used with containerLink"},
 		{`{"containerLink":"vlan","containerLinkMode":"l2"}`, "containerLinkMode", "only used with containerLink"},
-		{`{"containerLink":"ipvlan","mac":"02:00:00:00:00:01"}`, "mac", "cannot take its own"},
-		{`{"containerLink":"ipvlan","runtimeConfig":{"mac":"02:00:00:00:00:01"}}`, "runtimeConfig.mac", "cannot take its own"},
+		{`{"cVlans":[10],"containerLink":"ipvlan","mac":"02:00:00:00:00:01"}`, "mac", "cannot take its own"},
+		{`{"cVlans":[10],"containerLink":"ipvlan","runtimeConfig":{"mac":"02:00:00:00:00:01"}}`, "runtimeConfig.mac", "cannot take its own"},
 		{`{"containerLink":"macvlan","linkInContainer":true}`, "containerLink", "linkInContainer"},
+		{`{"containerLink":"ipvlan","cVlans":[]}`, "containerLink", "tunnel mode"},
 		{`{"containerLink":"ipvlan","mode":"ovs","bridge":"br0","master":""}`, "containerLink", `mode "ovs"`},
 		{`{"runtimeConfig":{"mac":"01:00:00:00:00:01"}}`, "runtimeConfig.mac", "unicast"},
 	} {

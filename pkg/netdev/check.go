@@ -30,3 +30,14 @@ func CheckMTU(got netlink.Link, name string, mtu int) error {
 	}
 	return nil
 }
+
+// CheckReorderHdr reports (code 101) a VLAN link whose reorder_hdr flag is
+// off: the kernel then sends a frame that already carries the link's TPID
+// as it is (vlan_dev_hard_start_xmit), so the container picks its own tag.
+// A missing flags attribute reads as off.
+func CheckReorderHdr(got netlink.Link, name string) error {
+	if v, ok := got.(*netlink.Vlan); ok && (v.ReorderHdr == nil || !*v.ReorderHdr) {
+		return cnierr.CheckFailed("%s: reorder_hdr is off, expected on (with it off, frames the container tags itself leave with its own tag)", name)
+	}
+	return nil
+}

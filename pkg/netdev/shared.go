@@ -64,10 +64,16 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // another name (an admin's, or a temporary one an ADD died with): an ADD
 // never scans the node.
 //
+// A link it makes on the host is isolated from the node before it goes up
+// (IsolateHostLink); one it finds is left as it is: an admin's link is the
+// admin's to set.
+//
 // m.Store is the caller's store identity, written into the mark of a link it
 // creates and added to the mark of an owned link another store made, so
-// that store never deletes it from under the caller's users.
-func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, m Mark, inUse func() error) (idx, mtu int, err error) {
+// that store never deletes it from under the caller's users. It returns the
+// link's ifindex and MTU.
+func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func() error) (idx, mtu int, err error) {
+	h, isolate := n.Links, !n.inContainer()
 	found, err := byName(h, parent, l)
 	if err != nil {
 		return 0, 0, err
@@ -76,7 +82,7 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, m Mark, inU
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			idx, err := createdShared(h, v, l, m.Store)
+			idx, err := createdShared(h, v, l, m.Store, isolate)
 			return idx, l.MTU, err
 		}
 		if !errors.Is(err, unix.EEXIST) {
@@ -90,7 +96,7 @@ func EnsureShared(h netlinksafe.Handle, parent int, l plan.VLANLink, m Mark, inU
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		idx, err := finishShared(h, found, l, m.Store) // an ADD died half-way through creating it
+		idx, err := finishShared(h, found, l, m.Store, isolate) // an ADD died half-way through creating it
 		return idx, found.Attrs().MTU, err
 	}
 	if err := joinOwners(h, found, m); err != nil {
@@ -138,17 +144,24 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string) (int, error) {
-	idx, err := finishShared(h, v, l, store)
+func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
+	idx, err := finishShared(h, v, l, store, isolate)
 	if err != nil {
 		_ = h.LinkDel(v)
 	}
 	return idx, err
 }
 
-// finishShared marks a shared link as owned and gives it its planned name
-// (the alternative one when the first is taken by an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string) (int, error) {
+// finishShared isolates a shared link on the host from the node (under its
+// temporary name: the settings follow the rename), marks it as owned by
+// store and gives it its planned name (the alternative one when the first is
+// taken by an unrelated link).
+func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
+	if isolate {
+		if err := IsolateHostLink(v.Attrs().Name); err != nil {
+			return 0, err
+		}
+	}
 	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}

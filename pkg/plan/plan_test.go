@@ -198,9 +198,9 @@ func TestShared_MacvlanSitsOnTheSharedCLinkWithItsMTU(t *testing.T) {
 }
 
 func TestShared_TunnelModeSharesTheSLink(t *testing.T) {
-	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"ipvlan","containerLinkMode":"l3"}`, 9000)
-	e, ok := st.Endpoint.(*IpvlanEndpoint)
-	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || !ok || e.MTU != 9000 || e.Mode != "l3" {
+	st := mustPlan(t, `{"master":"eth0","sVlan":950,"containerLink":"macvlan","containerLinkMode":"private"}`, 9000)
+	e, ok := st.Endpoint.(*MacvlanEndpoint)
+	if len(st.Chain) != 1 || st.Chain[0].Name != "eth0.950" || !ok || e.MTU != 9000 || e.Mode != "private" {
 		t.Fatalf("plan %+v", st)
 	}
 }

@@ -27,7 +27,7 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	var err error
 	if env, err = testenv.New(); err == nil {
-		err = env.Preflight("multus", "loopback", "static")
+		err = env.Preflight("multus", "loopback", "static", "ptp", "host-local", "crictl")
 	}
 	// qinq's state of this test alone; Multus hands QINQ_STATE_DIR on to qinq
 	// with the rest of its environment.

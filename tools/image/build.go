@@ -34,6 +34,10 @@ type Spec struct {
 	Ref       string   // e.g. ghcr.io/qinq-cni/qinq:v1.2.3
 	Version   string
 	Created   time.Time // every timestamp in the image: reproducible builds
+	// Pause, when set, makes the sandbox image a CRI runtime starts for every
+	// pod instead (registry.k8s.io/pause): this one static binary at /pause,
+	// its entrypoint; Installer and Binaries are unused.
+	Pause string
 }
 
 // file is one entry of the single layer.
@@ -43,6 +47,9 @@ type file struct {
 }
 
 func (s Spec) files() []file {
+	if s.Pause != "" {
+		return []file{{"pause", s.Pause}}
+	}
 	fs := []file{{"opt/", ""}, {"opt/qinq/", ""}, {binDir + "/", ""}, {"usr/", ""}, {"usr/local/", ""}, {"usr/local/bin/", ""}}
 	for _, b := range s.Binaries {
 		fs = append(fs, file{path.Join(binDir, filepath.Base(b)), b})
@@ -104,6 +111,10 @@ func (s Spec) Image() (v1.Image, error) {
 	cf.Config.User = "0:0"
 	cf.Config.WorkingDir = "/"
 	cf.Config.Labels = s.labels()
+	if s.Pause != "" {
+		// As upstream's pause image: nobody, no labels.
+		cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User, cf.Config.Labels = []string{"/pause"}, nil, "65535:65535", nil
+	}
 	return mutate.ConfigFile(img, cf)
 }
 

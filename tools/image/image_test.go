@@ -254,3 +254,33 @@ func TestArchive(t *testing.T) {
 		t.Error("two builds of the same inputs differ")
 	}
 }
+
+// TestPauseArchive: -pause makes the sandbox image a CRI runtime starts for
+// every pod: the one binary at /pause, its entrypoint, run as nobody.
+func TestPauseArchive(t *testing.T) {
+	dir := t.TempDir()
+	pause := filepath.Join(dir, "pause")
+	os.WriteFile(pause, []byte("\x7fELF fake pause"), 0o700)
+	spec := Spec{Pause: pause, Ref: "registry.k8s.io/pause:3.6", Created: time.Unix(0, 0).UTC()}
+	out := filepath.Join(dir, "pause.tar")
+	if err := spec.WriteArchive(out); err != nil {
+		t.Fatal(err)
+	}
+	a := readArchive(t, out)
+	var index ocispec.Index
+	if err := json.Unmarshal(a.files["index.json"], &index); err != nil || len(index.Manifests) != 1 ||
+		index.Manifests[0].Annotations["io.containerd.image.name"] != spec.Ref {
+		t.Fatalf("index.json: %v %+v, want one manifest named %s for ctr images import", err, index, spec.Ref)
+	}
+	var m ocispec.Manifest
+	a.decode(t, index.Manifests[0], &m)
+	var cfg ocispec.Image
+	a.decode(t, m.Config, &cfg)
+	if c := cfg.Config; strings.Join(c.Entrypoint, " ") != "/pause" || c.User != "65535:65535" || len(c.Cmd) != 0 {
+		t.Errorf("config %+v, want entrypoint /pause as 65535:65535", c)
+	}
+	files, _ := readLayer(t, a.decode(t, m.Layers[0], nil))
+	if f, ok := files["pause"]; len(files) != 1 || !ok || f.mode != 0o755 || string(f.data) != "\x7fELF fake pause" {
+		t.Errorf("layer %v, want only /pause, 0755, the binary's bytes", files)
+	}
+}

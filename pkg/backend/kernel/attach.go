@@ -66,7 +66,7 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 			return err == nil && len(users) > 1 // others beside this attachment
 		}}
 		var mtu int
-		if idx, mtu, err = netdev.EnsureShared(n.Links, idx, l, mark, held.explain); err != nil {
+		if idx, mtu, err = netdev.EnsureShared(n, idx, l, mark, held.explain); err != nil {
 			return 0, err
 		}
 		if err := fits(p, i, l, idx, mtu); err != nil {

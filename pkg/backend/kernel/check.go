@@ -49,7 +49,10 @@ func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
 	i := e.Link()
 	switch e := e.(type) {
 	case *plan.VLANEndpoint:
-		return netdev.CheckVLAN(got, i.Name, e.Tag, i.MTU)
+		if err := netdev.CheckVLAN(got, i.Name, e.Tag, i.MTU); err != nil {
+			return err
+		}
+		return netdev.CheckReorderHdr(got, i.Name)
 	case *plan.MacvlanEndpoint:
 		if m, ok := got.(*netlink.Macvlan); ok && m.Mode != macvlanModes[e.Mode] {
 			return cnierr.CheckFailed("%s: macvlan mode %s, expected %s", i.Name, modeName(macvlanModes, m.Mode), e.Mode)

@@ -87,8 +87,8 @@ func orConflict(err error, format string, a ...any) error {
 
 // makeVeth creates the veth with its container end in the container (under
 // a temporary name, then renamed) and its host end, the future port, on the
-// host, and sets both up. Deleting either end deletes both, and the C-link
-// on the container end with them.
+// host, isolated from the node, and sets both up. Deleting either end
+// deletes both, and the C-link on the container end with them.
 func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*current.Interface, error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.MTU = e.PeerMTU
@@ -102,6 +102,10 @@ func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*curre
 	host, err := n.Links.LinkByName(e.HostName)
 	if err != nil {
 		return nil, netdev.Error("find the host end "+e.HostName, err)
+	}
+	// Down until then: the host end never carries a tenant frame to the node.
+	if err := netdev.IsolateHostLink(e.HostName); err != nil {
+		return nil, err
 	}
 	if err := netdev.Retry(func() error { return n.Links.LinkSetUp(host) }); err != nil {
 		return nil, netdev.Error("set "+e.HostName+" up", err)

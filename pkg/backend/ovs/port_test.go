@@ -34,6 +34,20 @@ func TestTunnel_CVlansBecomeTheCvlansColumnAndTheEthtypeIsExplicit(t *testing.T)
 	}
 }
 
+// With C-VLANs the port admits exactly those, whatever allowedCVlans says:
+// a container that tags its own frames (reorder_hdr off, raw frames) cannot
+// send another C-VLAN through it.
+func TestTunnel_CVlansAreExactlyTheCvlansColumnEvenWithAllowedCVlans(t *testing.T) {
+	c := parse(t, `{"cniVersion":"1.0.0","name":"n","type":"qinq","mode":"ovs","bridge":"br0","sVlan":100,"cVlans":[10],"allowedCVlans":[10,20]}`)
+	v, err := tunnel(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(v.CVlans, []int{10}) {
+		t.Fatalf("cvlans %v, want exactly the attachment's C-VLAN [10]", v.CVlans)
+	}
+}
+
 func TestTunnel_AllowedCVlansWhenNoCVlans_CiscoEthtypeIs8021q(t *testing.T) {
 	c := parse(t, `{"cniVersion":"1.0.0","name":"n","type":"qinq","mode":"ovs","sVlan":7,"sProto":"802.1Q","allowedCVlans":[5,3]}`)
 	v, err := tunnel(c)

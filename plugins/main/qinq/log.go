@@ -63,6 +63,10 @@ func writeLog(file string, level slog.Level, r logEntry) {
 		"verb", r.verb, "containerID", r.args.ContainerID, "ifname", r.args.IfName,
 		"netns", r.args.Netns, "durationMs", float64(r.duration.Microseconds()) / 1000,
 	}
+	if level <= slog.LevelDebug {
+		// What the runtime passed (K8S_POD_*, IgnoreUnknown): the runtime tests read it.
+		attrs = append(attrs, "cniArgs", r.args.Args)
+	}
 	if r.err == nil {
 		log.Info("ok", attrs...)
 		return

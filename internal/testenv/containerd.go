@@ -1,0 +1,250 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// containerdConfig is containerd 1.6's config for the VM: the native
+// snapshotter (overlayfs on the VM's overlay root fails), runc without
+// pivot_root (the VM's root is not a mount of its own: pivot_root gives
+// EINVAL there, containerd #4828), the pause image imported beforehand,
+// and the test's CNI directories.
+const containerdConfig = `version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.6"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        NoPivotRoot = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`
+
+// containerdRoot holds containerd's content and snapshots for the whole
+// test process, like the VM's Open vSwitch: the pause image is imported
+// once.
+var containerdRoot struct {
+	dir      string
+	imported bool
+}
+
+// PauseImage is the OCI archive of registry.k8s.io/pause:3.6 that
+// scripts/runtime/setup.sh builds (tools/image -pause).
+func (e *Env) PauseImage() string { return filepath.Join(e.Root, "bin", "pause-image.tar") }
+
+// Containerd is a containerd daemon (Debian's 1.6, the CRI plugin, runc)
+// started for one test and stopped when it ends, driven with crictl as a
+// kubelet drives the CRI.
+type Containerd struct {
+	t      testing.TB
+	crictl string
+	sock   string
+	dir    string
+}
+
+// StartContainerd starts containerd with the CNI binaries in binDir and the
+// network configs in confDir; the plugins it runs get environ on top of
+// the test's environment (e.g. QINQ_STATE_DIR).
+func (e *Env) StartContainerd(t testing.TB, binDir, confDir string, environ ...string) *Containerd {
+	t.Helper()
+	if containerdRoot.dir == "" {
+		containerdRoot.dir = mkdirTemp(t, "ctrd-root.")
+	}
+	dir := mkdirTemp(t, "ctrd.") // short: socket paths
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c := &Containerd{t: t, crictl: e.Tool("crictl"), sock: filepath.Join(dir, "sock"), dir: dir}
+	conf := filepath.Join(dir, "config.toml")
+	body := fmt.Sprintf(containerdConfig, containerdRoot.dir, filepath.Join(dir, "state"), c.sock, binDir, confDir)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("containerd", "--config", conf)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), append(environ, "PATH="+SbinPath())...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.stop(cmd, logFile) })
+	c.waitForSocket()
+	if !containerdRoot.imported {
+		out, err := exec.Command("ctr", "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", e.PauseImage()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ctr images import %s: %v\n%s", e.PauseImage(), err, out)
+		}
+		containerdRoot.imported = true
+	}
+	return c
+}
+
+func mkdirTemp(t testing.TB, prefix string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (c *Containerd) waitForSocket() {
+	for range 600 {
+		if _, err := os.Stat(c.sock); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("containerd did not listen on %s within 60 s:\n%s", c.sock, c.logTail())
+}
+
+// stop ends the daemon (SIGTERM, then SIGKILL) and shows its log when the
+// test failed.
+func (c *Containerd) stop(cmd *exec.Cmd, logFile *os.File) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	logFile.Close()
+	if c.t.Failed() {
+		c.t.Logf("containerd's log (tail):\n%s", c.logTail())
+	}
+}
+
+func (c *Containerd) logTail() string {
+	data, _ := os.ReadFile(filepath.Join(c.dir, "containerd.log"))
+	lines := strings.Split(string(data), "\n")
+	return strings.Join(lines[max(0, len(lines)-40):], "\n")
+}
+
+// Crictl runs crictl against this containerd: its stdout, or an error
+// with its stderr.
+func (c *Containerd) Crictl(args ...string) (string, error) {
+	all := append([]string{"--runtime-endpoint", "unix://" + c.sock, "--image-endpoint", "unix://" + c.sock, "--timeout", "180s"}, args...)
+	cmd := exec.Command(c.crictl, all...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("crictl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// Must is Crictl failing the test on an error.
+func (c *Containerd) Must(args ...string) string {
+	c.t.Helper()
+	out, err := c.Crictl(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+// PodSandboxConfig writes the PodSandboxConfig a kubelet would send for a
+// pod (annotations may be nil) and returns its path, for `crictl runp`.
+func PodSandboxConfig(t testing.TB, namespace, name, uid string, annotations map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": namespace, "uid": uid, "attempt": 0},
+		"log_directory": dir, "linux": map[string]any{},
+	}
+	if annotations != nil {
+		cfg["annotations"] = annotations
+	}
+	data, _ := json.Marshal(cfg)
+	p := filepath.Join(dir, "pod.json")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Sandbox is what `crictl inspectp` says of a pod.
+type Sandbox struct {
+	Status struct {
+		ID      string `json:"id"`
+		State   string `json:"state"`
+		Network struct {
+			IP string `json:"ip"`
+		} `json:"network"`
+	} `json:"status"`
+	Info struct {
+		CNIResult struct {
+			Interfaces map[string]struct {
+				IPConfigs []struct{ IP string }
+				Mac       string
+			}
+		} `json:"cniResult"`
+		RuntimeSpec struct {
+			Linux struct {
+				Namespaces []struct{ Type, Path string } `json:"namespaces"`
+			} `json:"linux"`
+		} `json:"runtimeSpec"`
+	} `json:"info"`
+}
+
+// Inspect is `crictl inspectp id`, decoded.
+func (c *Containerd) Inspect(id string) Sandbox {
+	c.t.Helper()
+	var s Sandbox
+	out := c.Must("inspectp", id)
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		c.t.Fatalf("crictl inspectp: %v\n%s", err, out)
+	}
+	return s
+}
+
+// NetNS is the path of the pod's network namespace.
+func (s Sandbox) NetNS() string {
+	for _, n := range s.Info.RuntimeSpec.Linux.Namespaces {
+		if n.Type == "network" {
+			return n.Path
+		}
+	}
+	return ""
+}
+
+// SbinPath is $PATH with the system directories appended: Debian puts runc
+// in /usr/sbin, which a non-login PATH may lack.
+func SbinPath() string {
+	return os.Getenv("PATH") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}
+
+// BinDir makes a CNI binary directory (what a runtime takes: one) of
+// symlinks, name to path, removed when the test ends.
+func BinDir(t testing.TB, links map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
