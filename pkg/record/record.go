@@ -265,6 +265,21 @@ func (s Store) List(network string) ([]plan.Plan, error) {
 	return current, errors.Join(err1, err2)
 }
 
+// HeldByAnotherNetwork reports whether another network has a record of a's
+// container ID and interface name: the link there is that attachment's.
+func (s Store) HeldByAnotherNetwork(a plan.Attachment) bool {
+	matches, _ := filepath.Glob(filepath.Join(s.attachments(), "*", a.ID()))
+	for _, m := range matches {
+		if m != s.recordFile(a) {
+			return true
+		}
+	}
+	if p, found, _ := readRecord(s.v1File(a)); found && p.Attachment.Network != a.Network {
+		return true
+	}
+	return false
+}
+
 // ListAll returns the records of every network (qinq-admin).
 func (s Store) ListAll() ([]plan.Plan, error) {
 	out, err := listDir(s.attachments(), func(e fs.DirEntry) bool { return !e.IsDir() })

@@ -385,3 +385,19 @@ func TestLock_AWaiterOnALockFileForgetRemovedLocksTheNewOne(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+func TestRecords_HeldByAnotherNetworkSeesTheSamePairElsewhere(t *testing.T) {
+	s := At(t.TempDir(), "host-1")
+	x := plan.Attachment{ContainerID: "c9", IfName: "net1", Network: "x"}
+	y := x
+	y.Network = "y"
+	if s.HeldByAnotherNetwork(x) {
+		t.Fatal("an empty store holds something")
+	}
+	if err := s.Put(plan.Plan{Attachment: y, Backend: "kernel", Master: plan.Master{Name: "eth0"}, Endpoint: &plan.MacvlanEndpoint{Iface: plan.Iface{Name: "net1"}, Mode: "bridge"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.HeldByAnotherNetwork(x) || s.HeldByAnotherNetwork(y) {
+		t.Fatal("network y's record of c9:net1 must count for x, and not for y itself")
+	}
+}

@@ -22,7 +22,13 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	return b.release(p, n, n.Container != nil && (b.made(p) || onChain(n, p)))
+	return b.release(p, n, n.Container != nil && (b.made(p) || b.lostButOnChain(n, p)))
+}
+
+// lostButOnChain: the attachment's record is lost, and CNI_IFNAME is a link
+// qinq would have made on the chain and no other network's record claims.
+func (b *Backend) lostButOnChain(n *netdev.Namespaces, p plan.Plan) bool {
+	return onChain(n, p) && !b.store.HeldByAnotherNetwork(p.Attachment)
 }
 
 // onChain reports whether CNI_IFNAME is the endpoint qinq would have made,
