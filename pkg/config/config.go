@@ -484,7 +484,7 @@ func ParseProto(s string) (netlink.VlanProtocol, error) {
 	case "802.1q":
 		return netlink.VLAN_PROTOCOL_8021Q, nil
 	}
-	return 0, fmt.Errorf("%q: must be \"802.1ad\" (TPID 0x88a8, the default) or \"802.1Q\" (0x8100, Cisco-style); Linux cannot send 0x9100/0x9200", s)
+	return 0, fmt.Errorf("%s: must be \"802.1ad\" (TPID 0x88a8, the default) or \"802.1Q\" (0x8100, Cisco-style); Linux cannot send 0x9100/0x9200", cnierr.Quote(s))
 }
 
 // ProtoName is the config spelling of a TPID.
