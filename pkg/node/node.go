@@ -29,6 +29,9 @@ const (
 	MaxFileSize = 1 << 20
 	// Version is the only format version of node.json and policy.json.
 	Version = 1
+	// PolicyLog is the node's log of policy decisions, in the log directory;
+	// no logFile may name it.
+	PolicyLog = "qinq-policy.log"
 )
 
 // Dir is the admin's directory: DefaultDir, or QINQ_ETC_DIR (tests).

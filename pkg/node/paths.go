@@ -23,9 +23,9 @@ func (s Settings) CheckLogFile(file string) error {
 	if file == "" {
 		return nil
 	}
-	if !filepath.IsAbs(file) || filepath.Clean(file) != file || filepath.Dir(file) != s.LogDir {
-		return cnierr.InvalidConfig("logFile", "%q: must be a file directly in the node's log directory %s (only %s/%s changes that directory)",
-			file, s.LogDir, Dir(), SettingsFile)
+	if !filepath.IsAbs(file) || filepath.Clean(file) != file || filepath.Dir(file) != s.LogDir || filepath.Base(file) == PolicyLog {
+		return cnierr.InvalidConfig("logFile", "%q: must be a file directly in the node's log directory %s (not %s; only %s/%s changes that directory)",
+			file, s.LogDir, PolicyLog, Dir(), SettingsFile)
 	}
 	return nil
 }
@@ -55,6 +55,13 @@ func (s Settings) OpenLog(file string) (*os.File, error) {
 	if err := s.CheckLogFile(file); err != nil {
 		return nil, err
 	}
+	return s.openLog(file)
+}
+
+// OpenPolicyLog opens the node's log of policy decisions, PolicyLog.
+func (s Settings) OpenPolicyLog() (*os.File, error) { return s.openLog(filepath.Join(s.LogDir, PolicyLog)) }
+
+func (s Settings) openLog(file string) (*os.File, error) {
 	if err := os.MkdirAll(s.LogDir, 0o700); err != nil {
 		return nil, err
 	}
