@@ -59,7 +59,9 @@ func (s Settings) OpenLog(file string) (*os.File, error) {
 }
 
 // OpenPolicyLog opens the node's log of policy decisions, PolicyLog.
-func (s Settings) OpenPolicyLog() (*os.File, error) { return s.openLog(filepath.Join(s.LogDir, PolicyLog)) }
+func (s Settings) OpenPolicyLog() (*os.File, error) {
+	return s.openLog(filepath.Join(s.LogDir, PolicyLog))
+}
 
 func (s Settings) openLog(file string) (*os.File, error) {
 	if err := os.MkdirAll(s.LogDir, 0o700); err != nil {
