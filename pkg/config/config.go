@@ -341,6 +341,9 @@ func (c *Config) fillAllowLists(raw *rawConfig) (err error) {
 }
 
 func (c *Config) fillOverrides(stdin []byte, cniArgs string) error {
+	if err := refuseNetworkKeysInArgs(stdin); err != nil {
+		return err
+	}
 	pods, err := readPodValues(stdin, cniArgs)
 	if err != nil {
 		return err
@@ -390,11 +393,20 @@ func (c *Config) fillMAC(raw *rawConfig) error {
 		return nil
 	}
 	mac, err := net.ParseMAC(value)
-	if err != nil || len(mac) != 6 || mac[0]&1 == 1 {
+	if err != nil || len(mac) != 6 || mac[0]&1 == 1 || allZero(mac) {
 		return cnierr.InvalidConfig(key, "%q: must be a unicast Ethernet MAC such as \"02:00:5e:10:00:01\"", value)
 	}
 	c.MAC, c.macKey = mac, key
 	return nil
+}
+
+func allZero(mac net.HardwareAddr) bool {
+	for _, b := range mac {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) fillPrevResult(raw *rawConfig) error {

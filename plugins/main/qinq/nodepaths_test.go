@@ -102,3 +102,9 @@ func TestOVSDBSocket_OnlyOVSRunDirectoriesUnlessNodeJSONAllows(t *testing.T) {
 		}
 	}
 }
+
+// A malformed valid-attachments list is code 7, never "keep nothing".
+func TestGC_MalformedValidAttachmentsIsCode7(t *testing.T) {
+	p := newPlugin(t)
+	p.fails("GC", `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"cni.dev/valid-attachments":"all"}`, 7, "cni.dev/valid-attachments")
+}
