@@ -81,7 +81,7 @@ func (s Store) Put(p plan.Plan) error {
 	// One temporary name per attachment: what a killed writer left is
 	// overwritten by the next Put and removed by Drop.
 	tmp := filepath.Join(s.attachments(), "."+p.Attachment.ID()+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := writeNoFollow(tmp, data); err != nil {
 		return err
 	}
 	return os.Rename(tmp, s.recordFile(p.Attachment))
@@ -89,7 +89,7 @@ func (s Store) Put(p plan.Plan) error {
 
 // Get returns the plan recorded for a; found is false when there is none.
 func (s Store) Get(a plan.Attachment) (p plan.Plan, found bool, err error) {
-	data, err := os.ReadFile(s.recordFile(a))
+	data, err := readNoFollow(s.recordFile(a))
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.Plan{}, false, nil
 	}
@@ -125,7 +125,10 @@ func (s Store) List() ([]plan.Plan, error) {
 			continue
 		}
 		var p plan.Plan
-		data, err := os.ReadFile(filepath.Join(s.attachments(), e.Name()))
+		data, err := readNoFollow(filepath.Join(s.attachments(), e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone since the listing, or a link that is not qinq's
+		}
 		if err == nil {
 			err = json.Unmarshal(data, &p)
 		}
@@ -179,7 +182,7 @@ func (l Links) Lock(master string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +208,7 @@ func (l Links) Use(key string, a plan.Attachment) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
