@@ -516,6 +516,8 @@ func checkIfName(name string) error {
 		return errors.New("not a valid interface name")
 	case strings.ContainsAny(name, "/: \t\n"):
 		return errors.New("must not contain '/', ':' or white space")
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return errors.New("must not contain control characters")
 	}
 	return nil
 }
