@@ -137,11 +137,11 @@ func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 	ds := rendered(t, filesys.MakeFsOnDisk(), filepath.Join(root, "deploy"))
 	spec := ds.Spec.Template.Spec
 	checks := map[string]bool{
-		"namespace kube-system":         ds.Namespace == "kube-system",
-		"hostNetwork":                   spec.HostNetwork,
-		"system-node-critical":          spec.PriorityClassName == "system-node-critical",
-		"tolerates every taint":         len(spec.Tolerations) == 1 && spec.Tolerations[0].Operator == corev1.TolerationOpExists && spec.Tolerations[0].Key == "",
-		"one container":                 len(spec.Containers) == 1,
+		"namespace kube-system": ds.Namespace == "kube-system",
+		"hostNetwork":           spec.HostNetwork,
+		"system-node-critical":  spec.PriorityClassName == "system-node-critical",
+		"tolerates every taint": len(spec.Tolerations) == 1 && spec.Tolerations[0].Operator == corev1.TolerationOpExists && spec.Tolerations[0].Key == "",
+		"one container":         len(spec.Containers) == 1,
 		"host dirs: the CNI dir and /etc/cni/qinq only, the policy from its ConfigMap": len(spec.Volumes) == 3 && spec.Volumes[0].HostPath != nil &&
 			spec.Volumes[1].HostPath != nil && spec.Volumes[1].HostPath.Path == "/etc/cni/qinq" &&
 			spec.Volumes[2].ConfigMap != nil && spec.Volumes[2].ConfigMap.Name == PolicyConfigMap,
