@@ -221,6 +221,7 @@ func TestAdversarial(t *testing.T) {
 		{"namespace missing (no noNamespace entry)", a, "K8S_POD_NAME=web", 102, []string{"noNamespace"}},
 		{"namespace empty", a, "K8S_POD_NAMESPACE=", 102, []string{"policy: namespace:"}},
 		{"namespace twice", a, "K8S_POD_NAMESPACE=tenant-a;K8S_POD_NAMESPACE=tenant-b", 102, []string{"more than once"}},
+		{"namespace twice, the second empty", a, "K8S_POD_NAMESPACE=tenant-a;K8S_POD_NAMESPACE=", 102, []string{"more than once"}},
 		{"namespace ../x", a, "K8S_POD_NAMESPACE=../x", 102, []string{"DNS-1123"}},
 		{"namespace A", a, "K8S_POD_NAMESPACE=A", 102, []string{"DNS-1123"}},
 		{"namespace of 64 characters", a, "K8S_POD_NAMESPACE=" + strings.Repeat("a", 64), 102, []string{"at most 63"}},

@@ -13,16 +13,18 @@ const NamespaceKey = "K8S_POD_NAMESPACE"
 
 // Namespace reads K8S_POD_NAMESPACE from CNI_ARGS (the runtime's, never the
 // network config's: args.cni and runtimeConfig are not read). named is false
-// when CNI_ARGS does not name one; a namespace given twice, empty or not a
-// DNS-1123 label is refused (code 102).
+// when CNI_ARGS does not name one; a namespace given twice with different
+// values, empty or not a DNS-1123 label is refused (code 102). The same
+// value twice is what Multus hands its delegates (it adds its K8S_POD_* to
+// the runtime's), and names one namespace.
 func Namespace(cniArgs string) (ns string, named bool, err error) {
 	for _, pair := range strings.Split(cniArgs, ";") {
 		k, v, _ := strings.Cut(pair, "=")
 		if k != NamespaceKey {
 			continue
 		}
-		if named {
-			return "", false, cnierr.PolicyRefused("namespace", "%s is given more than once in CNI_ARGS", NamespaceKey)
+		if named && v != ns {
+			return "", false, cnierr.PolicyRefused("namespace", "%s is given more than once in CNI_ARGS, with different values", NamespaceKey)
 		}
 		ns, named = v, true
 	}
