@@ -270,8 +270,17 @@ func TestAdversarial(t *testing.T) {
 		spec(t, tc.name, func(t *testing.T) {
 			x := newPolicyNode(t, 1, suitePolicy)
 			x.refused(t, tc.conf, tc.args, tc.code, tc.says...)
-			if _, err := os.Stat("/tmp/pwned"); err == nil {
-				t.Fatal("/tmp/pwned exists")
+			written := []string{"/tmp/pwned", "/etc/cron.d/x"}
+			if f, ok := tc.conf["logFile"].(string); ok {
+				written = append(written, f)
+			}
+			for _, path := range written {
+				if _, err := os.Lstat(path); err == nil {
+					t.Fatalf("%s exists", path)
+				}
+			}
+			if entries, _ := os.ReadDir(x.log); len(entries) > 1 {
+				t.Fatalf("the log directory holds more than the policy log: %v", entries)
 			}
 		})
 	}
