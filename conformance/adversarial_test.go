@@ -342,10 +342,18 @@ func TestAdversarial(t *testing.T) {
 	}{
 		{"another ID", testenv.VLAN{Parent: master, Name: "eth1.150", ID: 151, Proto: netlink.VLAN_PROTOCOL_8021AD}},
 		{"another protocol", testenv.VLAN{Parent: master, Name: "eth1.150", ID: 150, Proto: netlink.VLAN_PROTOCOL_8021Q}},
+		{"another parent", testenv.VLAN{Parent: "eth2", Name: "eth1.150", ID: 150, Proto: netlink.VLAN_PROTOCOL_8021AD}},
 	} {
 		spec(t, "master: a pre-existing link with qinq's name but "+l.name+" is never used nor touched", func(t *testing.T) {
 			x := newPolicyNode(t, 1, suitePolicy)
-			x.w.Node.Do(func() error { return testenv.AddVLAN(l.vlan) })
+			x.w.Node.Do(func() error {
+				if l.vlan.Parent != master {
+					if err := testenv.AddDummy(l.vlan.Parent, 1500); err != nil {
+						return err
+					}
+				}
+				return testenv.AddVLAN(l.vlan)
+			})
 			before := x.w.Snapshot()
 			key := "node link " + l.vlan.Name
 			x.raw(t, "ADD", x.c[0], a, tenantA).OK(t) // the S-link gets qinq's other name
