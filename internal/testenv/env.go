@@ -28,6 +28,11 @@ type Env struct {
 	LogDir string
 }
 
+// noEtcDir is the EtcDir of runs that set none: a path under the module
+// that does not exist, so a machine's own /etc/cni/qinq (a policy) never
+// decides a test; tests that want a policy give a node its own (NodeDirs).
+const noEtcDir = "internal/testenv/no-etc-cni-qinq"
+
 // New reads the environment scripts/test-kernel.sh sets up (QINQ_BIN,
 // CNI_PATH, QINQ_STATE_DIR) and falls back to the module's bin/.
 func New() (*Env, error) {
@@ -40,7 +45,7 @@ func New() (*Env, error) {
 		Plugin:   envOr("QINQ_BIN", filepath.Join(root, "bin", "qinq")),
 		CNIPath:  filepath.SplitList(envOr("CNI_PATH", filepath.Join(root, "bin")))[0],
 		StateDir: os.Getenv("QINQ_STATE_DIR"),
-		EtcDir:   os.Getenv("QINQ_ETC_DIR"),
+		EtcDir:   envOr("QINQ_ETC_DIR", filepath.Join(root, noEtcDir)),
 		LogDir:   os.Getenv("QINQ_LOG_DIR"),
 	}
 	return e, nil
