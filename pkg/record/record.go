@@ -113,7 +113,7 @@ func (s Store) Put(p plan.Plan) error {
 	tmp := filepath.Join(dir, "."+p.Attachment.ID()+".tmp")
 	for try := 0; ; try++ {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
-			err = os.WriteFile(tmp, data, 0o600)
+			err = writeNoFollow(tmp, data)
 		}
 		// A Drop of the network's last record may remove the directory
 		// between the two: make it again.
@@ -142,7 +142,7 @@ func (s Store) Get(a plan.Attachment) (p plan.Plan, found bool, err error) {
 }
 
 func readRecord(path string) (plan.Plan, bool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.Plan{}, false, nil
 	}
@@ -251,7 +251,7 @@ func (l Links) Lock(master string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func (l Links) Use(key string, a plan.Attachment) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,10 @@ func cmdGC(args *skel.CmdArgs) error {
 		return err
 	}
 	defer inv.close()
-	valid := validAttachments(args.StdinData)
+	valid, err := validAttachments(args.StdinData)
+	if err != nil {
+		return err
+	}
 	keep := func(a plan.Attachment) bool { return valid[a.ContainerID+"/"+a.IfName] }
 	detached, err := inv.detachStale(keep)
 	if errors.As(err, new(elsewhere)) {
@@ -75,15 +78,19 @@ func (inv *invocation) detachStale(keep func(plan.Attachment) bool) ([]plan.Atta
 
 // validAttachments reads cni.dev/valid-attachments and its older spelling
 // cni.dev/attachments.
-func validAttachments(stdin []byte) map[string]bool {
+// A list that does not decode is code 7: read as empty, it would make GC
+// detach every attachment of the network.
+func validAttachments(stdin []byte) (map[string]bool, error) {
 	var in struct {
 		Valid  []types.GCAttachment `json:"cni.dev/valid-attachments"`
 		Legacy []types.GCAttachment `json:"cni.dev/attachments"`
 	}
-	_ = json.Unmarshal(stdin, &in) // already parsed once by config.Parse
+	if err := json.Unmarshal(stdin, &in); err != nil {
+		return nil, cnierr.InvalidConfig("cni.dev/valid-attachments", "must be a list of {\"containerID\": ..., \"ifname\": ...} objects: %v", err)
+	}
 	out := map[string]bool{}
 	for _, a := range append(in.Valid, in.Legacy...) {
 		out[a.ContainerID+"/"+a.IfName] = true
 	}
-	return out
+	return out, nil
 }
