@@ -60,9 +60,12 @@ manifests:
 image: build
 	VERSION=$(VERSION) scripts/image.sh
 
-# Config parsing under the fuzzer, for a bounded time (FUZZTIME).
+# Config parsing, and what DEL, CHECK, GC and STATUS read (CNI_* variables, the GC
+# list, the namespace, the node policy, logFile, ovsdbSocket), under the fuzzer,
+# each for a bounded time (FUZZTIME).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config
+	$(GO) test -run '^$$' -fuzz '^FuzzVerbInputs$$' -fuzztime $(FUZZTIME) ./plugins/main/qinq
 
 vm-setup:
 	scripts/vm/setup.sh

@@ -93,6 +93,9 @@ type admin struct {
 
 func openAdmin() (*admin, error) {
 	store, err := record.Open()
+	if err == nil {
+		_, err = store.Identity()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open the state directory %s: %w", record.Dir(), err)
 	}

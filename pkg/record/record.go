@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -48,7 +49,16 @@ const DefaultDir = "/run/qinq"
 
 // Store is the state of the network namespace the plugin runs in.
 type Store struct {
-	dir, scope, id string
+	dir, scope string
+	// id is the store's identity, read or made on first use (a verb that
+	// changes nothing leaves no state behind), shared by copies.
+	id *identity
+}
+
+type identity struct {
+	once sync.Once
+	id   string
+	err  error
 }
 
 // Dir is the state directory: QINQ_STATE_DIR, else DefaultDir.
@@ -59,30 +69,38 @@ func Dir() string {
 	return DefaultDir
 }
 
-// Open returns the store of the calling thread's network namespace, making
-// the state directory and its identity if they do not exist yet.
+// Open returns the store of the calling thread's network namespace. Its
+// directory and identity are made when first needed.
 func Open() (Store, error) {
 	scope, err := hostScope()
 	if err != nil {
 		return Store{}, err
 	}
-	return OpenAt(Dir(), scope)
+	return OpenAt(Dir(), scope), nil
 }
 
-// OpenAt returns the store of scope under dir, with its identity.
-func OpenAt(dir, scope string) (Store, error) {
-	id, err := Identify(dir)
-	return Store{dir: dir, scope: scope, id: id}, err
+// OpenAt returns the store of scope under dir.
+func OpenAt(dir, scope string) Store { return Store{dir: dir, scope: scope, id: &identity{}} }
+
+// At returns the store of scope under dir (tests).
+func At(dir, scope string) Store { return OpenAt(dir, scope) }
+
+// Identity is the store's identity, the one its links' owner marks carry,
+// made with the state directory if it has none (see Identify).
+func (s Store) Identity() (string, error) {
+	if s.id == nil {
+		return "", errors.New("a store opened without Open")
+	}
+	s.id.once.Do(func() { s.id.id, s.id.err = Identify(s.dir) })
+	return s.id.id, s.id.err
 }
 
-// At returns the store of scope under dir (tests); see OpenAt.
-func At(dir, scope string) Store {
-	s, _ := OpenAt(dir, scope)
-	return s
+// ID is Identity, "" when it cannot be read or made: then the store marks
+// nothing and judges no link its own.
+func (s Store) ID() string {
+	id, _ := s.Identity()
+	return id
 }
-
-// ID is the store's identity, the one its links' owner marks carry.
-func (s Store) ID() string { return s.id }
 
 // Dir is the store's state directory.
 func (s Store) Dir() string { return s.dir }
@@ -195,7 +213,7 @@ func (s Store) Put(p plan.Plan) error {
 	tmp := filepath.Join(dir, "."+p.Attachment.ID()+".tmp")
 	for try := 0; ; try++ {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
-			err = os.WriteFile(tmp, data, 0o600)
+			err = writeNoFollow(tmp, data)
 		}
 		// A Drop of the network's last record may remove the directory
 		// between the two: make it again.
@@ -224,7 +242,7 @@ func (s Store) Get(a plan.Attachment) (p plan.Plan, found bool, err error) {
 }
 
 func readRecord(path string) (plan.Plan, bool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.Plan{}, false, nil
 	}
@@ -402,7 +420,7 @@ func openLock(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 }
 
 // current reports whether f is still the file at path.
@@ -423,7 +441,7 @@ func (l Links) Use(key string, a plan.Attachment) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}

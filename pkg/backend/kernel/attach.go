@@ -33,7 +33,11 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	parent, err := reserve(n, links, b.store.ID(), p)
+	store, err := b.store.Identity()
+	if err != nil {
+		return backend.Attached{}, cnierr.Internal("read the store's identity", err)
+	}
+	parent, err := reserve(n, links, store, p)
 	if err != nil {
 		return backend.Attached{}, err
 	}

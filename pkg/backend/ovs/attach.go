@@ -61,7 +61,7 @@ func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack)
 		return backend.Attached{}, err
 	}
 	// Pushed first: a commit whose application timed out still left a port.
-	u.Push("remove the OVS port", func() error { return removeOwnedPorts(db, p.Attachment) })
+	u.Push("remove the OVS port", func() error { return removeOwnedPorts(db, p.Attachment, e.HostName) })
 	if err := b.addPort(db, p); err != nil {
 		return backend.Attached{}, err
 	}

@@ -29,15 +29,18 @@ func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]pl
 	var detached []plan.Attachment
 	for i := range stale {
 		port := &stale[i]
-		detach := removePort
+		owner, _ := ownerOf(port.ExternalIDs)
+		var err error
 		if _, chained := port.ExternalIDs[keySaved]; chained {
-			detach = restorePort
+			err = restorePort(db, port)
+		} else {
+			// Its veth only if the port has the name qinq gives that owner's.
+			err = removePort(db, port, plan.HostVethName(owner.Network, owner.ContainerID, owner.IfName))
 		}
-		if err := detach(db, port); err != nil {
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		owner, _ := ownerOf(port.ExternalIDs)
 		detached = append(detached, owner)
 	}
 	if !b.conf.Chained() {

@@ -188,7 +188,9 @@ func TestGC_DetachesWhatIsNotValidAndKeepsTheRest(t *testing.T) {
 // a store joined without evidence keep it.
 func TestGC_DeletesOwnedOrphansOnlyOnEvidenceAndNeverAnAdminsLink(t *testing.T) {
 	p := newPair(t, 1500)
-	gc(t, p.a, qinq(1700, 10)) // the store and its identity exist from here on
+	made := testenv.NewContainer(t) // an ADD makes the store's identity
+	p.a.Add(qinq(1699, 10), made, "net1")
+	p.a.Del(qinq(1699, 10), made, "net1")
 	data, err := os.ReadFile(filepath.Join(stateDir(), "store-id"))
 	if err != nil {
 		t.Fatal(err)
@@ -331,14 +333,15 @@ func TestLoad_50ParallelADDsOnOneSLinkThen50ParallelDELs(t *testing.T) {
 func TestLog_EveryVerbWritesOneJSONLineAndStdoutStaysTheResult(t *testing.T) {
 	p := newPair(t, 1500)
 	c := testenv.NewContainer(t)
-	logFile := filepath.Join(t.TempDir(), "qinq.log")
-	cf := qinq(2300, 10).With("logFile", logFile)
-	p.a.Add(cf, c, "net1") // Add parses stdout as the result: a log line there would fail it
-	_, err := p.a.Invoke("ADD", cf, testenv.NewContainer(t), "net1")
+	logDir := t.TempDir() // the node's log directory: logFile may name a file only there
+	logFile := filepath.Join(logDir, "qinq.log")
+	cf, dirs := qinq(2300, 10).With("logFile", logFile), testenv.ExtraEnv("QINQ_LOG_DIR="+logDir)
+	p.a.Add(cf, c, "net1", dirs) // Add parses stdout as the result: a log line there would fail it
+	_, err := p.a.Invoke("ADD", cf, testenv.NewContainer(t), "net1", dirs)
 	if err == nil {
 		t.Fatal("second ADD on the same C-VLAN must conflict")
 	}
-	p.a.Del(cf, c, "net1")
+	p.a.Del(cf, c, "net1", dirs)
 	data, _ := os.ReadFile(logFile)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	if len(lines) != 3 {

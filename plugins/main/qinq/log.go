@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/node"
 )
 
 // logged wraps a verb so every invocation leaves one JSON line in logFile:
@@ -32,10 +32,11 @@ func logged(verb string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error 
 	}
 }
 
-// divertLog makes slog's default logger write to file for the verb's
-// duration; it returns what restores it.
+// divertLog makes slog's default logger write to file (opened as writeLog
+// opens it) for the verb's duration; it returns what restores it.
 func divertLog(file string, level slog.Level, verb string, args *skel.CmdArgs) func() {
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	settings, _ := node.Load()
+	f, err := settings.OpenLog(file)
 	if err != nil {
 		return func() {}
 	}
@@ -52,8 +53,17 @@ type logEntry struct {
 	duration time.Duration
 }
 
+// logNotes are attributes a verb adds to its log line (the policy's decision).
+var logNotes []any
+
+// note adds key=value to this invocation's log line.
+func note(key string, value any) { logNotes = append(logNotes, key, value) }
+
+// writeLog appends the line to file, which must be in the node's log
+// directory (node.OpenLog refuses anything else, and symlinks).
 func writeLog(file string, level slog.Level, r logEntry) {
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	settings, _ := node.Load()
+	f, err := settings.OpenLog(file)
 	if err != nil {
 		return // logging must never fail the verb
 	}
@@ -67,6 +77,7 @@ func writeLog(file string, level slog.Level, r logEntry) {
 		// What the runtime passed (K8S_POD_*, IgnoreUnknown): the runtime tests read it.
 		attrs = append(attrs, "cniArgs", r.args.Args)
 	}
+	attrs = append(attrs, logNotes...)
 	if r.err == nil {
 		log.Info("ok", attrs...)
 		return

@@ -50,6 +50,9 @@ type plugin struct {
 	bin     string // this test binary, or a copy of it
 	cniPath string
 	state   string
+	etc     string // QINQ_ETC_DIR: absent unless a test makes it
+	logDir  string // QINQ_LOG_DIR
+	cniArgs string
 }
 
 func newPlugin(t *testing.T) *plugin {
@@ -59,13 +62,15 @@ func newPlugin(t *testing.T) *plugin {
 	if err := os.WriteFile(filepath.Join(dir, "fake-ipam"), []byte(ipam), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &plugin{t: t, bin: os.Args[0], cniPath: dir, state: filepath.Join(dir, "state")}
+	return &plugin{t: t, bin: os.Args[0], cniPath: dir, state: filepath.Join(dir, "state"),
+		etc: filepath.Join(dir, "etc"), logDir: filepath.Join(dir, "log")}
 }
 
 func (p *plugin) run(verb, stdin string) (exit int, stdout string) {
 	cmd := exec.Command(p.bin)
 	cmd.Env = append(os.Environ(), "QINQ_TEST_AS_PLUGIN=1", "CNI_COMMAND="+verb, "CNI_CONTAINERID=c1",
-		"CNI_NETNS=/nonexistent/netns", "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state)
+		"CNI_NETNS=/nonexistent/netns", "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state,
+		"QINQ_ETC_DIR="+p.etc, "QINQ_LOG_DIR="+p.logDir, "CNI_ARGS="+p.cniArgs)
 	cmd.Stdin = strings.NewReader(stdin)
 	confined(cmd)
 	var out bytes.Buffer
@@ -86,7 +91,7 @@ func (p *plugin) run(verb, stdin string) (exit int, stdout string) {
 // CNI error, and a pod stuck terminating forever.
 func TestDEL_OfAConfigEditedIntoAnInvalidValueWithLogFileAndIPAMSucceedsAndLogsOneLine(t *testing.T) {
 	p := newPlugin(t)
-	logFile := filepath.Join(t.TempDir(), "qinq.log")
+	logFile := filepath.Join(p.logDir, "qinq.log")
 	stdin := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":5000,` +
 		`"logFile":"` + logFile + `","ipam":{"type":"fake-ipam"}}`
 	exit, out := p.run("DEL", stdin)
@@ -107,7 +112,7 @@ func TestDEL_OfAConfigEditedIntoAnInvalidValueWithLogFileAndIPAMSucceedsAndLogsO
 // Every verb answers bad input with a CNI error, never a crash.
 func TestVerbs_NeverPanicOnBadInput(t *testing.T) {
 	p := newPlugin(t)
-	logFile := filepath.Join(t.TempDir(), "qinq.log")
+	logFile := filepath.Join(p.logDir, "qinq.log")
 	for _, stdin := range []string{
 		`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":5000}`,
 		`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":"x","cVlans":{}}`,
