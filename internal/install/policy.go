@@ -71,6 +71,7 @@ func syncDir(dir string) error {
 // done. A policy that fails its check is logged and skipped: the node keeps
 // the last good one.
 func watchPolicy(ctx context.Context, o Options) {
+	o.defaults()
 	tick := time.NewTicker(o.PolicyEvery)
 	defer tick.Stop()
 	for {
