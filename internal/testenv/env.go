@@ -124,3 +124,15 @@ func envOr(k, def string) string {
 	}
 	return def
 }
+
+// RuntimeEnv is the environment a runtime started by a test (containerd,
+// podman) hands on to qinq, as a node's would: the test's state directory,
+// the node directories (EtcDir, and logDir for /var/log/qinq, where a
+// config's logFile must live).
+func (e *Env) RuntimeEnv(logDir string) []string {
+	out := []string{"QINQ_ETC_DIR=" + e.EtcDir, "QINQ_LOG_DIR=" + logDir}
+	if e.StateDir != "" {
+		out = append(out, "QINQ_STATE_DIR="+e.StateDir)
+	}
+	return out
+}
