@@ -37,6 +37,7 @@ build:
 	$(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -tags ovs -o $(BIN)/qinq-ovs ./plugins/main/qinq
 	$(GO) build -trimpath -tags faultinject,ovs -o $(BIN)/qinq-faults ./plugins/main/qinq
 	$(GO) build -trimpath -o $(BIN)/qinq-install ./cmd/qinq-install
+	$(GO) build -trimpath -o $(BIN)/qinq-admin ./cmd/qinq-admin
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 	scripts/build-release.sh $(PREV_RELEASE) $(BIN)/qinq-$(PREV_RELEASE)
 
@@ -59,9 +60,12 @@ manifests:
 image: build
 	VERSION=$(VERSION) scripts/image.sh
 
-# Config parsing under the fuzzer, for a bounded time (FUZZTIME).
+# Config parsing, and what DEL, CHECK, GC and STATUS read (CNI_* variables, the GC
+# list, the namespace, the node policy, logFile, ovsdbSocket), under the fuzzer,
+# each for a bounded time (FUZZTIME).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config
+	$(GO) test -run '^$$' -fuzz '^FuzzVerbInputs$$' -fuzztime $(FUZZTIME) ./plugins/main/qinq
 
 vm-setup:
 	scripts/vm/setup.sh

@@ -22,6 +22,8 @@ func main() {
 	dst := flag.String("dst", "/host/cni-bin", "the host's CNI binary directory, as mounted in the container")
 	once := flag.Bool("once", false, "exit after installing instead of waiting for SIGTERM (e.g. as an init container)")
 	list := flag.Bool("list", false, "print the names of the binaries it installs, one a line, and exit")
+	policySrc := flag.String("policy", "", "the node policy to install (the ConfigMap's policy.json); empty: none")
+	policyDst := flag.String("policy-dst", "/host/etc-cni-qinq", "the host's /etc/cni/qinq, as mounted in the container")
 	flag.Parse()
 	if *list {
 		fmt.Println(strings.Join(install.Binaries, "\n"))
@@ -29,7 +31,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	o := install.Options{SrcDir: *src, DstDir: *dst, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	o := install.Options{SrcDir: *src, DstDir: *dst, PolicySrc: *policySrc, PolicyDstDir: *policyDst, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	run := install.Run
 	if *once {
 		run = install.Install

@@ -47,6 +47,12 @@ type Options struct {
 	// Open opens a source for copying; nil means os.Open. Tests slow it down
 	// to interrupt a copy midway.
 	Open func(path string) (io.ReadCloser, error)
+	// PolicySrc is the node policy to install (the ConfigMap's policy.json
+	// in the pod), PolicyDstDir the host's /etc/cni/qinq as mounted; ""
+	// installs no policy.
+	PolicySrc, PolicyDstDir string
+	// PolicyEvery is how often Run looks for a changed policy (PolicyInterval).
+	PolicyEvery time.Duration
 }
 
 func (o *Options) defaults() {
@@ -59,16 +65,23 @@ func (o *Options) defaults() {
 	if o.Open == nil {
 		o.Open = func(p string) (io.ReadCloser, error) { return os.Open(p) }
 	}
+	if o.PolicyEvery == 0 {
+		o.PolicyEvery = PolicyInterval
+	}
 }
 
 // Run installs, then waits until ctx is done (the DaemonSet's container
 // stays up so the pod shows the node is served). A failed install returns
 // at once: the pod restarts and tries again.
 func Run(ctx context.Context, o Options) error {
+	o.defaults()
 	if err := Install(ctx, o); err != nil {
 		return err
 	}
 	o.Log.Info("installed; waiting for SIGTERM", "dir", o.DstDir)
+	if o.PolicySrc != "" {
+		watchPolicy(ctx, o)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -93,7 +106,10 @@ func Install(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	return commit(o, staged)
+	if err := commit(o, staged); err != nil || o.PolicySrc == "" {
+		return err
+	}
+	return InstallPolicy(o)
 }
 
 // removeLeftovers deletes the temporary files an earlier run left when it

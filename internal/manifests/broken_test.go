@@ -43,6 +43,10 @@ func TestBroken_ManifestsFail(t *testing.T) {
 		{"chained qinq plugin refused", nad(`{"cniVersion": "1.0.0", "name": "tenants", "plugins": [{"type": "ovs", "bridge": "br0"}, {"type": "qinq", "mode": "ovs", "sVlan": 5, "cVlans": [3]}]}`), "cVlans"},
 		{"network defined twice, differently", nad(goodConf) + "---\n" + nad(strings.Replace(goodConf, `"sVlan": 100`, `"sVlan": 101`, 1)), "also defined, differently"},
 		{"unknown kind", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n", "Service"},
+		{"the policy ConfigMap passes", policyCM(`{"version": 1, "namespaces": {"a": {"sVlans": ["1-9"]}}}`), ""},
+		{"a misspelt policy key", policyCM(`{"version": 1, "namespaces": {"a": {"sVlan": ["1-9"]}}}`), `unknown field "sVlan"`},
+		{"a policy without version", policyCM(`{"namespaces": {}}`), "version"},
+		{"another ConfigMap", strings.Replace(policyCM(`{"version": 1}`), "qinq-policy", "other", 1), "the only ConfigMap"},
 		{"misspelt container field", nad(goodConf) + strings.Replace(pod(`[{"name": "tenants"}]`), "image:", "imagee:", 1), `unknown field "spec.containers[0].imagee"`},
 		{"misspelt selection key", nad(goodConf) + pod(`[{"name": "tenants", "cniArgs": {"sVlan": 150}}]`), `unknown field "cniArgs"`},
 		{"annotation is not JSON", nad(goodConf) + pod(`[{"name": "tenants"`), "unexpected EOF"},
@@ -99,4 +103,8 @@ func expectError(t *testing.T, err error, want string) {
 	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 		t.Fatalf("want an error containing %q, got %v", want, err)
 	}
+}
+
+func policyCM(policy string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: qinq-policy\ndata:\n  policy.json: |\n    " + policy + "\n"
 }

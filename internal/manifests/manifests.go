@@ -21,10 +21,13 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/qinq-cni/qinq/pkg/policy"
 )
 
 var (
@@ -33,7 +36,7 @@ var (
 )
 
 func init() {
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, nadv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, rbacv1.AddToScheme, nadv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
@@ -120,6 +123,10 @@ func (s *Set) addObject(where string, doc []byte) error {
 		return s.addPod(where+" pod template", o.Spec.Template.Annotations)
 	case *appsv1.DaemonSet:
 		return nil
+	case *corev1.ConfigMap:
+		return checkPolicyConfigMap(where, o)
+	case *rbacv1.Role:
+		return nil // docs/operators.md: who may write NADs
 	}
 	return fmt.Errorf("%s: %s is not a kind the deploy/ manifests use", where, gvk.Kind)
 }
@@ -228,4 +235,25 @@ func (s *Set) names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// PolicyConfigMap is the ConfigMap the DaemonSet installs as the node policy.
+const PolicyConfigMap = "qinq-policy"
+
+// checkPolicyConfigMap: the only ConfigMap deploy/ uses is the node policy,
+// whose policy.json must be one qinq's own parser accepts (the installer
+// refuses any other).
+func checkPolicyConfigMap(where string, cm *corev1.ConfigMap) error {
+	where = fmt.Sprintf("%s: ConfigMap %q", where, cm.Name)
+	if cm.Name != PolicyConfigMap || len(cm.Data) != 1 || len(cm.BinaryData) != 0 {
+		return fmt.Errorf("%s: the only ConfigMap is %q, with one key, policy.json", where, PolicyConfigMap)
+	}
+	data, ok := cm.Data[policy.File]
+	if !ok {
+		return fmt.Errorf("%s: no key %s", where, policy.File)
+	}
+	if _, err := policy.Parse([]byte(data)); err != nil {
+		return fmt.Errorf("%s: %s: %w", where, policy.File, err)
+	}
+	return nil
 }

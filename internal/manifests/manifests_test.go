@@ -44,7 +44,7 @@ func deploySet(t *testing.T) *Set {
 func TestDeploy_EveryManifestDecodesStrictlyAndEveryQinqConfigParses(t *testing.T) {
 	s := deploySet(t)
 	t.Logf("decoded %v; networks %v", s.Objects, s.names())
-	want := map[string]int{"NetworkAttachmentDefinition": 12, "DaemonSet": 1, "Deployment": 1, "Pod": 2}
+	want := map[string]int{"NetworkAttachmentDefinition": 12, "DaemonSet": 1, "Deployment": 1, "Pod": 2, "ConfigMap": 1}
 	for kind, n := range want {
 		if s.Objects[kind] < n {
 			t.Errorf("%d %s objects under deploy/, want at least %d", s.Objects[kind], kind, n)
@@ -116,23 +116,35 @@ func rendered(t *testing.T, fs filesys.FileSystem, dir string) *appsv1.DaemonSet
 	if err := s.AddYAML("kustomize build", out); err != nil {
 		t.Fatal(err)
 	}
-	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict(out, &ds); err != nil {
-		t.Fatalf("kustomize build: want exactly one DaemonSet: %v", err)
+	if s.Objects["DaemonSet"] != 1 || s.Objects["ConfigMap"] != 1 {
+		t.Fatalf("kustomize build: %v, want one DaemonSet and the policy ConfigMap", s.Objects)
 	}
-	return &ds
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		if !strings.Contains(doc, "kind: DaemonSet") {
+			continue
+		}
+		var ds appsv1.DaemonSet
+		if err := yaml.UnmarshalStrict([]byte(doc), &ds); err != nil {
+			t.Fatalf("kustomize build: the DaemonSet: %v", err)
+		}
+		return &ds
+	}
+	t.Fatal("kustomize build: no DaemonSet")
+	return nil
 }
 
 func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 	ds := rendered(t, filesys.MakeFsOnDisk(), filepath.Join(root, "deploy"))
 	spec := ds.Spec.Template.Spec
 	checks := map[string]bool{
-		"namespace kube-system":         ds.Namespace == "kube-system",
-		"hostNetwork":                   spec.HostNetwork,
-		"system-node-critical":          spec.PriorityClassName == "system-node-critical",
-		"tolerates every taint":         len(spec.Tolerations) == 1 && spec.Tolerations[0].Operator == corev1.TolerationOpExists && spec.Tolerations[0].Key == "",
-		"one container":                 len(spec.Containers) == 1,
-		"host CNI dir is the only host": len(spec.Volumes) == 1 && spec.Volumes[0].HostPath != nil,
+		"namespace kube-system": ds.Namespace == "kube-system",
+		"hostNetwork":           spec.HostNetwork,
+		"system-node-critical":  spec.PriorityClassName == "system-node-critical",
+		"tolerates every taint": len(spec.Tolerations) == 1 && spec.Tolerations[0].Operator == corev1.TolerationOpExists && spec.Tolerations[0].Key == "",
+		"one container":         len(spec.Containers) == 1,
+		"host dirs: the CNI dir and /etc/cni/qinq only, the policy from its ConfigMap": len(spec.Volumes) == 3 && spec.Volumes[0].HostPath != nil &&
+			spec.Volumes[1].HostPath != nil && spec.Volumes[1].HostPath.Path == "/etc/cni/qinq" &&
+			spec.Volumes[2].ConfigMap != nil && spec.Volumes[2].ConfigMap.Name == PolicyConfigMap,
 	}
 	c := spec.Containers[0]
 	sc := c.SecurityContext
@@ -142,8 +154,10 @@ func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 	checks["read-only root"] = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
 	checks["drops ALL capabilities, adds none"] = sc.Capabilities != nil && len(sc.Capabilities.Add) == 0 &&
 		len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"
-	checks["mounts the host dir where the installer writes"] = len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/host/cni-bin" &&
-		strings.Contains(strings.Join(c.Args, " "), "-dst=/host/cni-bin")
+	args := strings.Join(c.Args, " ")
+	checks["mounts the host dirs where the installer writes"] = len(c.VolumeMounts) == 3 && c.VolumeMounts[0].MountPath == "/host/cni-bin" &&
+		strings.Contains(args, "-dst=/host/cni-bin") && c.VolumeMounts[1].MountPath == "/host/etc-cni-qinq" && strings.Contains(args, "-policy-dst=/host/etc-cni-qinq") &&
+		c.VolumeMounts[2].ReadOnly && strings.Contains(args, "-policy="+c.VolumeMounts[2].MountPath+"/policy.json")
 	checks["default dir /opt/cni/bin"] = spec.Volumes[0].HostPath.Path == "/opt/cni/bin"
 	var failed []string
 	for what, ok := range checks {
@@ -162,7 +176,7 @@ func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 func copyDeploy(t *testing.T, edit func(string) string) filesys.FileSystem {
 	t.Helper()
 	fs := filesys.MakeFsInMemory()
-	for _, f := range []string{"kustomization.yaml", "daemonset.yaml"} {
+	for _, f := range []string{"kustomization.yaml", "daemonset.yaml", "policy.yaml"} {
 		data, err := os.ReadFile(filepath.Join(root, "deploy", f))
 		if err != nil {
 			t.Fatal(err)

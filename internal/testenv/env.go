@@ -19,7 +19,19 @@ type Env struct {
 	Plugin   string // the plugin under test: $QINQ_BIN, else <Root>/bin/qinq
 	CNIPath  string // IPAM plugins and tools: the first entry of $CNI_PATH, else <Root>/bin
 	StateDir string // handed to every plugin run as QINQ_STATE_DIR; "" leaves the plugin's default
+	// EtcDir and LogDir stand for the node's /etc/cni/qinq (policy.json,
+	// node.json) and /var/log/qinq, handed to every run as QINQ_ETC_DIR and
+	// QINQ_LOG_DIR (the runtime's environment: no network config reaches
+	// them); "" leaves the plugin's defaults. A test changes them on its own
+	// copy (WithNodeDirs), never here.
+	EtcDir string
+	LogDir string
 }
+
+// noEtcDir is the EtcDir of runs that set none: a path under the module
+// that does not exist, so a machine's own /etc/cni/qinq (a policy) never
+// decides a test; tests that want a policy give a node its own (NodeDirs).
+const noEtcDir = "internal/testenv/no-etc-cni-qinq"
 
 // New reads the environment scripts/test-kernel.sh sets up (QINQ_BIN,
 // CNI_PATH, QINQ_STATE_DIR) and falls back to the module's bin/.
@@ -33,6 +45,8 @@ func New() (*Env, error) {
 		Plugin:   envOr("QINQ_BIN", filepath.Join(root, "bin", "qinq")),
 		CNIPath:  filepath.SplitList(envOr("CNI_PATH", filepath.Join(root, "bin")))[0],
 		StateDir: os.Getenv("QINQ_STATE_DIR"),
+		EtcDir:   envOr("QINQ_ETC_DIR", filepath.Join(root, noEtcDir)),
+		LogDir:   os.Getenv("QINQ_LOG_DIR"),
 	}
 	return e, nil
 }
@@ -109,4 +123,16 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// RuntimeEnv is the environment a runtime started by a test (containerd,
+// podman) hands on to qinq, as a node's would: the test's state directory,
+// the node directories (EtcDir, and logDir for /var/log/qinq, where a
+// config's logFile must live).
+func (e *Env) RuntimeEnv(logDir string) []string {
+	out := []string{"QINQ_ETC_DIR=" + e.EtcDir, "QINQ_LOG_DIR=" + logDir}
+	if e.StateDir != "" {
+		out = append(out, "QINQ_STATE_DIR="+e.StateDir)
+	}
+	return out
 }

@@ -43,6 +43,12 @@ func (n *Node) invocation(opts []InvokeOption) invocation {
 	if n.env.StateDir != "" {
 		i.extraEnv = append([]string{"QINQ_STATE_DIR=" + n.env.StateDir}, i.extraEnv...)
 	}
+	if n.env.EtcDir != "" {
+		i.extraEnv = append([]string{"QINQ_ETC_DIR=" + n.env.EtcDir}, i.extraEnv...)
+	}
+	if n.env.LogDir != "" {
+		i.extraEnv = append([]string{"QINQ_LOG_DIR=" + n.env.LogDir}, i.extraEnv...)
+	}
 	return i
 }
 

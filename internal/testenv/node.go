@@ -30,6 +30,26 @@ func DummyMaster(name string, mtu int) NodeOption {
 	return func(n *Node) { n.Do(func() error { return AddDummy(name, mtu) }) }
 }
 
+// NodeDirs gives the node its own admin directory (QINQ_ETC_DIR: where its
+// policy.json and node.json are; a path that does not exist means "no
+// policy") and log directory (QINQ_LOG_DIR), as a real node has /etc/cni/qinq
+// and /var/log/qinq. Pass "" to keep the Env's.
+func NodeDirs(etc, log string) NodeOption {
+	return func(n *Node) {
+		e := *n.env
+		if etc != "" {
+			e.EtcDir = etc
+		}
+		if log != "" {
+			e.LogDir = log
+		}
+		n.env = &e
+	}
+}
+
+// Dirs are the node's QINQ_ETC_DIR and QINQ_LOG_DIR ("" = the plugin's defaults).
+func (n *Node) Dirs() (etc, log string) { return n.env.EtcDir, n.env.LogDir }
+
 // NewNode makes a node in a fresh network namespace, deleted when the test
 // ends.
 func (e *Env) NewNode(t testing.TB, opts ...NodeOption) *Node {

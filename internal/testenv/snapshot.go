@@ -37,11 +37,12 @@ type Dir struct {
 
 // StateDir is qinq's state directory: its lock files persist by design
 // (removing a flock file races with another run that opened it), and so
-// does the bind mount of qinq's own network namespace (a file named netns,
-// which cannot be read); only the references count.
+// does the store's identity (/store-id, made with the directory by the
+// first run), and so does the bind mount of qinq's own network namespace (a
+// file named netns, which cannot be read); only the references count.
 func StateDir(path string) Dir {
 	return Dir{Name: "state", Path: path, Keep: func(rel string) bool {
-		return !strings.Contains(rel, "/locks/") && filepath.Base(rel) != "netns"
+		return !strings.Contains(rel, "/locks/") && rel != "/store-id" && filepath.Base(rel) != "netns"
 	}}
 }
 

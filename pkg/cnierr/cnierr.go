@@ -17,6 +17,9 @@ const (
 	CodeConflict uint = 100
 	// CodeCheckFailed: CHECK found the attachment differs from its config.
 	CodeCheckFailed uint = 101
+	// CodePolicy: the node's policy (/etc/cni/qinq/policy.json) does not
+	// allow what the network config asks for.
+	CodePolicy uint = 102
 )
 
 // InvalidConfig is code 7: the network configuration is wrong. field names
@@ -24,19 +27,19 @@ const (
 func InvalidConfig(field, format string, a ...any) error {
 	return &types.Error{
 		Code:    types.ErrInvalidNetworkConfig,
-		Msg:     field + ": " + fmt.Sprintf(format, a...),
+		Msg:     field + ": " + sprintf(format, a...),
 		Details: "field " + field,
 	}
 }
 
 // Decode is code 6: stdin is not JSON.
 func Decode(err error) error {
-	return types.NewError(types.ErrDecodingFailure, "cannot decode network configuration", err.Error())
+	return types.NewError(types.ErrDecodingFailure, "cannot decode network configuration", Cut(err.Error(), MaxMsg))
 }
 
 // InvalidEnv is code 4: a CNI_* variable is wrong.
 func InvalidEnv(name, format string, a ...any) error {
-	return types.NewError(types.ErrInvalidEnvironmentVariables, name+": "+fmt.Sprintf(format, a...), "")
+	return types.NewError(types.ErrInvalidEnvironmentVariables, name+": "+sprintf(format, a...), "")
 }
 
 // ContainerUnknown is code 3: CNI_NETNS cannot be opened.
@@ -46,17 +49,23 @@ func ContainerUnknown(netns string, err error) error {
 
 // Conflict is code 100.
 func Conflict(format string, a ...any) error {
-	return &types.Error{Code: CodeConflict, Msg: fmt.Sprintf(format, a...)}
+	return &types.Error{Code: CodeConflict, Msg: sprintf(format, a...)}
+}
+
+// PolicyRefused is code 102: the node policy refuses; rule names the
+// policy's rule (never another tenant's attachment).
+func PolicyRefused(rule, format string, a ...any) error {
+	return &types.Error{Code: CodePolicy, Msg: "policy: " + rule + ": " + sprintf(format, a...), Details: "rule " + rule}
 }
 
 // CheckFailed is code 101.
 func CheckFailed(format string, a ...any) error {
-	return &types.Error{Code: CodeCheckFailed, Msg: fmt.Sprintf(format, a...)}
+	return &types.Error{Code: CodeCheckFailed, Msg: sprintf(format, a...)}
 }
 
 // Unavailable is code 50: the plugin cannot work on this node.
 func Unavailable(format string, a ...any) error {
-	return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf(format, a...), "")
+	return types.NewError(types.ErrPluginNotAvailable, sprintf(format, a...), "")
 }
 
 // TryAgain is code 11: a transient failure persisted (the kernel kept
@@ -67,7 +76,7 @@ func TryAgain(what string, err error) error {
 
 // Internal is code 999, reserved for failures that are not the user's.
 func Internal(what string, err error) error {
-	return types.NewError(types.ErrInternal, what, err.Error())
+	return types.NewError(types.ErrInternal, what, Cut(err.Error(), MaxMsg))
 }
 
 // Combine reports every error joined in err (errors.Join) as one CNI error:

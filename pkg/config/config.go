@@ -351,6 +351,9 @@ func (c *Config) fillAllowLists(raw *rawConfig) (err error) {
 }
 
 func (c *Config) fillOverrides(stdin []byte, cniArgs string) error {
+	if err := refuseNetworkKeysInArgs(stdin); err != nil {
+		return err
+	}
 	pods, err := readPodValues(stdin, cniArgs)
 	if err != nil {
 		return err
@@ -405,11 +408,20 @@ func (c *Config) fillMAC(raw *rawConfig) error {
 		return nil
 	}
 	mac, err := net.ParseMAC(value)
-	if err != nil || len(mac) != 6 || mac[0]&1 == 1 {
+	if err != nil || len(mac) != 6 || mac[0]&1 == 1 || allZero(mac) {
 		return cnierr.InvalidConfig(key, "%q: must be a unicast Ethernet MAC such as \"02:00:5e:10:00:01\"", value)
 	}
 	c.MAC, c.macKey = mac, key
 	return nil
+}
+
+func allZero(mac net.HardwareAddr) bool {
+	for _, b := range mac {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) fillPrevResult(raw *rawConfig) error {
@@ -509,7 +521,7 @@ func ParseProto(s string) (netlink.VlanProtocol, error) {
 	case "802.1q":
 		return netlink.VLAN_PROTOCOL_8021Q, nil
 	}
-	return 0, fmt.Errorf("%q: must be \"802.1ad\" (TPID 0x88a8, the default) or \"802.1Q\" (0x8100, Cisco-style); Linux cannot send 0x9100/0x9200", s)
+	return 0, fmt.Errorf("%s: must be \"802.1ad\" (TPID 0x88a8, the default) or \"802.1Q\" (0x8100, Cisco-style); Linux cannot send 0x9100/0x9200", cnierr.Quote(s))
 }
 
 // ProtoName is the config spelling of a TPID.
@@ -529,6 +541,8 @@ func checkIfName(name string) error {
 		return errors.New("not a valid interface name")
 	case strings.ContainsAny(name, "/: \t\n"):
 		return errors.New("must not contain '/', ':' or white space")
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return errors.New("must not contain control characters")
 	}
 	return nil
 }

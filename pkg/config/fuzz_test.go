@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -57,6 +58,18 @@ func assertValid(t *testing.T, c *Config) {
 	}
 	if c.Backend == BackendKernel && c.Master == "" {
 		t.Fatal("accepted kernel mode without master")
+	}
+	// The names that reach link names and record paths.
+	for key, name := range map[string]string{"master": c.Master, "bridge": c.Bridge} {
+		if name != "" && checkIfName(name) != nil || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+			t.Fatalf("accepted %s %q", key, name)
+		}
+	}
+	if c.LogFile != "" && (!filepath.IsAbs(c.LogFile) || strings.ContainsRune(c.LogFile, 0)) {
+		t.Fatalf("accepted logFile %q", c.LogFile)
+	}
+	if c.MAC != nil && (len(c.MAC) != 6 || c.MAC[0]&1 == 1 || allZero(c.MAC)) {
+		t.Fatalf("accepted mac %v", c.MAC)
 	}
 }
 

@@ -15,6 +15,13 @@ const (
 	Port          = "port"           // the OVS port exists
 	IPAM          = "ipam"           // IPAM allocated the addresses
 	Configured    = "configured"     // the addresses are on the container link
+
+	// DEL's and GC's.
+	Released  = "released"  // DEL: the chain's users are released, no link deleted yet
+	Unlinked  = "unlinked"  // DEL: the links that go are deleted, their users' directories not yet
+	Detached  = "detached"  // DEL or GC: the backend detached the attachment, its record is not dropped yet
+	Collected = "collected" // GC: the recorded attachments are detached, the backend's sweep not run yet
+	Orphan    = "orphan"    // GC: an owned link nobody uses is judged, not deleted yet
 )
 
 // The points an ADD passes, per kind of attachment, for tests that visit
@@ -26,4 +33,7 @@ var (
 	SharedEndpoint = []string{Record, SharedRef, SharedLink, ContainerLink, Renamed, IPAM, Configured}
 	OVS            = []string{Record, ContainerLink, Renamed, Port, IPAM, Configured}
 	BridgeEndpoint = []string{Record, SharedRef, SharedLink, Bridge, ContainerLink, Renamed, IPAM, Configured}
+	// DEL's points, and GC's (GC detaches with DEL's steps, then sweeps).
+	DEL = []string{Released, Unlinked, Detached}
+	GC  = []string{Released, Unlinked, Detached, Collected, Orphan}
 )

@@ -71,9 +71,10 @@ const MaxBridgePorts = 1023
 
 // BridgeSpec is a bridge to find or make in qinq's namespace.
 type BridgeSpec struct {
-	Name string
-	Key  string // the joined link's key
-	MTU  int
+	Name  string
+	Key   string // the joined link's key
+	Store string // the store identity its owner mark names
+	MTU   int
 	// VLANs (tunnel mode with allowedCVlans): the bridge filters 802.1Q VLANs
 	// and carries only these, tagged, on its ports; untagged frames are
 	// dropped, as OVS drops them on a dot1q-tunnel port whose cvlans lacks 0.
@@ -160,7 +161,7 @@ func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
 	if err := o.NS.Do(func(ns.NetNS) error { return setBridgeOptions(l.Attrs().Index, b.VLANs == nil) }); err != nil {
 		return Error("set STP off, forward delay 0 and the VLAN protocol on "+b.Name, err)
 	}
-	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(BridgeKey(b.Key))) }); err != nil {
+	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(b.Store, BridgeKey(b.Key))) }); err != nil {
 		return Error("mark the bridge "+b.Name+" as owned", err)
 	}
 	return setUp(o.H, l)
@@ -281,7 +282,7 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 // macvlan/ipvlan endpoint's shared link, and qinq puts no bridge on a link
 // it did not make, nor two rx handlers on one (code 100); inUse explains one
 // found nowhere (a container's own vlan link).
-func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, inUse func() error) (netlink.Link, error) {
+func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, store string, inUse func() error) (netlink.Link, error) {
 	if found, err := findOwned(o.H, l); found != nil || err != nil {
 		if err == nil && IsTempName(found.Attrs().Name) {
 			return renameJoined(o, found, l)
@@ -296,7 +297,7 @@ func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, inU
 		if err != nil {
 			return nil, Error("find the new link for "+l.Key, err)
 		}
-		j, err := moveJoined(h, o, created, l)
+		j, err := moveJoined(h, o, created, l, store)
 		if err != nil {
 			_ = IgnoreGone(h.LinkDel(created))
 			_ = deleteOwnedKey(o.H, l.Key)
@@ -312,7 +313,7 @@ func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, inU
 	case found == nil:
 		return nil, inUse()
 	case IsTempName(found.Attrs().Name):
-		return moveJoined(h, o, found, l) // an ADD died before the move
+		return moveJoined(h, o, found, l, store) // an ADD died before the move
 	}
 	return nil, cnierr.Conflict("%s on the host (%s) is not qinq's bridge uplink: it is shared by macvlan or ipvlan containers or was made by an admin; "+
 		"a bridge and a macvlan/ipvlan cannot share one link (a link has one receive handler), and qinq puts no bridge on a link it did not make",
@@ -349,8 +350,9 @@ func deleteOwnedKey(h netlinksafe.Handle, key string) error {
 	return IgnoreGone(h.LinkDel(f))
 }
 
-func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink) (netlink.Link, error) {
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
+func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, store string) (netlink.Link, error) {
+	// qinq's netns is this store's alone: no other store ever sees the link.
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
 		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	if err := Retry(func() error { return h.LinkSetNsFd(v, int(o.NS.Fd())) }); err != nil {

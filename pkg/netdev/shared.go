@@ -3,6 +3,7 @@ package netdev
 import (
 	"errors"
 	"net"
+	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
@@ -66,37 +67,54 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // A link it makes on the host is isolated from the node before it goes up
 // (IsolateHostLink); one it finds is left as it is: an admin's link is the
 // admin's to set.
-func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, inUse func() error) (int, error) {
+//
+// m.Store is the caller's store identity, written into the mark of a link it
+// creates and added to the mark of an owned link another store made, so
+// that store never deletes it from under the caller's users. It returns the
+// link's ifindex and MTU.
+func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func() error) (idx, mtu int, err error) {
 	h, isolate := n.Links, !n.inContainer()
 	found, err := byName(h, parent, l)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if found == nil {
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			return createdShared(h, v, l, isolate)
+			idx, err := createdShared(h, v, l, m.Store, isolate)
+			return idx, l.MTU, err
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return 0, Error("create "+l.Name, err)
+			return 0, 0, Error("create "+l.Name, err)
 		}
 		if found, err = FindVLAN(h, parent, l.Tag); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if found == nil {
-			return 0, inUse()
+			return 0, 0, inUse()
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		return finishShared(h, found, l, isolate) // an ADD died half-way through creating it
+		idx, err := finishShared(h, found, l, m.Store, isolate) // an ADD died half-way through creating it
+		return idx, found.Attrs().MTU, err
+	}
+	if err := joinOwners(h, found, m); err != nil {
+		return 0, 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
 		if err := Retry(func() error { return h.LinkSetUp(found) }); err != nil {
-			return 0, Error("set "+found.Attrs().Name+" up", err)
+			return 0, 0, Error("set "+found.Attrs().Name+" up", err)
 		}
 	}
-	return found.Attrs().Index, nil
+	return found.Attrs().Index, found.Attrs().MTU, nil
+}
+
+// FindShared finds the shared VLAN link l on parent under its planned names
+// (one request each); nil if neither holds it. Planning reads the MTUs of
+// the links that exist this way.
+func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	return byName(h, parent, l)
 }
 
 // byName finds the VLAN link l on parent under its planned name, or under
@@ -126,8 +144,8 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, isolate bool) (int, error) {
-	idx, err := finishShared(h, v, l, isolate)
+func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
+	idx, err := finishShared(h, v, l, store, isolate)
 	if err != nil {
 		_ = h.LinkDel(v)
 	}
@@ -135,16 +153,16 @@ func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, isolat
 }
 
 // finishShared isolates a shared link on the host from the node (under its
-// temporary name: the settings follow the rename), marks it as owned and
-// gives it its planned name (the alternative one when the first is taken by
-// an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, isolate bool) (int, error) {
+// temporary name: the settings follow the rename), marks it as owned by
+// store and gives it its planned name (the alternative one when the first is
+// taken by an unrelated link).
+func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
 	if isolate {
 		if err := IsolateHostLink(v.Attrs().Name); err != nil {
 			return 0, err
 		}
 	}
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(l.Key)) }); err != nil {
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	var err error
@@ -162,10 +180,49 @@ func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, isolate
 	return 0, Error("name the shared link "+l.Name, err)
 }
 
-// DeleteIfOwned deletes l if qinq made it; a link an admin made is never
-// deleted.
-func DeleteIfOwned(h netlinksafe.Handle, l netlink.Link) error {
-	if l == nil || !Owned(l) {
+// Mark is how EnsureShared marks the shared links it creates or reuses.
+type Mark struct {
+	Store string
+	// LegacyRecorded reports whether this store records users of the link
+	// besides the caller. A link marked by a release before store
+	// identities whose users this store records is its own (a node
+	// upgraded in place, same state directory): it is re-marked as this
+	// store's alone. Without such evidence the legacy mark stays beside it.
+	LegacyRecorded func() bool
+}
+
+// joinOwners adds the store to the mark of an owned link that does not name
+// it yet (made by another store, or by a release before store identities).
+// An admin's link stays unmarked, and so never deleted.
+func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark) error {
+	o, ok := OwnerOf(l)
+	if !ok || slices.Contains(o.Stores, m.Store) {
+		return nil
+	}
+	next := o.With(m.Store)
+	if o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded() {
+		next = Owner{Stores: []string{m.Store}, Key: o.Key}
+	}
+	alias := next.Alias()
+	return Error("mark "+l.Attrs().Name+" as used by this store too", Retry(func() error { return h.LinkSetAlias(l, alias) }))
+}
+
+// DeletableBy reports whether store may delete l once its own records show
+// no user (its users' directory exists and is empty): l is marked by store
+// alone, or by a release before store identities alone (whose users' directory
+// can only be this state directory's: every ADD of this release marks the
+// links it uses), or still has the temporary name of an ADD of this node
+// that died before marking it.
+func DeletableBy(l netlink.Link, store string) bool {
+	if o, ok := OwnerOf(l); ok {
+		return o.OnlyBy(store) || o.OnlyBy(LegacyStore)
+	}
+	return IsTempName(l.Attrs().Name)
+}
+
+// DeleteShared deletes the shared link l if store may (DeletableBy).
+func DeleteShared(h netlinksafe.Handle, l netlink.Link, store string) error {
+	if l == nil || !DeletableBy(l, store) {
 		return nil
 	}
 	return IgnoreGone(Retry(func() error { return h.LinkDel(l) }))

@@ -99,11 +99,20 @@ type Plan struct {
 // that lets a 1500-MTU NIC send 1522-byte tagged frames), and every further
 // tag costs 4 bytes: S-link = master, first C-link = master-4, next = master-8.
 func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
+	return ForFound(c, a, masterMTU, nil)
+}
+
+// ForFound is For on a node where the first len(found) links of the chain
+// already exist, with the MTUs found[i] (outermost first): an existing link
+// keeps its MTU (an admin's smaller S-link, or one made before the master's
+// MTU was raised), and every link and the endpoint above it are planned from
+// it. The caller reads the MTUs; the plan stays pure.
+func ForFound(c *config.Config, a Attachment, masterMTU int, found []int) (Plan, error) {
 	p := Plan{Attachment: a, Backend: c.Backend, InContainer: c.LinkInContainer}
 	if c.Backend == config.BackendOVS {
 		p.ovs(c, masterMTU)
 	} else {
-		p.kernel(c, masterMTU)
+		p.kernel(c, masterMTU, found)
 	}
 	if masterMTU == 0 || p.Endpoint.Link() == nil {
 		return p, nil
@@ -115,18 +124,27 @@ func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
 // VLAN link carries (in tunnel mode that is the S-tag itself); with a shared
 // container link the chain is every tag, and the container's macvlan or
 // ipvlan sits on its last link with that link's MTU.
-func (p *Plan) kernel(c *config.Config, mtu int) {
+func (p *Plan) kernel(c *config.Config, mtu int, found []int) {
 	p.Master = Master{Name: c.Master, MTU: mtu}
 	tags := tagsOf(c)
 	key := c.Master
+	parent := mtu // the MTU of the link the next one stacks on
 	for i, t := range tags {
 		key += t.Key()
+		linkMTU := parent
+		if i > 0 && parent != 0 {
+			linkMTU = parent - TagBytes // the first tag rides in the master's allowance
+		}
 		if i == len(tags)-1 && !c.ContainerLink.Shared() {
-			p.Endpoint = &VLANEndpoint{Iface: Iface{Name: p.Attachment.IfName, MTU: mtu - TagBytes*i, MAC: macOf(c)}, Tag: t, Key: key}
+			p.Endpoint = &VLANEndpoint{Iface: Iface{Name: p.Attachment.IfName, MTU: linkMTU, MAC: macOf(c)}, Tag: t, Key: key}
 			return
 		}
+		if i < len(found) && found[i] > 0 {
+			linkMTU = found[i]
+		}
 		name, alt := sharedNames(c.Master, tags[:i+1], key)
-		p.Chain = append(p.Chain, VLANLink{Tag: t, Name: name, AltName: alt, Key: key, MTU: mtu - TagBytes*i})
+		p.Chain = append(p.Chain, VLANLink{Tag: t, Name: name, AltName: alt, Key: key, MTU: linkMTU})
+		parent = linkMTU
 	}
 	top := p.Chain[len(p.Chain)-1]
 	iface := Iface{Name: p.Attachment.IfName, MTU: top.MTU, MAC: macOf(c)}
@@ -194,14 +212,25 @@ func (p Plan) onTopMTU() int {
 	return p.Master.MTU
 }
 
+// onTopName names the link the endpoint sits on, for messages.
+func (p Plan) onTopName() string {
+	if e, ok := p.Endpoint.(*VethEndpoint); ok && e.CTag != nil {
+		return e.PeerName
+	}
+	if len(p.Chain) > 0 {
+		return p.Chain[len(p.Chain)-1].Name
+	}
+	return p.Master.Name
+}
+
 // fitMTU applies an explicit mtu to the endpoint and checks that every link
 // keeps a usable MTU.
 func (p *Plan) fitMTU(c *config.Config) error {
 	e := p.Endpoint.Link()
 	if c.MTU != 0 {
 		if max := p.onTopMTU(); c.MTU > max {
-			return cnierr.InvalidConfig("mtu", "%d: must be %d-%d here (the MTU of the link it stacks on, from %s %q with MTU %d)",
-				c.MTU, config.MinMTU, max, p.masterKey(), p.Master.Name, p.Master.MTU)
+			return cnierr.InvalidConfig("mtu", "%d: must be %d-%d here: %q, the link it stacks on, has MTU %d (%s %q has MTU %d)",
+				c.MTU, config.MinMTU, max, p.onTopName(), p.onTopMTU(), p.masterKey(), p.Master.Name, p.Master.MTU)
 		}
 		e.MTU = c.MTU
 	}

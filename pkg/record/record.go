@@ -8,6 +8,8 @@
 //
 // Layout under the root directory:
 //
+//	store-id  this store's random identity, made with the root; it goes
+//	          into the owner mark of every shared link (pkg/netdev)
 //	<scope>/attachments/<network>/<containerID>:<ifName>  the attachment's record (format.go)
 //	<scope>/attachments/<containerID>:<ifName>  a record of format 1 (read, never written)
 //	<scope>/links/<link key>/<containerID>:<ifName>  empty: one user of a shared link
@@ -17,16 +19,24 @@
 // attachment records and the users of the links beside its masters; a
 // container's (ctr-<hash of its netns path>) holds the users of links built
 // inside it (linkInContainer), and goes with its last user.
+//
+// Absence of a record is not evidence of absence: a root cleared by an
+// admin, or another mount namespace's /run, has a new identity, and the
+// links the old one marked are never judged by the new one's records.
 package record
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -40,20 +50,110 @@ const DefaultDir = "/run/qinq"
 // Store is the state of the network namespace the plugin runs in.
 type Store struct {
 	dir, scope string
+	// id is the store's identity, read or made on first use (a verb that
+	// changes nothing leaves no state behind), shared by copies.
+	id *identity
 }
 
-// Open returns the store of the calling thread's network namespace.
-func Open() (Store, error) {
-	dir := DefaultDir
-	if d := os.Getenv("QINQ_STATE_DIR"); d != "" {
-		dir = d
-	}
-	scope, err := hostScope()
-	return Store{dir: dir, scope: scope}, err
+type identity struct {
+	once sync.Once
+	id   string
+	err  error
 }
+
+// Dir is the state directory: QINQ_STATE_DIR, else DefaultDir.
+func Dir() string {
+	if d := os.Getenv("QINQ_STATE_DIR"); d != "" {
+		return d
+	}
+	return DefaultDir
+}
+
+// Open returns the store of the calling thread's network namespace. Its
+// directory and identity are made when first needed.
+func Open() (Store, error) {
+	scope, err := hostScope()
+	if err != nil {
+		return Store{}, err
+	}
+	return OpenAt(Dir(), scope), nil
+}
+
+// OpenAt returns the store of scope under dir.
+func OpenAt(dir, scope string) Store { return Store{dir: dir, scope: scope, id: &identity{}} }
 
 // At returns the store of scope under dir (tests).
-func At(dir, scope string) Store { return Store{dir: dir, scope: scope} }
+func At(dir, scope string) Store { return OpenAt(dir, scope) }
+
+// Identity is the store's identity, the one its links' owner marks carry,
+// made with the state directory if it has none (see Identify).
+func (s Store) Identity() (string, error) {
+	if s.id == nil {
+		return "", errors.New("a store opened without Open")
+	}
+	s.id.once.Do(func() { s.id.id, s.id.err = Identify(s.dir) })
+	return s.id.id, s.id.err
+}
+
+// ID is Identity, "" when it cannot be read or made: then the store marks
+// nothing and judges no link its own.
+func (s Store) ID() string {
+	id, _ := s.Identity()
+	return id
+}
+
+// Dir is the store's state directory.
+func (s Store) Dir() string { return s.dir }
+
+// idFile holds the store's identity at the root.
+const idFile = "store-id"
+
+// Identify returns the identity of the store rooted at dir, making one
+// first when there is none. A root without one is a fresh directory, or
+// one a release before store identities wrote, or one whose identity was
+// removed: in every case the links marked before are another store's. Two
+// callers racing to make it agree: the identity is linked into place
+// complete, and the loser reads the winner's.
+func Identify(dir string) (string, error) {
+	path := filepath.Join(dir, idFile)
+	if id, err := readID(path); !errors.Is(err, fs.ErrNotExist) {
+		return id, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand does not fail on Linux
+	id := hex.EncodeToString(b)
+	tmp, err := os.CreateTemp(dir, "."+idFile+"-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(id + "\n")
+	if err = errors.Join(err, tmp.Close()); err != nil {
+		return "", err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return readID(path)
+	} else if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// readID reads and checks an identity: 16 hexadecimal digits.
+func readID(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(data))
+	if _, err := hex.DecodeString(id); err != nil || len(id) != 16 {
+		return "", fmt.Errorf("%s: %q is not a store identity (16 hexadecimal digits): remove it only after `qinq-admin scan`", path, id)
+	}
+	return id, nil
+}
 
 // hostScope names the namespace this thread runs in by its inode.
 func hostScope() (string, error) {
@@ -113,7 +213,7 @@ func (s Store) Put(p plan.Plan) error {
 	tmp := filepath.Join(dir, "."+p.Attachment.ID()+".tmp")
 	for try := 0; ; try++ {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
-			err = os.WriteFile(tmp, data, 0o600)
+			err = writeNoFollow(tmp, data)
 		}
 		// A Drop of the network's last record may remove the directory
 		// between the two: make it again.
@@ -142,7 +242,7 @@ func (s Store) Get(a plan.Attachment) (p plan.Plan, found bool, err error) {
 }
 
 func readRecord(path string) (plan.Plan, bool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.Plan{}, false, nil
 	}
@@ -181,6 +281,35 @@ func (s Store) List(network string) ([]plan.Plan, error) {
 		}
 	}
 	return current, errors.Join(err1, err2)
+}
+
+// HeldByAnotherNetwork reports whether another network has a record of a's
+// container ID and interface name: the link there is that attachment's.
+func (s Store) HeldByAnotherNetwork(a plan.Attachment) bool {
+	matches, _ := filepath.Glob(filepath.Join(s.attachments(), "*", a.ID()))
+	for _, m := range matches {
+		if m != s.recordFile(a) {
+			return true
+		}
+	}
+	if p, found, _ := readRecord(s.v1File(a)); found && p.Attachment.Network != a.Network {
+		return true
+	}
+	return false
+}
+
+// ListAll returns the records of every network (qinq-admin).
+func (s Store) ListAll() ([]plan.Plan, error) {
+	out, err := listDir(s.attachments(), func(e fs.DirEntry) bool { return !e.IsDir() })
+	errs := []error{err}
+	dirs, _ := os.ReadDir(s.attachments())
+	for _, d := range dirs {
+		if d.IsDir() {
+			ps, err := listDir(filepath.Join(s.attachments(), d.Name()), func(fs.DirEntry) bool { return true })
+			out, errs = append(out, ps...), append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 func listDir(dir string, want func(fs.DirEntry) bool) ([]plan.Plan, error) {
@@ -246,26 +375,61 @@ type Links struct {
 
 // Lock takes the exclusive lock for master, waiting for other invocations
 // that change the same master's links.
-func (l Links) Lock(master string) (unlock func(), err error) {
-	dir := filepath.Join(l.dir, "locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+func (l Links) Lock(master string) (unlock func(), err error) { return l.lock(master, unix.LOCK_EX) }
+
+// LockShared takes name's lock shared: holders run side by side, and keep
+// out whoever takes it exclusively (an OVS bridge: ADDs between their veth
+// and their port, against GC's sweep).
+func (l Links) LockShared(name string) (unlock func(), err error) { return l.lock(name, unix.LOCK_SH) }
+
+// lock flocks <dir>/locks/<name>.lock. The lock file may be removed by a
+// holder (Forget removes a container's scope, locks and all): a waiter that
+// then gets the flock of the removed file holds nothing, so it checks that
+// the file it locked is still the one at the path, and starts over if not.
+//
+// A container's scope has one lock for all its masters, so that Forget,
+// holding it, holds the whole scope.
+func (l Links) lock(name string, how int) (unlock func(), err error) {
+	if l.container {
+		name = "scope"
 	}
-	f, err := os.OpenFile(filepath.Join(dir, master+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
+	path := filepath.Join(l.dir, "locks", name+".lock")
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
+		f, err := openLock(path)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
+		for {
+			err = unix.Flock(int(f.Fd()), how)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if current(f, path) {
+			return func() { f.Close() }, nil // closing drops the flock
+		}
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
-	return func() { f.Close() }, nil // closing drops the flock
+}
+
+func openLock(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
+}
+
+// current reports whether f is still the file at path.
+func current(f *os.File, path string) bool {
+	var held, now unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(path, &now) != nil {
+		return false
+	}
+	return held.Dev == now.Dev && held.Ino == now.Ino
 }
 
 func (l Links) keyDir(key string) string { return filepath.Join(l.dir, "links", key) }
@@ -277,35 +441,77 @@ func (l Links) Use(key string, a plan.Attachment) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
 	return f.Close()
 }
 
-// Release drops a's use of key and reports whether the link is now unused.
-// Callers hold the master's lock, as Use's callers do, so "unused" stays
-// true until they let go. The key's directory goes with its last user.
-func (l Links) Release(key string, a plan.Attachment) (unused bool, err error) {
+// Usage is what the records say about the users of a shared link.
+type Usage int
+
+const (
+	// Unknown: the link's users' directory does not exist; the users may
+	// be recorded elsewhere (a lost or another store), so the link stays.
+	Unknown Usage = iota
+	// InUse: at least one user is recorded.
+	InUse
+	// Unused: the directory exists and is empty: nobody uses the link.
+	Unused
+)
+
+func (u Usage) String() string { return [...]string{"unknown", "in use", "unused"}[u] }
+
+// Release drops a's use of key and reports what is left. Callers hold the
+// master's lock, as Use's callers do, so "unused" stays true until they let
+// go. The key's directory is kept until Done: a DEL killed after Release
+// and repeated must still find the link unused, not unknown.
+func (l Links) Release(key string, a plan.Attachment) (Usage, error) {
 	if err := os.Remove(filepath.Join(l.keyDir(key), a.ID())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, err
+		return Unknown, err
 	}
-	return l.Unused(key)
+	return l.Usage(key)
 }
 
-// Unused reports whether nobody uses key, removing its empty directory: one
-// rmdir, however many users the link has.
-func (l Links) Unused(key string) (bool, error) {
-	err := os.Remove(l.keyDir(key))
-	switch {
-	case err == nil, errors.Is(err, fs.ErrNotExist):
-		return true, nil
-	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
-		return false, nil
+// Usage reports whether anybody uses key: it reads one directory entry,
+// however many users the link has.
+func (l Links) Usage(key string) (Usage, error) {
+	f, err := os.Open(l.keyDir(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Unknown, nil
 	}
-	return false, err
+	if err != nil {
+		return Unknown, err
+	}
+	defer f.Close()
+	switch _, err := f.Readdirnames(1); {
+	case errors.Is(err, io.EOF):
+		return Unused, nil
+	case err != nil:
+		return Unknown, err
+	}
+	return InUse, nil
 }
+
+// Done removes the users' directory of an unused key, once the link is
+// gone (or kept as an admin's or another store's); a user that came
+// meanwhile keeps it.
+func (l Links) Done(key string) error {
+	err := os.Remove(l.keyDir(key))
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+// Ensure makes key's users' directory, empty if nobody uses it (an
+// operator's adoption of a link with no user: then this store may judge it).
+func (l Links) Ensure(key string) error { return os.MkdirAll(l.keyDir(key), 0o700) }
+
+// Clear removes key's users' directory and its entries (an operator's
+// clean-up of a link already deleted).
+func (l Links) Clear(key string) error { return os.RemoveAll(l.keyDir(key)) }
 
 // Uses reports whether a uses key.
 func (l Links) Uses(key string, a plan.Attachment) bool {
@@ -330,7 +536,8 @@ func (l Links) Users(key string) ([]string, error) {
 
 // Forget removes a container scope once no link in it has a user: one
 // directory per pod would otherwise pile up under /run. The host's scope
-// is kept.
+// is kept. Callers hold the scope's lock and do nothing under it after
+// Forget: its file goes too, which every waiter notices (see lock).
 func (l Links) Forget() error {
 	if !l.container {
 		return nil

@@ -67,7 +67,12 @@ func readManifest(t *testing.T, path string, obj any) {
 // namespace "default", on 127.0.0.1 of the node where Multus runs, and
 // returns a kubeconfig file pointing at it.
 func newAPIServer(t *testing.T, where *testenv.Node, podFile string, nadFiles ...string) (*apiServer, string) {
-	s := &apiServer{t: t, namespace: "default", pod: &corev1.Pod{}, nads: map[string]*nadv1.NetworkAttachmentDefinition{}}
+	return newAPIServerIn(t, where, "default", podFile, nadFiles...)
+}
+
+// newAPIServerIn is newAPIServer with the Pod and the NADs in namespace.
+func newAPIServerIn(t *testing.T, where *testenv.Node, namespace, podFile string, nadFiles ...string) (*apiServer, string) {
+	s := &apiServer{t: t, namespace: namespace, pod: &corev1.Pod{}, nads: map[string]*nadv1.NetworkAttachmentDefinition{}}
 	readManifest(t, podFile, s.pod)
 	s.pod.Namespace, s.pod.UID = s.namespace, types.UID("6c1b6e5e-qinq-multus-test")
 	for _, f := range nadFiles {

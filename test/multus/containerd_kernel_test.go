@@ -46,7 +46,7 @@ func TestMultus_UnderContainerd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(confDir, "00-multus.conf"), conf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctrd := env.StartContainerd(t, bins, confDir, "QINQ_STATE_DIR="+env.StateDir)
+	ctrd := env.StartContainerd(t, bins, confDir, env.RuntimeEnv(filepath.Dir(qinqLog))...)
 	world := testenv.NewWorld(t, nil, testenv.StateDir(env.StateDir), testenv.HostLocalStore(clusterIPAM),
 		testenv.Dir{Name: "multus-cache", Path: multusCache}, testenv.Dir{Name: "cni-cache", Path: "/var/lib/cni"})
 	before := world.Snapshot()

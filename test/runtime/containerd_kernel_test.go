@@ -18,7 +18,7 @@ import (
 
 func startContainerd(t *testing.T, cniConfDir string) *testenv.Containerd {
 	t.Helper()
-	return env.StartContainerd(t, binDir(t), cniConfDir, "QINQ_STATE_DIR="+env.StateDir)
+	return env.StartContainerd(t, binDir(t), cniConfDir, env.RuntimeEnv(logDir(t))...)
 }
 
 func podConfig(t *testing.T, name string) string {

@@ -54,10 +54,10 @@ func newPodman(t *testing.T, netDir string) *podman {
 			t.Fatal(err)
 		}
 	}
-	return &podman{t: t, environ: append(os.Environ(),
+	return &podman{t: t, environ: append(append(os.Environ(),
 		"CONTAINERS_CONF="+filepath.Join(dir, "containers.conf"),
-		"CONTAINERS_STORAGE_CONF="+filepath.Join(dir, "storage.conf"),
-		"QINQ_STATE_DIR="+env.StateDir)}
+		"CONTAINERS_STORAGE_CONF="+filepath.Join(dir, "storage.conf")),
+		env.RuntimeEnv(logDir(t))...)}
 }
 
 func (p *podman) run(args ...string) string {

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -97,10 +98,19 @@ type network struct {
 	extra   []any  // more keys of the qinq plugin entry, as Conf.With takes them
 }
 
+// logDir is the test's node log directory (QINQ_LOG_DIR): a logFile must
+// be a file directly in it.
+func logDir(t *testing.T) string {
+	d, _ := logDirs.LoadOrStore(t, sync.OnceValue(func() string { return t.TempDir() }))
+	return d.(func() string)()
+}
+
+var logDirs sync.Map
+
 func newNetwork(t *testing.T, name, master string, sVlan, cVlan int) network {
 	dir := t.TempDir()
 	n := network{name: name, master: master, sVlan: sVlan, cVlan: cVlan,
-		ipamDir: filepath.Join(dir, "ipam"), log: filepath.Join(dir, "qinq.log")}
+		ipamDir: filepath.Join(dir, "ipam"), log: filepath.Join(logDir(t), name+".log")}
 	if err := os.Mkdir(n.ipamDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

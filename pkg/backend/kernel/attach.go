@@ -30,13 +30,17 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", name)
 	}
 	links := b.store.Links(p)
+	store, err := b.store.Identity()
+	if err != nil {
+		return backend.Attached{}, cnierr.Internal("read the store's identity", err)
+	}
 	if e, ok := p.Endpoint.(*plan.BridgeEndpoint); ok {
-		return b.attachBridge(p, e, n, links, u)
+		return b.attachBridge(p, e, n, links, store, u)
 	}
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	parent, err := reserve(n, links, p)
+	parent, err := reserve(n, links, store, p)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -48,15 +52,16 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	return backend.Attached{Container: iface}, nil
 }
 
-// attachChain records the attachment as a user of each chain link, then
-// finds or creates the link; it returns the ifindex the endpoint sits on.
-func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan, chain []plan.VLANLink) (int, error) {
+// attachChain records the attachment as a user of each link of chain (the
+// plan's, or its first links), then finds or creates the link; it returns
+// the ifindex the next link sits on.
+func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.Plan, chain []plan.VLANLink) (int, error) {
 	master, err := n.Links.LinkByName(p.Master.Name)
 	if err != nil {
 		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
 	}
 	idx := master.Attrs().Index
-	for _, l := range chain {
+	for i, l := range chain {
 		if err := links.Use(l.Key, p.Attachment); err != nil {
 			return 0, cnierr.Internal("record the user of "+l.Name, err)
 		}
@@ -64,7 +69,15 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan, chain []
 			return 0, err
 		}
 		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
-		if idx, err = netdev.EnsureShared(n, idx, l, held.explain); err != nil {
+		mark := netdev.Mark{Store: store, LegacyRecorded: func() bool {
+			users, err := links.Users(l.Key)
+			return err == nil && len(users) > 1 // others beside this attachment
+		}}
+		var mtu int
+		if idx, mtu, err = netdev.EnsureShared(n, idx, l, mark, held.explain); err != nil {
+			return 0, err
+		}
+		if err := fits(p, i, l, idx, mtu); err != nil {
 			return 0, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
@@ -74,18 +87,36 @@ func attachChain(n *netdev.Namespaces, links record.Links, p plan.Plan, chain []
 	return idx, nil
 }
 
+// fits checks that what stacks on chain link i (the next chain link, or the
+// endpoint) fits in the MTU the link really has: a link found under another
+// name than planned (an admin's) may be smaller than the plan assumed. Code
+// 7 naming the link and both MTUs, where the kernel would say EINVAL.
+func fits(p plan.Plan, i int, l plan.VLANLink, idx, mtu int) error {
+	next, what := 0, ""
+	if i+1 < len(p.Chain) {
+		next, what = p.Chain[i+1].MTU, "the link "+p.Chain[i+1].Name
+	} else if e := p.Endpoint.Link(); e != nil {
+		next, what = e.MTU, "the container link "+e.Name
+	}
+	if mtu == 0 || next <= mtu {
+		return nil
+	}
+	return cnierr.InvalidConfig("mtu", "%s needs MTU %d, but the %s link it stacks on (found as ifindex %d, not as %q) has MTU %d: raise that link's MTU, or set mtu to at most %d",
+		what, next, l.Tag, idx, l.Name, mtu, mtu)
+}
+
 // reserve records the attachment as a user of its chain links (creating
 // those that are missing) and of its endpoint's VLAN, under the master's
 // lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
 // another invocation does takes them away, so the endpoint is created after
 // the lock is dropped: parallel ADDs on one master overlap there.
-func reserve(n *netdev.Namespaces, links record.Links, p plan.Plan) (int, error) {
+func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan) (int, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return 0, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
-	parent, err := attachChain(n, links, p, p.Chain)
+	parent, err := attachChain(n, links, store, p, p.Chain)
 	e, ok := p.Endpoint.(*plan.VLANEndpoint)
 	if err != nil || !ok {
 		return parent, err

@@ -39,15 +39,15 @@ func (b *Backend) ownNS(make bool) (*netdev.Own, error) {
 	return b.own, nil
 }
 
-func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint) netdev.BridgeSpec {
+func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.BridgeSpec {
 	j := p.Joined()
-	return netdev.BridgeSpec{Name: e.Bridge, Key: j.Key, MTU: j.MTU, VLANs: e.AllowedCVlans}
+	return netdev.BridgeSpec{Name: e.Bridge, Key: j.Key, Store: store, MTU: j.MTU, VLANs: e.AllowedCVlans}
 }
 
 // attachBridge reserves the chain and the bridge on its last link under the
 // master's lock, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
-func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Links, u *undo.Stack) (backend.Attached, error) {
+func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Links, store string, u *undo.Stack) (backend.Attached, error) {
 	if !netdev.LockedPortsSupported() {
 		return backend.Attached{}, errNoLockedPorts
 	}
@@ -56,7 +56,7 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 		return backend.Attached{}, err
 	}
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	bridge, err := reserveBridge(n, own, links, p, e)
+	bridge, err := reserveBridge(n, own, links, store, p, e)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -71,14 +71,14 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 // reserveBridge records the attachment as a user of every chain link and
 // finds or makes them; the last one is the bridge's uplink, in qinq's
 // namespace, and the bridge goes with it (one key, one set of users).
-func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
+func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, store string, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return nil, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
 	outer := p.Chain[:len(p.Chain)-1]
-	parent, err := attachChain(n, links, p, outer)
+	parent, err := attachChain(n, links, store, p, outer)
 	if err != nil {
 		return nil, err
 	}
@@ -90,14 +90,14 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, p 
 		return nil, err
 	}
 	held := conflict{n: n, links: links, p: p, tag: j.Tag, key: j.Key, parent: parent}
-	joined, err := netdev.EnsureJoined(n.Links, own, parent, j, held.explain)
+	joined, err := netdev.EnsureJoined(n.Links, own, parent, j, store, held.explain)
 	if err != nil {
 		return nil, err
 	}
 	if err := fault.Point(fault.SharedLink); err != nil {
 		return nil, err
 	}
-	spec := bridgeSpec(p, e)
+	spec := bridgeSpec(p, e, store)
 	bridge, err := netdev.EnsureBridge(own, spec)
 	if err != nil {
 		return nil, err
@@ -173,11 +173,12 @@ func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) (fou
 }
 
 // releaseBridge is release's part for a bridge plan, under the master's
-// lock: the attachment's port goes (taking the container end with it), and
-// when the chain's last link has no user left, the bridge and the outermost
-// unused chain link go (deleting a host link takes the links stacked on it,
-// the one in qinq's namespace too).
-func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, unused []bool, port bool) error {
+// lock, once the chain's uses are released (usage): the attachment's port
+// goes (taking the container end with it), and when the chain's last link
+// has no user left, the bridge and the outermost chain link that goes go
+// (deleting a host link takes the links stacked on it, the one in qinq's
+// namespace too).
+func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, usage []record.Usage, port bool) error {
 	own, err := b.ownNS(false)
 	if err != nil {
 		return err
@@ -186,7 +187,7 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 	if port && own != nil {
 		errs = append(errs, netdev.DeleteNamed(own.H, e.HostName, "veth"))
 	}
-	if !unused[len(unused)-1] {
+	if usage[len(usage)-1] != record.Unused {
 		return errors.Join(errs...)
 	}
 	if own != nil {
@@ -195,15 +196,15 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 	found, inHost := resolveBridgeChain(n, own, p)
 	outermost := -1
 	for i := len(found) - 1; i >= 0; i-- {
-		if unused[i] && found[i] != nil && netdev.Owned(found[i]) {
+		if b.goes(found[i], usage[i]) {
 			outermost = i
 		}
 	}
 	switch {
 	case outermost == len(found)-1 && !inHost:
-		errs = append(errs, netdev.DeleteIfOwned(own.H, found[outermost]))
+		errs = append(errs, netdev.DeleteShared(own.H, found[outermost], b.store.ID()))
 	case outermost >= 0:
-		errs = append(errs, netdev.DeleteIfOwned(n.Links, found[outermost]))
+		errs = append(errs, netdev.DeleteShared(n.Links, found[outermost], b.store.ID()))
 	}
 	return errors.Join(errs...)
 }

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
@@ -27,14 +27,15 @@ func (b *Backend) Collect(string, func(plan.Attachment) bool) ([]plan.Attachment
 	var errs []error
 	for _, l := range list {
 		if v, ok := l.(*netlink.Vlan); ok {
-			errs = append(errs, deleteIfOrphan(n.Links, b.store.HostLinks(), v))
+			errs = append(errs, deleteIfOrphan(n, b.store.HostLinks(), b.store.ID(), v))
 		}
 	}
 	return nil, errors.Join(append(errs, b.collectOwnNS())...)
 }
 
 // collectOwnNS deletes, in qinq's namespace, the bridges and their uplinks
-// that nobody uses (their users are keyed like the uplink's).
+// that nobody uses: marked by this store (qinq's netns is its alone), their
+// users (one key for a bridge and its uplink) recorded as none.
 func (b *Backend) collectOwnNS() error {
 	own, err := b.ownNS(false)
 	if err != nil || own == nil {
@@ -47,30 +48,78 @@ func (b *Backend) collectOwnNS() error {
 	var errs []error
 	for _, l := range list {
 		if l.Type() == "bridge" || l.Type() == "vlan" {
-			errs = append(errs, deleteIfOrphan(own.H, b.store.HostLinks(), l))
+			errs = append(errs, b.deleteOwnOrphan(own, l))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// deleteIfOrphan judges a link by the key in its owner alias, the key its
-// users are recorded under and whose master's lock ADD takes: under that
-// lock an owned link nobody uses can only be a leftover.
-func deleteIfOrphan(h netlinksafe.Handle, links record.Links, v netlink.Link) error {
-	key, ok := netdev.OwnedLinkKey(v)
-	if !ok {
-		// Still under its temporary name: its creator is running, or died
-		// after recording its use, which DEL or GC's detach then follows.
-		return nil
+func (b *Backend) deleteOwnOrphan(own *netdev.Own, l netlink.Link) error {
+	key, ok := netdev.OwnedLinkKey(l)
+	if !ok || !netdev.DeletableBy(l, b.store.ID()) {
+		return nil // still being made (DEL or the next ADD finishes it), or not this store's
 	}
+	links := b.store.HostLinks()
 	master, _, _ := strings.Cut(key, ":")
 	unlock, err := links.Lock(master)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if unused, err := links.Unused(key); err != nil || !unused {
+	if u, err := links.Usage(key); err != nil || u != record.Unused {
 		return err
 	}
-	return netdev.IgnoreGone(h.LinkDel(v))
+	if err := netdev.IgnoreGone(own.H.LinkDel(l)); err != nil {
+		return err
+	}
+	return links.Done(key)
+}
+
+// deleteIfOrphan judges a link by its owner mark: only a link this store
+// (or a release before store identities) alone marked, whose users'
+// directory (under the key in the mark, whose master's lock ADD takes)
+// exists and is empty, is a leftover. Another store's link and one whose
+// users are unknown are kept.
+func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *netlink.Vlan) error {
+	o, ok := netdev.OwnerOf(v)
+	if !ok {
+		// An admin's, or still under its temporary name: its creator is
+		// running, or died after recording its use, which DEL or GC's
+		// detach then follows.
+		return nil
+	}
+	if !netdev.DeletableBy(v, store) {
+		return nil // another store's users may be on it: never reclaimed here
+	}
+	master, _, _ := strings.Cut(o.Key, ":")
+	unlock, err := links.Lock(master)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Listed before the lock: a DEL may have deleted it since, or an ADD
+	// joined its mark.
+	now, err := n.Links.LinkByIndex(v.Attrs().Index)
+	if netdev.IsGone(err) || (err == nil && now.Attrs().Alias != v.Attrs().Alias) {
+		return nil
+	}
+	if err != nil {
+		return netdev.Error("find "+v.Attrs().Name, err)
+	}
+	switch u, err := links.Usage(o.Key); {
+	case err != nil:
+		return err
+	case u == record.Unknown:
+		KeptLink(v, store, u)
+		return nil
+	case u == record.InUse:
+		return nil
+	}
+	if err := fault.Point(fault.Orphan); err != nil {
+		return err
+	}
+	if err := netdev.IgnoreGone(n.Links.LinkDel(v)); err != nil {
+		return err
+	}
+	return links.Done(o.Key)
 }

@@ -2,14 +2,17 @@ package kernel
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/record"
 )
 
 // Detach removes the container link and releases the chain. Whatever is
@@ -24,7 +27,33 @@ func (b *Backend) Detach(p plan.Plan) error {
 		// became of the container end (gone with its netns, or renamed).
 		return b.release(p, n, b.made(p))
 	}
-	return b.release(p, n, n.Container != nil && b.made(p))
+	return b.release(p, n, n.Container != nil && (b.made(p) || b.lostButOnChain(n, p)))
+}
+
+// lostButOnChain: the attachment's record is lost, and CNI_IFNAME is a link
+// qinq would have made on the chain and no other network's record claims.
+func (b *Backend) lostButOnChain(n *netdev.Namespaces, p plan.Plan) bool {
+	return onChain(n, p) && !b.store.HeldByAnotherNetwork(p.Attachment)
+}
+
+// onChain reports whether CNI_IFNAME is the endpoint qinq would have made,
+// stacked on the chain's own top link: after the records were lost (a
+// cleared /run/qinq, another mount namespace) that is the evidence left.
+func onChain(n *netdev.Namespaces, p plan.Plan) bool {
+	if n.Container == nil || !n.HasLinks() || p.Endpoint.Link() == nil {
+		return false
+	}
+	l, err := n.Container.LinkByName(p.Endpoint.Link().Name)
+	// The chain is in the container's namespace (linkInContainer) or the
+	// endpoint's parent is in another one (IFLA_LINK_NETNSID).
+	if err != nil || !isEndpoint(l, p.Endpoint) || p.InContainer != (l.Attrs().NetNsID < 0) {
+		return false
+	}
+	top, err := n.Links.LinkByName(p.Master.Name)
+	if found := resolve(n, p.Master.Name, p.Chain); len(found) > 0 {
+		top, err = found[len(found)-1], nil
+	}
+	return err == nil && top != nil && l.Attrs().ParentIndex == top.Attrs().Index
 }
 
 // made reports whether qinq may have made p's endpoint: a VLAN endpoint's
@@ -82,6 +111,11 @@ func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
 // pays for one deletion, however many links it had. Without endpoint (an
 // ADD's rollback, a netns already gone) the endpoint is not release's
 // business.
+//
+// A link goes only on evidence: its mark names this store alone and its
+// users' directory exists and is empty. Otherwise it is kept and logged: a
+// leaked link is an operator's chore (qinq-admin), a deleted one is an
+// outage of every pod stacked on it.
 func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) error {
 	links := b.store.Links(p)
 	unlock, err := links.Lock(p.Master.Name)
@@ -93,23 +127,32 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 	// The chain's uses go first, innermost first, and the endpoint's last:
 	// a DEL that dies in between and is retried still knows the endpoint
 	// is its own.
-	unused := make([]bool, len(p.Chain))
+	usage := make([]record.Usage, len(p.Chain))
 	for i := len(p.Chain) - 1; i >= 0; i-- {
-		unused[i], err = links.Release(p.Chain[i].Key, p.Attachment)
+		usage[i], err = links.Release(p.Chain[i].Key, p.Attachment)
 		errs = append(errs, err)
 	}
 	if e, ok := p.Endpoint.(*plan.BridgeEndpoint); ok {
-		errs = append(errs, b.releaseBridge(p, e, n, unused, endpoint), links.Forget())
+		errs = append(errs, b.releaseBridge(p, e, n, usage, endpoint))
+		for i, u := range usage {
+			if u == record.Unused {
+				errs = append(errs, links.Done(p.Chain[i].Key))
+			}
+		}
+		errs = append(errs, links.Forget())
 		return cnierr.AsCNI("release the chain", errors.Join(errs...))
 	}
 	outermost, found := -1, []netlink.Link(nil)
-	if slices.Contains(unused, true) {
+	if slices.ContainsFunc(usage, func(u record.Usage) bool { return u != record.InUse }) {
 		found = resolve(n, p.Master.Name, p.Chain)
-		for i := len(found) - 1; i >= 0; i-- {
-			if unused[i] && found[i] != nil && netdev.Owned(found[i]) {
-				outermost = i
-			}
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		if b.goes(found[i], usage[i]) {
+			outermost = i
 		}
+	}
+	if err := fault.Point(fault.Released); err != nil {
+		return err
 	}
 	if endpoint && outermost < 0 {
 		if err := deleteEndpoint(*n.Container, p.Endpoint); err != nil {
@@ -117,14 +160,46 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 		}
 	}
 	if outermost >= 0 {
-		errs = append(errs, netdev.DeleteIfOwned(n.Links, found[outermost]))
+		errs = append(errs, netdev.DeleteShared(n.Links, found[outermost], b.store.ID()))
+	}
+	if err := fault.Point(fault.Unlinked); err != nil {
+		return err
+	}
+	for i, u := range usage {
+		if u == record.Unused {
+			errs = append(errs, links.Done(p.Chain[i].Key))
+		}
 	}
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
-		_, err := links.Release(e.Key, p.Attachment)
+		u, err := links.Release(e.Key, p.Attachment)
 		errs = append(errs, err)
+		if u == record.Unused {
+			errs = append(errs, links.Done(e.Key))
+		}
 	}
 	errs = append(errs, links.Forget())
 	return cnierr.AsCNI("release the chain", errors.Join(errs...))
+}
+
+// goes reports whether the shared link l, whose users in this store are u,
+// is to be deleted; a link kept for want of evidence is logged.
+func (b *Backend) goes(l netlink.Link, u record.Usage) bool {
+	if l == nil || !netdev.Owned(l) || u == record.InUse {
+		return false // gone, an admin's, or used
+	}
+	deletable := netdev.DeletableBy(l, b.store.ID())
+	if deletable && u == record.Unused {
+		return true
+	}
+	KeptLink(l, b.store.ID(), u)
+	return false
+}
+
+// KeptLink logs a shared link kept because its users cannot be known here.
+func KeptLink(l netlink.Link, store string, u record.Usage) {
+	o, _ := netdev.OwnerOf(l)
+	slog.Warn("kept a shared link whose users this store cannot know (see qinq-admin)",
+		"link", l.Attrs().Name, "key", o.Key, "markedBy", o.Stores, "store", store, "recordedUsers", u.String())
 }
 
 // resolve finds which of chain exist in the links' namespace, outermost

@@ -5,6 +5,8 @@
 package kernel
 
 import (
+	"github.com/vishvananda/netlink"
+
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/netdev"
@@ -81,5 +83,29 @@ func (b *Backend) Plan(a plan.Attachment) (plan.Plan, error) {
 	if err != nil {
 		return plan.Plan{}, cnierr.InvalidConfig("master", "%q: no such link in %s", b.conf.Master, where)
 	}
-	return plan.For(b.conf, a, m.Attrs().MTU)
+	found, err := foundMTUs(n, m, b.conf, a)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	return plan.ForFound(b.conf, a, m.Attrs().MTU, found)
+}
+
+// foundMTUs reads the MTUs of the chain's links that exist already, under
+// their planned names (one request each), outermost first: the endpoint is
+// planned from the link it will really stack on.
+func foundMTUs(n *netdev.Namespaces, master netlink.Link, c *config.Config, a plan.Attachment) ([]int, error) {
+	draft, err := plan.For(c, a, 0)
+	if err != nil {
+		return nil, err
+	}
+	var found []int
+	idx := master.Attrs().Index
+	for _, l := range draft.Chain {
+		f, err := netdev.FindShared(n.Links, idx, l)
+		if err != nil || f == nil {
+			return found, err
+		}
+		found, idx = append(found, f.Attrs().MTU), f.Attrs().Index
+	}
+	return found, nil
 }

@@ -45,6 +45,13 @@ func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack)
 	if err := netdev.Absent(*n.Container, e.PeerName, e.Name); err != nil {
 		return backend.Attached{}, err
 	}
+	// From the veth to its port, GC's sweep must not take the veth for a
+	// leftover.
+	unlock, err := b.lockBridge(p.Switch.Bridge, false)
+	if err != nil {
+		return backend.Attached{}, err
+	}
+	defer unlock()
 	host, err := makeVeth(n, e, u)
 	if err != nil {
 		return backend.Attached{}, err
@@ -54,7 +61,7 @@ func (b *Backend) attachStandalone(db *ovsdb.Client, p plan.Plan, u *undo.Stack)
 		return backend.Attached{}, err
 	}
 	// Pushed first: a commit whose application timed out still left a port.
-	u.Push("remove the OVS port", func() error { return removeOwnedPorts(db, p.Attachment) })
+	u.Push("remove the OVS port", func() error { return removeOwnedPorts(db, p.Attachment, e.HostName) })
 	if err := b.addPort(db, p); err != nil {
 		return backend.Attached{}, err
 	}

@@ -3,19 +3,16 @@ package ovs
 import (
 	"errors"
 
-	"github.com/containernetworking/plugins/pkg/netlinksafe"
-
 	"github.com/qinq-cni/qinq/pkg/backend/ovs/ovsdb"
-	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
 // Collect removes this network's ports whose attachment keep rejects and
 // that no record covered (OVSDB keeps ports across a reboot, /run does not):
 // standalone ports with their veths, chained ports get their settings back.
-// It then deletes host veths with qinq's names that no port uses (an ADD
-// killed between the veth and the port). It does all it can and reports
-// every error; IPAM is the verb's.
+// It then deletes the host veths of this network's records that keep
+// rejects and no port uses, holding the bridge's lock. It does all it can
+// and reports every error; IPAM is the verb's.
 func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]plan.Attachment, error) {
 	db, err := b.connectForRemoval(b.conf.OVSDBSocket)
 	if err != nil {
@@ -32,39 +29,49 @@ func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]pl
 	var detached []plan.Attachment
 	for i := range stale {
 		port := &stale[i]
-		detach := removePort
+		owner, _ := ownerOf(port.ExternalIDs)
+		var err error
 		if _, chained := port.ExternalIDs[keySaved]; chained {
-			detach = restorePort
+			err = restorePort(db, port)
+		} else {
+			// Its veth only if the port has the name qinq gives that owner's.
+			err = removePort(db, port, plan.HostVethName(owner.Network, owner.ContainerID, owner.IfName))
 		}
-		if err := detach(db, port); err != nil {
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		owner, _ := ownerOf(port.ExternalIDs)
 		detached = append(detached, owner)
 	}
-	errs = append(errs, sweepPortlessVeths(db))
+	if !b.conf.Chained() {
+		errs = append(errs, b.sweepPortlessVeths(db, network, keep))
+	}
 	return detached, errors.Join(errs...)
 }
 
-// sweepPortlessVeths deletes host veths with qinq's names that no OVS port
-// uses. The spec runs GC only while no ADD or DEL is in progress, so none
-// is in flight.
-func sweepPortlessVeths(db *ovsdb.Client) error {
-	links, err := netlinksafe.LinkList()
+// sweepPortlessVeths deletes the host veths that no OVS port uses and that
+// a record of this network on this bridge names, unless keep accepts its
+// attachment. A qinq veth no such record names is another network's, or
+// one whose record was lost: never guessed at. The bridge's exclusive lock
+// waits for every ADD between its veth and its port.
+func (b *Backend) sweepPortlessVeths(db *ovsdb.Client, network string, keep func(plan.Attachment) bool) error {
+	unlock, err := b.lockBridge(b.conf.Bridge, true)
 	if err != nil {
-		return cnierr.Internal("list the host's links", err)
+		return err
 	}
-	var errs []error
-	for _, l := range links {
-		if l.Type() != "veth" || !plan.IsHostVethName(l.Attrs().Name) {
+	defer unlock()
+	plans, err := b.store.List(network)
+	errs := []error{err}
+	for _, p := range plans {
+		e, ok := p.Endpoint.(*plan.VethEndpoint)
+		if !ok || p.Switch == nil || p.Switch.Bridge != b.conf.Bridge || keep(p.Attachment) {
 			continue
 		}
-		if port, err := db.PortByName(l.Attrs().Name); err != nil || port != nil {
+		if port, err := db.PortByName(e.HostName); err != nil || port != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, deleteHostVeth(l.Attrs().Name))
+		errs = append(errs, deleteHostVeth(e.HostName))
 	}
 	return errors.Join(errs...)
 }

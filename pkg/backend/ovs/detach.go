@@ -24,11 +24,11 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if p.Switch.Chained {
 		return b.detachChained(db, p)
 	}
-	if err := removeOwnedPorts(db, p.Attachment); err != nil {
-		return err
-	}
 	e, err := vethOf(p)
 	if err != nil {
+		return err
+	}
+	if err := removeOwnedPorts(db, p.Attachment, e.HostName); err != nil {
 		return err
 	}
 	return deleteHostVeth(e.HostName)
@@ -60,8 +60,9 @@ func (b *Backend) detachChained(db *ovsdb.Client, p plan.Plan) error {
 	return restorePort(db, port)
 }
 
-// removeOwnedPorts removes every port owned by attachment a.
-func removeOwnedPorts(db *ovsdb.Client, a plan.Attachment) error {
+// removeOwnedPorts removes every port owned by attachment a; of the host
+// veths, only veth, the one its record names, goes with them.
+func removeOwnedPorts(db *ovsdb.Client, a plan.Attachment, veth string) error {
 	ports, err := db.Ports(func(port *ovsdb.Port) bool {
 		owner, ok := ownerOf(port.ExternalIDs)
 		return ok && sameAttachment(owner, a)
@@ -71,13 +72,15 @@ func removeOwnedPorts(db *ovsdb.Client, a plan.Attachment) error {
 	}
 	var errs []error
 	for i := range ports {
-		errs = append(errs, removePort(db, &ports[i]))
+		errs = append(errs, removePort(db, &ports[i], veth))
 	}
 	return errors.Join(errs...)
 }
 
-// removePort takes an owned standalone port off its bridge and deletes its veth.
-func removePort(db *ovsdb.Client, port *ovsdb.Port) error {
+// removePort takes an owned standalone port off its bridge and deletes its
+// veth when the port's name is veth: OVSDB's answer alone never names a link
+// to delete (an OVSDB server may lie, or hold another plugin's ports).
+func removePort(db *ovsdb.Client, port *ovsdb.Port, veth string) error {
 	br, err := db.BridgeOf(port)
 	if err != nil {
 		return err
@@ -87,12 +90,18 @@ func removePort(db *ovsdb.Client, port *ovsdb.Port) error {
 			return err
 		}
 	}
+	if port.Name != veth {
+		return nil
+	}
 	return deleteHostVeth(port.Name)
 }
 
 // deleteHostVeth deletes the host end of a standalone veth, if it is still
-// there and still a veth.
+// there and still a veth, and only if qinq makes links of that name.
 func deleteHostVeth(name string) error {
+	if !plan.IsHostVethName(name) {
+		return nil
+	}
 	h, err := netlinksafe.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return cnierr.Internal("open netlink on the host", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/record"
 )
 
 // defaultBridgeMTU is used when OVS reports no MTU for the bridge.
@@ -19,14 +20,30 @@ const defaultBridgeMTU = 1500
 // Backend builds OVS attachments for one network configuration.
 type Backend struct {
 	conf *config.Config // nil when only recorded plans are detached
-	db   *ovsdb.Client
+	// store holds the records GC's sweep goes by and the bridges' locks.
+	store record.Store
+	db    *ovsdb.Client
 	// ns are the container's namespaces while an ADD builds in them: the
 	// undo steps use them after Attach returns.
 	ns *netdev.Namespaces
 }
 
 // New returns the OVS backend for conf.
-func New(conf *config.Config) *Backend { return &Backend{conf: conf} }
+func New(conf *config.Config, store record.Store) *Backend { return &Backend{conf: conf, store: store} }
+
+// lockBridge takes bridge's lock: shared by ADDs from their veth to their
+// port, exclusive for GC's sweep of veths without a port.
+func (b *Backend) lockBridge(bridge string, exclusive bool) (func(), error) {
+	take := b.store.HostLinks().LockShared
+	if exclusive {
+		take = b.store.HostLinks().Lock
+	}
+	unlock, err := take("ovs-bridge-" + bridge)
+	if err != nil {
+		return nil, cnierr.Internal("lock bridge "+bridge, err)
+	}
+	return unlock, nil
+}
 
 // Close ends the OVSDB connection, if one was made.
 func (b *Backend) Close() {

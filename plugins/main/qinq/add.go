@@ -20,6 +20,10 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 		return err
 	}
 	defer inv.close()
+	if err := enforcePolicy("ADD", args, inv.conf); err != nil {
+		return err
+	}
+	defer func() { err = redactHolder(err) }()
 	if err := inv.refuseRepeat(); err != nil {
 		return err
 	}

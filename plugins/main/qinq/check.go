@@ -23,6 +23,10 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if inv.conf.PrevResult == nil {
 		return cnierr.InvalidConfig("prevResult", "required for CHECK: the result of the ADD being checked")
 	}
+	// A pod the policy no longer allows fails CHECK (102); it keeps running.
+	if err := enforcePolicy("CHECK", args, inv.conf); err != nil {
+		return err
+	}
 	p, err := inv.checkedPlan()
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ipam"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -54,6 +55,9 @@ func (inv *invocation) detach(p plan.Plan) error {
 		return err
 	}
 	if err := b.Detach(p); err != nil {
+		return err
+	}
+	if err := fault.Point(fault.Detached); err != nil {
 		return err
 	}
 	return cnierr.AsCNI("drop the attachment's record", inv.store.Drop(p.Attachment))

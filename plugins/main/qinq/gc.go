@@ -12,6 +12,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/addressing"
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
+	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -24,18 +25,26 @@ func cmdGC(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	// Refused before anything is opened: read wrongly, the list would keep
+	// nothing, and every attachment of the network would be detached.
+	valid, err := validAttachments(args.StdinData)
+	if err != nil {
+		return err
+	}
 	inv, err := open(conf, plan.Attachment{Network: conf.Name})
 	if err != nil {
 		return err
 	}
 	defer inv.close()
-	valid := validAttachments(args.StdinData)
 	keep := func(a plan.Attachment) bool { return valid[a.ContainerID+"/"+a.IfName] }
 	detached, err := inv.detachStale(keep)
 	if errors.As(err, new(elsewhere)) {
 		return err
 	}
 	errs := []error{err}
+	if err := fault.Point(fault.Collected); err != nil {
+		return err
+	}
 	more, err := inv.backend.Collect(conf.Name, keep)
 	errs = append(errs, err)
 	for _, a := range append(detached, more...) {
@@ -74,16 +83,30 @@ func (inv *invocation) detachStale(keep func(plan.Attachment) bool) ([]plan.Atta
 }
 
 // validAttachments reads cni.dev/valid-attachments and its older spelling
-// cni.dev/attachments.
-func validAttachments(stdin []byte) map[string]bool {
-	var in struct {
-		Valid  []types.GCAttachment `json:"cni.dev/valid-attachments"`
-		Legacy []types.GCAttachment `json:"cni.dev/attachments"`
+// cni.dev/attachments: lists of {"containerID", "ifname"} (null is an empty
+// list, as libcni sends it for a runtime with no attachment left). Anything
+// else is code 7.
+func validAttachments(stdin []byte) (map[string]bool, error) {
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal(stdin, &in); err != nil {
+		return nil, cnierr.InvalidConfig("config", "%v", err)
 	}
-	_ = json.Unmarshal(stdin, &in) // already parsed once by config.Parse
 	out := map[string]bool{}
-	for _, a := range append(in.Valid, in.Legacy...) {
-		out[a.ContainerID+"/"+a.IfName] = true
+	for _, key := range []string{"cni.dev/valid-attachments", "cni.dev/attachments"} {
+		raw, ok := in[key]
+		if !ok {
+			continue
+		}
+		var list []*types.GCAttachment
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, cnierr.InvalidConfig(key, "%s: must be a list of {\"containerID\": …, \"ifname\": …}: %v", raw, err)
+		}
+		for i, a := range list {
+			if a == nil || a.ContainerID == "" || a.IfName == "" {
+				return nil, cnierr.InvalidConfig(key, "[%d]: must name a containerID and an ifname", i)
+			}
+			out[a.ContainerID+"/"+a.IfName] = true
+		}
 	}
-	return out
+	return out, nil
 }

@@ -44,6 +44,9 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 
 // open opens the state store and the backend for conf.
 func open(conf *config.Config, a plan.Attachment) (*invocation, error) {
+	if err := checkNodePaths(conf); err != nil {
+		return nil, err
+	}
 	store, err := openStore()
 	if err != nil {
 		return nil, err

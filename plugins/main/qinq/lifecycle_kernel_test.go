@@ -185,24 +185,59 @@ func TestGC_DetachesWhatIsNotValidAndKeepsTheRest(t *testing.T) {
 	assertClean(t, p.a, ipamDir, c1, c2)
 }
 
-func TestGC_DeletesOwnedOrphansButNeverAnAdminsLink(t *testing.T) {
+// GC deletes an owned link only on evidence: marked by this store (or a
+// release before store identities) alone, its users' directory present and
+// empty. Unknown users (no directory), another store's mark, or a legacy mark
+// a store joined without evidence keep it.
+func TestGC_DeletesOwnedOrphansOnlyOnEvidenceAndNeverAnAdminsLink(t *testing.T) {
 	p := newPair(t, 1500)
+	made := testenv.NewContainer(t) // an ADD makes the store's identity
+	p.a.Add(qinq(1699, 10), made, "net1")
+	p.a.Del(qinq(1699, 10), made, "net1")
+	data, err := os.ReadFile(filepath.Join(stateDir(), "store-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(string(data))
+	mark := func(store string, vid int) string {
+		return fmt.Sprintf("qinq-cni: owned by store %s, deleted with its last user; key=wire0:88a8.%d", store, vid)
+	}
+	links := map[string]struct {
+		vid      int
+		alias    string
+		usersDir bool
+		wantKept bool
+	}{
+		"admin1700":   {1700, "", true, true},
+		"orphan1701":  {1701, mark(id, 1701), true, false},
+		"unknown1702": {1702, mark(id, 1702), false, true},
+		"foreign1703": {1703, mark("00000000deadbeef", 1703), true, true},
+		"joint1704":   {1704, strings.Replace(mark(id, 1704), id, id+",00000000deadbeef", 1), true, true},
+		"legacy1705":  {1705, "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1705", true, false},
+		"legacy1706":  {1706, "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1706", false, true},
+		"joined1707":  {1707, "qinq-cni: owned by store -," + id + ", deleted with its last user; key=wire0:88a8.1707", true, true},
+	}
 	p.a.Do(func() error {
-		admin := testenv.VLAN{Parent: "wire0", Name: "admin1700", Proto: netlink.VLAN_PROTOCOL_8021AD, ID: 1700, Down: true}
-		orphan := testenv.VLAN{Parent: "wire0", Name: "orphan1701", Proto: netlink.VLAN_PROTOCOL_8021AD, ID: 1701, Down: true,
-			Alias: "qinq-cni: owned, deleted with its last user; key=wire0:88a8.1701"}
-		if err := testenv.AddVLAN(admin); err != nil {
-			return err
+		for name, l := range links {
+			if l.usersDir {
+				os.MkdirAll(filepath.Join(scopeDir(t, p.a), "links", fmt.Sprintf("wire0:88a8.%d", l.vid)), 0o700)
+			}
+			v := testenv.VLAN{Parent: "wire0", Name: name, Proto: netlink.VLAN_PROTOCOL_8021AD, ID: l.vid, Down: true, Alias: l.alias}
+			if err := testenv.AddVLAN(v); err != nil {
+				return err
+			}
 		}
-		return testenv.AddVLAN(orphan)
+		return nil
 	})
 	gc(t, p.a, qinq(1700, 10))
 	left := testenv.VLANs(t, p.a.NS)
-	if _, ok := left["orphan1701"]; ok {
-		t.Error("GC kept an owned S-link nobody references")
+	for name, l := range links {
+		if _, kept := left[name]; kept != l.wantKept {
+			t.Errorf("%s (mark %q, users' directory %v): kept=%v, want %v", name, l.alias, l.usersDir, kept, l.wantKept)
+		}
 	}
-	if _, ok := left["admin1700"]; !ok {
-		t.Error("GC deleted a link qinq did not create")
+	if _, err := os.Stat(filepath.Join(scopeDir(t, p.a), "links", "wire0:88a8.1701")); !os.IsNotExist(err) {
+		t.Error("the users' directory of the deleted orphan stayed")
 	}
 }
 
@@ -301,14 +336,15 @@ func TestLoad_50ParallelADDsOnOneSLinkThen50ParallelDELs(t *testing.T) {
 func TestLog_EveryVerbWritesOneJSONLineAndStdoutStaysTheResult(t *testing.T) {
 	p := newPair(t, 1500)
 	c := testenv.NewContainer(t)
-	logFile := filepath.Join(t.TempDir(), "qinq.log")
-	cf := qinq(2300, 10).With("logFile", logFile)
-	p.a.Add(cf, c, "net1") // Add parses stdout as the result: a log line there would fail it
-	_, err := p.a.Invoke("ADD", cf, testenv.NewContainer(t), "net1")
+	logDir := t.TempDir() // the node's log directory: logFile may name a file only there
+	logFile := filepath.Join(logDir, "qinq.log")
+	cf, dirs := qinq(2300, 10).With("logFile", logFile), testenv.ExtraEnv("QINQ_LOG_DIR="+logDir)
+	p.a.Add(cf, c, "net1", dirs) // Add parses stdout as the result: a log line there would fail it
+	_, err := p.a.Invoke("ADD", cf, testenv.NewContainer(t), "net1", dirs)
 	if err == nil {
 		t.Fatal("second ADD on the same C-VLAN must conflict")
 	}
-	p.a.Del(cf, c, "net1")
+	p.a.Del(cf, c, "net1", dirs)
 	data, _ := os.ReadFile(logFile)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	if len(lines) != 3 {

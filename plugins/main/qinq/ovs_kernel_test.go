@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
+	"github.com/qinq-cni/qinq/pkg/fault"
 )
 
 // The far end of every OVS test is a kernel-mode qinq container on a node
@@ -270,17 +271,37 @@ func TestOVS_GCRemovesPortsOfAttachmentsNotValidAndReleasesTheirIPAM(t *testing.
 	}
 }
 
-func TestOVS_GCDeletesAVethAnADDDiedBeforeMakingItsPort(t *testing.T) {
+// GC's sweep goes by this network's records: an ADD killed between its veth
+// and its port leaves a record, and GC of its network deletes the veth; GC
+// of another network does not, and a qinq veth no record names (another
+// store's, or one whose record was lost) is kept.
+func TestOVS_GCDeletesAVethAnADDDiedBeforeMakingItsPortOnlyForItsOwnNetwork(t *testing.T) {
 	o := env.StartOVS(t)
 	br := o.NewBridge()
-	// What an ADD killed between the veth and the port leaves on the host.
 	o.Host.Do(func() error {
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = "qovsdeadbeef"
 		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "qovsdeadpeer"})
 	})
-	gc(t, o.Host, ovsConf(br, 700))
-	if _, err := testenv.LinkByName(o.Host.NS, "qovsdeadbeef"); err == nil {
-		t.Fatal("GC kept a qinq host veth that no OVS port uses")
+	before := hostVeths(t, o)
+	mine, theirs := ovsConf(br, 700, 10), ovsConf(br, 701, 10).With("name", "qinq-ovs-other")
+	c := testenv.NewContainer(t)
+	if _, err := o.Host.Invoke("ADD", mine, c, "net1", testenv.Binary(faultsBin()), testenv.ExtraEnv("QINQ_FAULT=kill@"+fault.Renamed)); err == nil {
+		t.Fatal("the killed ADD reported success")
+	}
+	killed := newVeths(t, o, before)
+	if len(killed) != 1 || len(o.Ports(br)) != 0 {
+		t.Fatalf("after the kill: new veths %v, ports %v; want one veth and no port", killed, o.Ports(br))
+	}
+	gc(t, o.Host, theirs)
+	if left := newVeths(t, o, before); len(left) != 1 {
+		t.Fatalf("GC of another network took the veth of this one's killed ADD: %v left", left)
+	}
+	gc(t, o.Host, mine)
+	if left := newVeths(t, o, before); len(left) != 0 {
+		t.Fatalf("GC of its network kept the veth of a killed ADD: %v", left)
+	}
+	if _, err := testenv.LinkByName(o.Host.NS, "qovsdeadbeef"); err != nil {
+		t.Fatal("GC deleted a qinq veth no record of its network names")
 	}
 }

@@ -10,4 +10,4 @@ import (
 )
 
 // This build (bin/qinq-ovs, -tags ovs) links the Open vSwitch backend.
-var ovsBackend newBackendFunc = func(conf *config.Config, _ record.Store) backend.Backend { return ovs.New(conf) }
+var ovsBackend newBackendFunc = func(conf *config.Config, store record.Store) backend.Backend { return ovs.New(conf, store) }

@@ -7,6 +7,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/policy"
 )
 
 // cmdStatus reports code 50 when this node cannot attach containers (the
@@ -21,6 +22,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return err
 	}
 	defer inv.close()
+	if err := policyStatus(); err != nil {
+		return err
+	}
 	if err := inv.backend.Status(); err != nil {
 		return err
 	}
@@ -31,4 +35,17 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return cnierr.Unavailable("ipam.type %v", err)
 	}
 	return ipam.ExecStatus(conf.IPAMType, conf.Raw)
+}
+
+// policyStatus is code 50 for a policy dir without a valid policy (ADD is
+// closed) or with an entry that grants nothing; it parses every entry.
+func policyStatus() error {
+	pol, err := loadPolicy()
+	if err != nil || pol == nil {
+		return err
+	}
+	if err := pol.Check(); err != nil {
+		return cnierr.Unavailable("node policy: %s: %v", policy.Path(), err)
+	}
+	return nil
 }
