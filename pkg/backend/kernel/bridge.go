@@ -174,8 +174,10 @@ func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) (fou
 
 // releaseBridge is release's part for a bridge plan, under the master's
 // lock, once the chain's uses are released (usage): the attachment's port
-// goes (taking the container end with it), and when the chain's last link
-// has no user left, the bridge and the outermost chain link that goes go
+// goes (taking the container end with it); when the chain's last link has
+// no user left, the bridge goes; and the outermost chain link that goes goes
+// (an ADD that failed before recording the last link's user leaves its
+// outer links to go)
 // (deleting a host link takes the links stacked on it, the one in qinq's
 // namespace too).
 func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, usage []record.Usage, port bool) error {
@@ -187,10 +189,10 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 	if port && own != nil {
 		errs = append(errs, netdev.DeleteNamed(own.H, e.HostName, "veth"))
 	}
-	if usage[len(usage)-1] != record.Unused {
-		return errors.Join(errs...)
+	if usage[len(usage)-1] == record.InUse {
+		return errors.Join(errs...) // the chain's last link still has users: so has every link
 	}
-	if own != nil {
+	if own != nil && usage[len(usage)-1] == record.Unused {
 		errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
 	}
 	found, inHost := resolveBridgeChain(n, own, p)
