@@ -190,7 +190,14 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 		errs = append(errs, netdev.DeleteNamed(own.H, e.HostName, "veth"))
 	}
 	if usage[len(usage)-1] == record.InUse {
-		return errors.Join(errs...) // the chain's last link still has users: so has every link
+		// The chain's last link still has users: so has every link.
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if err := fault.Point(fault.Released); err != nil {
+			return err
+		}
+		return fault.Point(fault.Unlinked)
 	}
 	if own != nil && usage[len(usage)-1] == record.Unused {
 		errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
@@ -202,11 +209,17 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 			outermost = i
 		}
 	}
+	if err := fault.Point(fault.Released); err != nil {
+		return err
+	}
 	switch {
 	case outermost == len(found)-1 && !inHost:
 		errs = append(errs, netdev.DeleteShared(own.H, found[outermost], b.store.ID()))
 	case outermost >= 0:
 		errs = append(errs, netdev.DeleteShared(n.Links, found[outermost], b.store.ID()))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return fault.Point(fault.Unlinked)
 }

@@ -133,7 +133,11 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 		errs = append(errs, err)
 	}
 	if e, ok := p.Endpoint.(*plan.BridgeEndpoint); ok {
-		errs = append(errs, b.releaseBridge(p, e, n, usage, endpoint))
+		// The users' directories stay until the links are gone: a DEL that
+		// failed here and is repeated must still find them unused.
+		if err := b.releaseBridge(p, e, n, usage, endpoint); err != nil {
+			return cnierr.AsCNI("release the chain", errors.Join(append(errs, err)...))
+		}
 		for i, u := range usage {
 			if u == record.Unused {
 				errs = append(errs, links.Done(p.Chain[i].Key))

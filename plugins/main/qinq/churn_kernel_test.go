@@ -100,40 +100,46 @@ func TestChurn_200InterleavedADDsAndDELsOnOneSLinkAcrossTwoNetworksWithGCOfAThir
 // is left, and the other pod on the same S-link keeps its peer; the last
 // user's DEL is broken the same way.
 func TestCrash_AFaultOrSIGKILLAtEveryStepOfDELThenDELAgainLeavesNothingAndBreaksNoOtherPod(t *testing.T) {
-	for _, point := range fault.DEL {
-		for _, arm := range []string{point, "kill@" + point} {
-			t.Run(arm, func(t *testing.T) {
-				p := newPair(t, 1500)
-				cf := func(i int) testenv.Conf {
-					return shared("macvlan", 510, 10).WithStaticIP(fmt.Sprintf("10.51.0.%d/24", i+1))
-				}
-				peer := testenv.NewContainer(t)
-				p.b.Add(qinq(510, 10).WithStaticIP("10.51.0.9/24"), peer, "net1")
-				pods := []*testenv.Container{testenv.NewContainer(t), testenv.NewContainer(t)}
-				for i, c := range pods {
-					p.a.Add(cf(i), c, "net1")
-				}
-				faulty := []testenv.InvokeOption{testenv.Binary(faultsBin()), testenv.ExtraEnv("QINQ_FAULT=" + arm)}
-				if _, err := p.a.Invoke("DEL", cf(0), pods[0], "net1", faulty...); err == nil {
-					t.Fatalf("DEL with %s reported success", arm)
-				}
-				if err := testenv.Echo(t, pods[1], peer, "10.51.0.9", 1496); err != nil {
-					t.Fatalf("the other pod after a DEL broken at %s: %v", arm, err)
-				}
-				p.a.Del(cf(0), pods[0], "net1")
-				if err := testenv.Echo(t, pods[1], peer, "10.51.0.9", 1496); err != nil {
-					t.Fatalf("the other pod after the repeated DEL: %v", err)
-				}
-				// The last user's DEL, broken the same way, then repeated.
-				if _, err := p.a.Invoke("DEL", cf(1), pods[1], "net1", faulty...); err == nil {
-					t.Fatalf("the last DEL with %s reported success", arm)
-				}
-				p.a.Del(cf(1), pods[1], "net1")
-				p.a.Del(cf(1), pods[1], "net1") // and once more: nothing left is success
-				assertClean(t, p.a, "", pods...)
-			})
+	for _, link := range []string{"macvlan", "bridge"} {
+		for _, point := range fault.DEL {
+			for _, arm := range []string{point, "kill@" + point} {
+				t.Run(link+"/"+arm, func(t *testing.T) { faultyDEL(t, link, arm) })
+			}
 		}
 	}
+}
+
+// faultyDEL is one case of the test above: two pods of link on one (S, C),
+// the first one's DEL and then the last one's broken at arm.
+func faultyDEL(t *testing.T, link, arm string) {
+	p := newPair(t, 1500)
+	cf := func(i int) testenv.Conf {
+		return shared(link, 510, 10).WithStaticIP(fmt.Sprintf("10.51.0.%d/24", i+1))
+	}
+	peer := testenv.NewContainer(t)
+	p.b.Add(qinq(510, 10).WithStaticIP("10.51.0.9/24"), peer, "net1")
+	pods := []*testenv.Container{testenv.NewContainer(t), testenv.NewContainer(t)}
+	for i, c := range pods {
+		p.a.Add(cf(i), c, "net1")
+	}
+	faulty := []testenv.InvokeOption{testenv.Binary(faultsBin()), testenv.ExtraEnv("QINQ_FAULT=" + arm)}
+	if _, err := p.a.Invoke("DEL", cf(0), pods[0], "net1", faulty...); err == nil {
+		t.Fatalf("DEL with %s reported success", arm)
+	}
+	if err := testenv.Echo(t, pods[1], peer, "10.51.0.9", 1496); err != nil {
+		t.Fatalf("the other pod after a DEL broken at %s: %v", arm, err)
+	}
+	p.a.Del(cf(0), pods[0], "net1")
+	if err := testenv.Echo(t, pods[1], peer, "10.51.0.9", 1496); err != nil {
+		t.Fatalf("the other pod after the repeated DEL: %v", err)
+	}
+	// The last user's DEL, broken the same way, then repeated.
+	if _, err := p.a.Invoke("DEL", cf(1), pods[1], "net1", faulty...); err == nil {
+		t.Fatalf("the last DEL with %s reported success", arm)
+	}
+	p.a.Del(cf(1), pods[1], "net1")
+	p.a.Del(cf(1), pods[1], "net1") // and once more: nothing left is success
+	assertClean(t, p.a, "", pods...)
 }
 
 // The same for GC: broken at every step while detaching a stale pod and
