@@ -84,13 +84,16 @@ func containerLeftovers(n ns.NetNS) []string {
 	return out
 }
 
-// refLeftovers: every file of qinq's store but its lock files is a reference
+// refLeftovers: every file of qinq's store but its lock files and its
+// identity (store-id, made once and kept with the store) is a reference
 // (whatever layout the store uses), and none may outlive the DELs.
 func (e *Env) refLeftovers() []string {
 	var out []string
 	_ = filepath.WalkDir(e.StateDir, func(p string, d fs.DirEntry, err error) error {
-		// Lock files and the bind mount of qinq's own netns persist by design.
-		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".lock") && filepath.Base(p) != "netns" {
+		// Lock files, the store's identity and the bind mount of qinq's own
+		// netns persist by design.
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".lock") && p != filepath.Join(e.StateDir, "store-id") &&
+			filepath.Base(p) != "netns" {
 			out = append(out, "qinq state file "+p)
 		}
 		return nil

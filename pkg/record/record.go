@@ -246,15 +246,20 @@ func readRecord(path string) (plan.Plan, bool, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.Plan{}, false, nil
 	}
-	var p plan.Plan
-	if err == nil {
-		p, err = decode(data)
-	}
 	if err != nil {
 		return plan.Plan{}, false, fmt.Errorf("record %s: %w", path, err)
 	}
+	p, err := decode(data)
+	if err != nil {
+		return plan.Plan{}, false, fmt.Errorf("record %s: %w (%v)", path, ErrUnreadable, err)
+	}
 	return p, true, nil
 }
+
+// ErrUnreadable: a record is there but says nothing this release can read
+// (damaged, or of a newer format). What its ADD built is unknown, which is
+// not "nothing": callers must not take it for absence of users.
+var ErrUnreadable = errors.New("unreadable record")
 
 // Drop removes a's record, in either format; a record already gone is fine.
 func (s Store) Drop(a plan.Attachment) error {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -12,6 +14,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/record"
 )
 
 // cmdDel undoes an ADD by its record, so a config edited since (an sVlan
@@ -29,6 +32,13 @@ func cmdDel(args *skel.CmdArgs) error {
 	}
 	defer inv.close()
 	p, found, err := inv.store.Get(inv.attachment)
+	if errors.Is(err, record.ErrUnreadable) {
+		// A record a DEL cannot read must not keep the pod terminating
+		// forever: the config's plan releases this attachment's own uses,
+		// and a shared link still goes only on its users' evidence.
+		slog.Warn("deleting by the config's plan", "error", err.Error())
+		found, err = false, nil
+	}
 	if err != nil {
 		return cnierr.Internal("read the attachment's record", err)
 	}

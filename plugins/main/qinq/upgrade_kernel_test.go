@@ -63,3 +63,57 @@ func TestUpgrade_PodsOfThePreviousReleasePassCHECKAndAreDeletedByThisOne(t *test
 		t.Fatalf("records left after the upgrade's DELs: %v", left)
 	}
 }
+
+// GC collects a pod the previous release made (format 1 record) that the
+// runtime no longer lists, and keeps the one it lists.
+func TestUpgrade_GCCollectsAPodOfThePreviousRelease(t *testing.T) {
+	p := newPair(t, 1500)
+	old := prevRelease(t)
+	ipamDir := t.TempDir()
+	conf := qinq(820, 10).With("containerLink", "macvlan").WithHostLocal(ipamDir, "10.82.0.0/24")
+	kept, stale := testenv.NewContainer(t), testenv.NewContainer(t)
+	p.a.Add(conf, kept, "net1", old)
+	p.a.Add(conf, stale, "net1", old)
+	peer := testenv.NewContainer(t)
+	p.b.Add(qinq(820, 10).WithStaticIP("10.82.0.200/24"), peer, "net1")
+	if err := p.a.GC(conf.With("cniVersion", "1.1.0"), "net1", kept); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if links := containerLinks(t, stale); len(links) != 0 {
+		t.Fatalf("GC left the stale old pod's link: %v", links)
+	}
+	if err := testenv.Echo(t, kept, peer, "10.82.0.200", 1496); err != nil {
+		t.Fatalf("the pod GC kept: %v", err)
+	}
+	p.a.Del(conf, kept, "net1")
+	assertClean(t, p.a, ipamDir, kept, stale)
+}
+
+// A record a DEL cannot read (damaged on disk) is "unknown", not "unused":
+// DEL still succeeds and removes its pod's link, by the config's plan, and
+// the S-link and C-link another pod uses stay, with its traffic.
+func TestDEL_AnUnreadableRecordDeletesItsPodAndBreaksNoOther(t *testing.T) {
+	p := newPair(t, 1500)
+	ipamDir := t.TempDir()
+	conf := qinq(830, 10).With("containerLink", "macvlan").WithHostLocal(ipamDir, "10.83.0.0/24")
+	damaged, other, peer := testenv.NewContainer(t), testenv.NewContainer(t), testenv.NewContainer(t)
+	p.a.Add(conf, damaged, "net1")
+	p.a.Add(conf, other, "net1")
+	p.b.Add(qinq(830, 10).WithStaticIP("10.83.0.200/24"), peer, "net1")
+	records, _ := filepath.Glob(filepath.Join(scopeDir(t, p.a), "attachments", "*", damaged.ID+":net1"))
+	if len(records) != 1 {
+		t.Fatalf("records of the pod: %v", records)
+	}
+	if err := os.WriteFile(records[0], []byte(`{"version":2,"endpoint":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.a.Del(conf, damaged, "net1")
+	if links := containerLinks(t, damaged); len(links) != 0 {
+		t.Fatalf("DEL with an unreadable record left the pod's link: %v", links)
+	}
+	if err := testenv.Echo(t, other, peer, "10.83.0.200", 1496); err != nil {
+		t.Fatalf("the other pod on the S-link after that DEL: %v", err)
+	}
+	p.a.Del(conf, other, "net1")
+	assertClean(t, p.a, ipamDir, damaged, other)
+}
