@@ -7,6 +7,9 @@ IP=/usr/sbin/ip; [ -x $IP ] || IP=/sbin/ip
 TCPDUMP=/usr/bin/tcpdump; [ -x $TCPDUMP ] || TCPDUMP=/usr/sbin/tcpdump
 PING=/usr/bin/ping; [ -x $PING ] || PING=/bin/ping
 CNITOOL=$root/bin/cnitool
+# nsenter --net, not ip netns exec: the latter gives cnitool a mount
+# namespace of its own, and qinq's namespace for bridges must outlive it.
+NSENTER=/usr/bin/nsenter; [ -x $NSENTER ] || NSENTER=nsenter
 work=$(mktemp -d /tmp/qinq-demo.XXXXXX)
 export CNI_PATH=$root/bin CNI_IFNAME=net1
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -30,12 +33,15 @@ done
 cat $work/A/qinq.conflist
 
 say "cnitool add (nodeA: podA, nodeB: podB)"
-NETCONFPATH=$work/A $IP netns exec nodeA $CNITOOL add tenant-a /var/run/netns/podA
-NETCONFPATH=$work/B $IP netns exec nodeB $CNITOOL add tenant-a /var/run/netns/podB >/dev/null
+NETCONFPATH=$work/A $NSENTER --net=/var/run/netns/nodeA $CNITOOL add tenant-a /var/run/netns/podA
+NETCONFPATH=$work/B $NSENTER --net=/var/run/netns/nodeB $CNITOOL add tenant-a /var/run/netns/podB >/dev/null
 
-say "link tree on nodeA: master -> S-link (802.1ad 100) -> C-link (802.1Q 10, in podA)"
+say "link tree on nodeA: master -> S-link (802.1ad 100) -> C-link (802.1Q 10) -> bridge -> veth -> net1 in podA"
 $IP -n nodeA -d link show wire0.100 | sed -n '1p;3p'
-$IP -n podA -d link show net1 | sed -n '1p;3p'
+own=$(find /run/qinq -name netns -type f | head -n1)
+echo "qinq's own network namespace ($own): the C-link, the bridge and the pod's locked port"
+$NSENTER --net=$own $IP -br link
+$IP -n podA -br link show net1
 $IP -n podA -4 addr show net1 | grep inet
 
 say "ping podA -> podB with full-size 1496-byte packets, DF set (MTU 1500 - 4)"
@@ -50,12 +56,16 @@ cat $work/wire.txt
 grep -q 'ethertype 802.1Q-QinQ (0x88a8), length [0-9]*: vlan 100, .*ethertype 802.1Q (0x8100), vlan 10,' $work/wire.txt || { echo 'demo: the captured frames do not carry 0x88a8/100 then 0x8100/10' >&2; exit 1; }
 
 say "cnitool del, then what is left"
-NETCONFPATH=$work/A $IP netns exec nodeA $CNITOOL del tenant-a /var/run/netns/podA
-NETCONFPATH=$work/B $IP netns exec nodeB $CNITOOL del tenant-a /var/run/netns/podB
+NETCONFPATH=$work/A $NSENTER --net=/var/run/netns/nodeA $CNITOOL del tenant-a /var/run/netns/podA
+NETCONFPATH=$work/B $NSENTER --net=/var/run/netns/nodeB $CNITOOL del tenant-a /var/run/netns/podB
 left=0
 for n in nodeA nodeB podA podB; do
   links=$($IP -n $n -o link show type vlan)
   if [ -n "$links" ]; then echo "$n still has: $links"; left=1; else echo "$n: no VLAN links"; fi
+done
+for own in $(find /run/qinq -name netns -type f); do
+  links=$($NSENTER --net=$own $IP -o link | grep -v ': lo:' || true)
+  if [ -n "$links" ]; then echo "qinq's namespace still has: $links"; left=1; else echo "qinq's namespace: no links"; fi
 done
 refs=$(find /run/qinq -type f -path '*/links/*' 2>/dev/null)
 ips=$(find $work/A/ipam $work/B/ipam -type f -name '10.*' 2>/dev/null)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
@@ -32,7 +33,7 @@ func OwnNS(path string, lock func() (func(), error)) (ns.NetNS, error) {
 		return n, nil // made meanwhile
 	}
 	if err := makeNS(path); err != nil {
-		return nil, cnierr.Internal("make qinq's network namespace at "+path, err)
+		return nil, cnierr.AsCNI("make qinq's network namespace at "+path, err)
 	}
 	n, err := ns.GetNS(path)
 	if err != nil {
@@ -67,7 +68,42 @@ func makeNS(path string) error {
 		_ = os.Remove(path)
 		return err
 	}
+	if !seenByInit(path) {
+		_ = unix.Unmount(path, unix.MNT_DETACH)
+		_ = os.Remove(path)
+		return cnierr.Unavailable("qinq's network namespace for bridges would be bound at %s in this caller's mount namespace only "+
+			"(not the node's: PID 1's), and would vanish with it, taking every bridge pod offline: run qinq in the node's mount namespace "+
+			"(nsenter --net rather than ip netns exec; see README, Multus thick), or use containerLink \"macvlan\" or \"vlan\"", path)
+	}
 	return nil
+}
+
+// seenByInit reports whether the node's init (PID 1) sees a mount at path:
+// in its own mount namespace, or propagated there. A bind made in a mount
+// namespace of the caller's own (ip netns exec, a container) otherwise ends
+// with that namespace, and the network namespace with it.
+func seenByInit(path string) bool {
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	init, err2 := os.Readlink("/proc/1/ns/mnt")
+	if err1 == nil && err2 == nil && self == init {
+		return true
+	}
+	data, err := os.ReadFile("/proc/1/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		// Field 5 is the mount point, octal-escaped (proc_pid_mountinfo(5)).
+		if f := strings.Fields(line); len(f) > 4 && unescapeMountinfo(f[4]) == path {
+			return true
+		}
+	}
+	return false
+}
+
+func unescapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
 }
 
 // ownNSSysctls are set in qinq's namespace each time a bridge is made there.

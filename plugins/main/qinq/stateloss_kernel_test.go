@@ -276,3 +276,25 @@ func gcWith(n *testenv.Node, c testenv.Conf, opt testenv.InvokeOption, valid ...
 	_, err := n.Invoke("GC", c.With("cniVersion", "1.1.0", "cni.dev/valid-attachments", list), nil, "", opt)
 	return err
 }
+
+// A bridge's namespace bound in a mount namespace of the caller's own would
+// vanish with that namespace, and every bridge pod with it: ADD from there
+// is refused (code 50) and leaves nothing; the same ADD from the node's
+// mount namespace works. (ip netns exec and Multus thick without chroot
+// make such callers.)
+func TestBridge_AnADDFromAMountNamespaceOfItsOwnIsRefusedNotLeftToVanish(t *testing.T) {
+	p := newPair(t, 1500)
+	conf := qinq(840, 10).With("containerLink", "bridge").WithStaticIP("10.84.0.1/24")
+	pod := testenv.NewContainer(t)
+	_, err := p.a.Invoke("ADD", conf, pod, "net1", otherMountNS(t))
+	testenv.WantCNIError(t, err, 50, "mount namespace", "ip netns exec")
+	if links := containerLinks(t, pod); len(links) != 0 {
+		t.Fatalf("the refused ADD left %v in the pod", links)
+	}
+	if left := testenv.VLANs(t, p.a.NS); len(left) != 0 {
+		t.Fatalf("the refused ADD left VLAN links on the node: %v", left)
+	}
+	p.a.Del(conf, pod, "net1", otherMountNS(t))
+	p.a.Add(conf, pod, "net1")
+	p.a.Del(conf, pod, "net1")
+}
