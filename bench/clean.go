@@ -27,6 +27,7 @@ func (e *Env) checkNode(item string, n *node, masters []string, nses []ns.NetNS)
 	for _, n := range nses {
 		left = append(left, containerLeftovers(n)...)
 	}
+	left = append(left, e.ownNSLeftovers()...)
 	left = append(left, e.refLeftovers()...)
 	left = append(left, ipamLeftovers()...)
 	for i, l := range left {
@@ -98,6 +99,23 @@ func (e *Env) refLeftovers() []string {
 		}
 		return nil
 	})
+	return out
+}
+
+// ownNSLeftovers: qinq's own netns (one per node, bound in its store at
+// host-<inode>/netns) outlives its bridges by design; no link in it may.
+func (e *Env) ownNSLeftovers() []string {
+	paths, _ := filepath.Glob(filepath.Join(e.StateDir, "host-*", "netns"))
+	var out []string
+	for _, p := range paths {
+		n, err := ns.GetNS(p)
+		if err != nil {
+			out = append(out, "qinq's netns "+p+": "+err.Error())
+			continue
+		}
+		out = append(out, containerLeftovers(n)...)
+		n.Close()
+	}
 	return out
 }
 

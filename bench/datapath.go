@@ -14,7 +14,7 @@ import (
 // DataPath is item 5: iperf3 throughput (Mbit/s received) between two
 // containers across a veth wire, per encapsulation and protocol.
 type DataPath struct {
-	Mode  string    `json:"mode"` // qinq, single, untagged
+	Mode  string    `json:"mode"` // qinq, single, untagged, qinq-bridge, bridge
 	Desc  string    `json:"desc"`
 	TCP   []float64 `json:"tcpMbps"`
 	UDP   []float64 `json:"udpMbps"`
@@ -54,18 +54,49 @@ func dataPairs(e *Env) []*pathPair {
 		mk("untagged", "reference macvlan v1.9.1 (bridge) on each end, no tag", e.Macvlan, 2, func(end int) map[string]any {
 			return map[string]any{"type": "macvlan", "master": fmt.Sprintf("du%d", end), "mode": "bridge"}
 		}),
+		mk("qinq-bridge", `qinq "containerLink": "bridge": 802.1ad 100 + 802.1Q 10 on each end`, e.Qinq, 3, func(end int) map[string]any {
+			return map[string]any{"type": "qinq", "containerLink": "bridge", "master": fmt.Sprintf("db%d", end), "sVlan": 100, "cVlans": []int{10}}
+		}),
+		mk("bridge", "reference bridge v1.9.1, vlan 10, on a bridge whose uplink carries 802.1Q 10, on each end", e.Bridge, 4, func(end int) map[string]any {
+			return map[string]any{"type": "bridge", "bridge": fmt.Sprintf("drb%d", end), "vlan": 10}
+		}),
 	}
+}
+
+// wires are the data path's wires, one per pair: w0 and w1 are its ends.
+var wires = []string{"dq", "dv", "du", "db", "dr"}
+
+// makeWires makes every wire and, on dr's ends, the reference bridge
+// plugin's bridges with the ends as their uplinks, as a node would.
+func makeWires() error {
+	for _, w := range wires {
+		if err := wire(w+"0", w+"1"); err != nil {
+			return err
+		}
+	}
+	for end := 0; end < 2; end++ {
+		if err := trunk(fmt.Sprintf("drb%d", end), fmt.Sprintf("dr%d", end), 10); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wireEnds are the links the pairs stack on and put no link on after DEL.
+func wireEnds() []string {
+	var out []string
+	for _, w := range wires {
+		out = append(out, w+"0", w+"1")
+	}
+	return out
 }
 
 // runDataPath is item 5. Each encapsulation has its own wire; the rounds
 // rotate which goes first.
 func runDataPath(e *Env, p params) ([]DataPath, error) {
-	wires := []string{"dq", "dv", "du"}
-	for _, w := range wires {
-		if err := wire(w+"0", w+"1"); err != nil {
-			return nil, err
-		}
-		defer removeLinks(w + "0")
+	defer removeLinks(append(wireEnds(), "drb0", "drb1")...)
+	if err := makeWires(); err != nil {
+		return nil, err
 	}
 	pairs := dataPairs(e)
 	nses, err := newNSes(2 * len(pairs))
@@ -93,7 +124,7 @@ func runDataPath(e *Env, p params) ([]DataPath, error) {
 		pp.TCPMd, pp.UDPMd = Num(median(pp.TCP)), Num(median(pp.UDP))
 		out[i] = pp.DataPath
 	}
-	e.checkClean("data path", []string{"dq0", "dq1", "dv0", "dv1", "du0", "du1"}, nses)
+	e.checkClean("data path", wireEnds(), nses)
 	return out, nil
 }
 

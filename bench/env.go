@@ -136,6 +136,33 @@ func wire(a, b string) error {
 	return nil
 }
 
+// trunk makes bridge br as the reference bridge plugin makes it for "vlan"
+// (VLAN filtering on), with port as its uplink carrying vid tagged.
+func trunk(br, port string, vid int) error {
+	on := true
+	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: br, MTU: 1500}, VlanFiltering: &on}); err != nil {
+		return fmt.Errorf("add bridge %s: %w", br, err)
+	}
+	b, err := netlink.LinkByName(br)
+	if err != nil {
+		return err
+	}
+	p, err := netlink.LinkByName(port)
+	if err == nil {
+		err = netlink.LinkSetMaster(p, b)
+	}
+	if err == nil {
+		err = netlink.BridgeVlanAdd(p, uint16(vid), false, false, false, true)
+	}
+	if err == nil {
+		err = netlink.LinkSetUp(b)
+	}
+	if err != nil {
+		return fmt.Errorf("bridge %s with uplink %s: %w", br, port, err)
+	}
+	return nil
+}
+
 // conf renders a network configuration.
 func conf(fields map[string]any) []byte {
 	base := map[string]any{"cniVersion": "1.1.0"}

@@ -273,7 +273,7 @@ func profileGrowth(e *Env, w io.Writer, small, large int) error {
 }
 
 func (e *Env) profileRow(w io.Writer, what string, sVlan int, populate func(int) []byte, n ns.NetNS, small, large int) error {
-	pop := &population{containers: true, qinq: populate}
+	pop := &population{containers: true, plugin: e.Qinq, conf: populate}
 	defer func() { closeNSes(pop.nses) }()
 	v := &variant{Plugin: e.Qinq, NS: n, Conf: conf(map[string]any{"name": "prof-g", "type": "qinq", "containerLink": "vlan", "master": "pg0",
 		"sVlan": sVlan, "cVlans": []int{4000}, "ipam": staticIPAM("10.72.0.2/24")})}

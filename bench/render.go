@@ -111,7 +111,8 @@ func printScale(w io.Writer, r *Report) {
 	for _, row := range []struct {
 		what   string
 		levels []ScaleLevel
-	}{{"S-links on the master", r.Scale.SLinks}, {"attachments on the S-link / master", r.Scale.Attachments}} {
+	}{{"S-links on the master", r.Scale.SLinks}, {"attachments on the S-link / master", r.Scale.Attachments},
+		{"pods on one bridge", r.Scale.BridgePods}} {
 		for _, l := range row.levels {
 			fmt.Fprintf(w, "| %s | %s | %d | %d | %.0f / %.0f | %.0f / %.0f |\n", row.what, l.Plugin, l.Count, l.Add.N,
 				l.Add.P50, l.Add.P90, l.Del.P50, l.Del.P90)

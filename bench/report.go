@@ -154,13 +154,17 @@ func growth(levels []ScaleLevel, plugin string, del bool) (first, last ScaleLeve
 func (r *Report) scaleRatios() []Ratio {
 	var out []Ratio
 	for _, row := range []struct {
-		id, what string
-		levels   []ScaleLevel
-	}{{"scale.attach", "attachments on one S-link", r.Scale.Attachments}, {"scale.slinks", "S-links on one master", r.Scale.SLinks}} {
+		id, what, ref string
+		levels        []ScaleLevel
+	}{
+		{"scale.attach", "attachments on one S-link", "vlan", r.Scale.Attachments},
+		{"scale.slinks", "S-links on one master", "vlan", r.Scale.SLinks},
+		{"scale.bridge", "pods on one bridge", "bridge", r.Scale.BridgePods},
+	} {
 		for _, verb := range []string{"ADD", "DEL"} {
 			first, last, gq := growth(row.levels, "qinq", verb == "DEL")
-			_, _, gv := growth(row.levels, "vlan", verb == "DEL")
-			label := fmt.Sprintf("%s growth %d→%d %s, qinq ÷ vlan", verb, first.Count, last.Count, row.what)
+			_, _, gv := growth(row.levels, row.ref, verb == "DEL")
+			label := fmt.Sprintf("%s growth %d→%d %s, qinq ÷ %s", verb, first.Count, last.Count, row.what, row.ref)
 			out = append(out, mkRatio(row.id+"."+verb, label, gq, gv, "×", 1.05, "<="))
 		}
 	}
@@ -189,13 +193,18 @@ func (r *Report) dataPathRatios() []Ratio {
 		by[d.Mode] = d
 	}
 	var out []Ratio
-	for _, c := range []struct{ a, b, label string }{
-		{"qinq", "single", "QinQ / single tag"}, {"single", "untagged", "single tag / untagged"}, {"qinq", "untagged", "QinQ / untagged"},
+	none := math.NaN()
+	for _, c := range []struct {
+		a, b, label string
+		target      float64 // at least; NaN: none
+	}{
+		{"qinq", "single", "QinQ / single tag", 0.95}, {"single", "untagged", "single tag / untagged", none},
+		{"qinq", "untagged", "QinQ / untagged", none}, {"qinq-bridge", "bridge", "qinq bridge / bridge vlan 10", 0.95},
 	} {
 		a, b := by[c.a], by[c.b]
-		target, cmp := math.NaN(), ""
-		if c.b == "single" {
-			target, cmp = 0.95, ">="
+		cmp := ""
+		if !math.IsNaN(c.target) {
+			cmp = ">="
 		}
 		for _, proto := range []string{"TCP", "UDP"} {
 			ra, rb := a.TCP, b.TCP
@@ -203,7 +212,7 @@ func (r *Report) dataPathRatios() []Ratio {
 				ra, rb = a.UDP, b.UDP
 			}
 			x := mkRatio(fmt.Sprintf("datapath.%s.%s-%s", strings.ToLower(proto), c.a, c.b),
-				fmt.Sprintf("iperf3 %s, %s (median of rounds)", proto, c.label), median(ra), median(rb), "Mbit/s", target, cmp)
+				fmt.Sprintf("iperf3 %s, %s (median of rounds)", proto, c.label), median(ra), median(rb), "Mbit/s", c.target, cmp)
 			x.Value = Num(pairedRatio(ra, rb))
 			out = append(out, x)
 		}

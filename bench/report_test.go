@@ -57,11 +57,15 @@ func sample() *Report {
 			Attachments: []ScaleLevel{level("qinq", 10, 100), level("vlan", 10, 100), level("qinq", 100, 150),
 				level("vlan", 100, 120), level("qinq", 1000, 300), level("vlan", 1000, 150)},
 			SLinks: []ScaleLevel{level("qinq", 0, 100), level("vlan", 0, 100), level("qinq", 100, 100), level("vlan", 100, 100)},
+			BridgePods: []ScaleLevel{level("qinq", 10, 100), level("bridge", 10, 100), level("qinq", 1000, 120),
+				level("bridge", 1000, 200)},
 		},
 		Concurrency: []Concurrency{{Plugin: "qinq", N: 100, AddWallMs: 10, DelWallMs: 10}, {Plugin: "vlan", N: 100, AddWallMs: 5, DelWallMs: 5}},
 		DataPath: []DataPath{{Mode: "qinq", TCP: []float64{90, 900}, UDP: []float64{9, 90}},
 			{Mode: "single", TCP: []float64{100, 1000}, UDP: []float64{10, 100}},
-			{Mode: "untagged", TCP: []float64{100, 1000}, UDP: []float64{10, 100}}},
+			{Mode: "untagged", TCP: []float64{100, 1000}, UDP: []float64{10, 100}},
+			{Mode: "qinq-bridge", TCP: []float64{96, 960}, UDP: []float64{9, 90}},
+			{Mode: "bridge", TCP: []float64{100, 1000}, UDP: []float64{10, 100}}},
 		Memory: Memory{QinqKB: Summary{P50: 16384}, VlanKB: Summary{P50: 8192}},
 	}
 	r.computeRatios()
@@ -86,6 +90,7 @@ func TestRatios(t *testing.T) {
 	for id, want := range map[string]float64{
 		"latency.pair.p50": 2, "startup.version.p50": 2, "memory.add": 2,
 		"scale.attach.ADD": 2, "scale.slinks.DEL": 1, "datapath.tcp.qinq-single": 0.9,
+		"scale.bridge.ADD": 0.6, "scale.bridge.DEL": 0.6, "datapath.tcp.qinq-bridge-bridge": 0.96, "datapath.udp.qinq-bridge-bridge": 0.9,
 	} {
 		if got := float64(byID(t, r, id).Value); math.Abs(got-want) > 1e-9 {
 			t.Errorf("%s = %v, want %v", id, got, want)
@@ -97,6 +102,12 @@ func TestRatios(t *testing.T) {
 	if met, ok := byID(t, r, "scale.slinks.ADD").Met(); !met || !ok {
 		t.Errorf("1.0 against <= 1.05: met %v ok %v", met, ok)
 	}
+	if met, ok := byID(t, r, "scale.bridge.ADD").Met(); !met || !ok {
+		t.Errorf("0.6 against <= 1.05: met %v ok %v", met, ok)
+	}
+	if met, ok := byID(t, r, "datapath.udp.qinq-bridge-bridge").Met(); met || !ok {
+		t.Errorf("0.9 against >= 0.95: met %v ok %v", met, ok)
+	}
 	if _, ok := byID(t, r, "latency.qinqinq.p50").Met(); ok {
 		t.Error("an informational ratio has a target")
 	}
@@ -104,11 +115,13 @@ func TestRatios(t *testing.T) {
 
 func TestMissingRowIsAProblem(t *testing.T) {
 	r := sample()
-	r.DataPath = r.DataPath[1:] // no qinq row
-	r.Latency = r.Latency[:5]   // no reference macvlan row
+	r.DataPath = r.DataPath[1:4] // no qinq row, no reference bridge row
+	r.Latency = r.Latency[:5]    // no reference macvlan row
+	r.Scale.BridgePods = r.Scale.BridgePods[:2]
 	r.computeRatios()
 	p := strings.Join(r.check(), "\n")
-	for _, want := range []string{"QinQ / single tag", "qinq containerLink macvlan / macvlan"} {
+	for _, want := range []string{"QinQ / single tag", "qinq containerLink macvlan / macvlan", "qinq bridge / bridge vlan 10",
+		"ADD growth 0→0 pods on one bridge"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("check does not report the missing %q: %s", want, p)
 		}
@@ -127,7 +140,8 @@ func TestPlotIsWellFormedSVG(t *testing.T) {
 			t.Fatalf("not well-formed XML: %v", err)
 		}
 	}
-	for _, want := range []string{"2025-01-02T03:04:05Z", "6.1.0-56-amd64", "QEMU 7.2.22", "VERSION exec p50", "missing", "qinq ADD"} {
+	for _, want := range []string{"2025-01-02T03:04:05Z", "6.1.0-56-amd64", "QEMU 7.2.22", "VERSION exec p50", "missing", "qinq ADD",
+		"vlan DEL", "bridge ADD", "p50 with N pods on one bridge"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plot lacks %q", want)
 		}

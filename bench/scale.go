@@ -28,6 +28,9 @@ type Scale struct {
 	// SLinks: Count S-links already on qinq's master, and Count VLAN links
 	// on the reference's master.
 	SLinks []ScaleLevel `json:"sLinks"`
+	// BridgePods: Count pods are already ports of qinq's bridge on one
+	// (S, C), and Count pods of the reference bridge plugin on its bridge.
+	BridgePods []ScaleLevel `json:"bridgePods"`
 	// Seconds spent populating and tearing down, for the record.
 	PopulateSec float64 `json:"populateSec"`
 	TeardownSec float64 `json:"teardownSec"`
@@ -37,14 +40,16 @@ type Scale struct {
 // qinq's attachments are made by the plugin itself (its state is links plus
 // its own records, whose layout is its business), 4 at a time with no IPAM
 // (the state is the same with it), each with its own container as pods have.
-// The reference vlan plugin keeps no state but the kernel's, so its links are
-// made directly as it makes them.
+// The reference bridge plugin's ports are made by it too (how it makes them
+// is its business: it lists the bridge's VLANs); the reference vlan plugin
+// keeps no state but one link, so its links are made directly as it makes them.
 type population struct {
 	node       *node
 	containers bool // each member has a container of its own
 	nses       []ns.NetNS
-	qinq       func(i int) []byte            // qinq's attachment i (0-based)
-	vlan       func(i int, c ns.NetNS) error // or the reference's link i
+	plugin     string
+	conf       func(i int) []byte            // member i (0-based), made by plugin
+	direct     func(i int, c ns.NetNS) error // or made directly
 	n          int
 }
 
@@ -64,11 +69,11 @@ func (e *Env) grow(p *population, n int) error {
 		if p.containers {
 			c = p.nses[i]
 		}
-		if p.qinq == nil {
-			return p.vlan(i, c)
+		if p.conf == nil {
+			return p.direct(i, c)
 		}
-		call := Call{Cmd: "ADD", ContainerID: fmt.Sprintf("pop%d", i), IfName: "net1", Netns: c, Conf: p.qinq(i), Node: p.node}
-		_, err := e.Exec(e.Qinq, call)
+		call := Call{Cmd: "ADD", ContainerID: fmt.Sprintf("pop%d", i), IfName: "net1", Netns: c, Conf: p.conf(i), Node: p.node}
+		_, err := e.Exec(p.plugin, call)
 		return err
 	})
 	p.n = n
@@ -79,13 +84,12 @@ func (e *Env) grow(p *population, n int) error {
 }
 
 // teardown DELs qinq's population, 4 at a time, as a node draining does.
+// (A reference's population goes with its node and containers: it keeps no
+// state of its own.)
 func (e *Env) teardown(p *population) {
-	if p.qinq == nil {
-		return
-	}
 	errs := parallel(p.n, 4, func(i int) error {
-		call := Call{Cmd: "DEL", ContainerID: fmt.Sprintf("pop%d", i), IfName: "net1", Netns: p.nses[i], Conf: p.qinq(i), Node: p.node}
-		_, err := e.Exec(e.Qinq, call)
+		call := Call{Cmd: "DEL", ContainerID: fmt.Sprintf("pop%d", i), IfName: "net1", Netns: p.nses[i], Conf: p.conf(i), Node: p.node}
+		_, err := e.Exec(p.plugin, call)
 		return err
 	})
 	for _, err := range errs {
@@ -98,11 +102,30 @@ func (e *Env) teardown(p *population) {
 type row struct {
 	what             string
 	counts           []int
-	qMaster, vMaster string
+	qMaster, vMaster string                     // vMaster "": the reference needs none
 	qinq             func(i int) map[string]any // populated qinq attachment i
-	vlan             func(n *node) func(i int, c ns.NetNS) error
-	vlanContainers   bool // the reference's links go into containers
-	measured         func(n *node, nses []ns.NetNS) []*variant
+	// The reference's populated attachment i, made by refPlugin, or its
+	// link i made directly by vlan.
+	refPlugin     string
+	ref           func(i int) map[string]any
+	vlan          func(n *node) func(i int, c ns.NetNS) error
+	refContainers bool // the reference's links go into containers
+	measured      func(n *node, nses []ns.NetNS) []*variant
+}
+
+// refPopulation is the reference's population of r on node n.
+func (r row) refPopulation(n *node) *population {
+	p := &population{node: n, containers: r.refContainers}
+	if r.ref != nil {
+		p.plugin, p.conf = r.refPlugin, confs(r.ref)
+	} else {
+		p.direct = r.vlan(n)
+	}
+	return p
+}
+
+func confs(f func(i int) map[string]any) func(i int) []byte {
+	return func(i int) []byte { return conf(f(i)) }
 }
 
 // level is one size of a row: its node, populations and measured containers.
@@ -163,10 +186,13 @@ func (e *Env) prepareLevel(r row, count int) (*level, []*variant, error) {
 		return nil, nil, err
 	}
 	l := &level{node: n,
-		qinq: &population{node: n, containers: true, qinq: func(i int) []byte { return conf(r.qinq(i)) }},
-		ref:  &population{node: n, containers: r.vlanContainers, vlan: r.vlan(n)},
+		qinq: &population{node: n, containers: true, plugin: e.Qinq, conf: confs(r.qinq)},
+		ref:  r.refPopulation(n),
 	}
 	for _, m := range []string{r.qMaster, r.vMaster} {
+		if m == "" {
+			continue
+		}
 		if err := n.dummy(m); err != nil {
 			return l, nil, err
 		}
@@ -190,31 +216,46 @@ func levelsOf(vs []*variant, got map[string]samples) []ScaleLevel {
 	return out
 }
 
-// measuredPair: qinq joins (attachments row) or creates (S-links row) an
-// S-link with sVlan, cVlans [cVlan]; the reference adds VLAN 4000 to its
-// master. Static IPAM: no state, no lock, the same for both.
-func measuredPair(e *Env, qMaster, vMaster string, sVlan, cVlan int) func(n *node, nses []ns.NetNS) []*variant {
+// measuredPair: qinq's attachment q (which joins or creates an S-link) and
+// the reference's v, named ref. Static IPAM: no state, no lock, the same for
+// both.
+func measuredPair(e *Env, q map[string]any, refPlugin, ref string, v map[string]any) func(n *node, nses []ns.NetNS) []*variant {
 	ipam := staticIPAM("10.20.0.2/24")
+	q["ipam"], v["ipam"] = ipam, ipam
+	qc, vc := conf(q), conf(v)
 	return func(n *node, nses []ns.NetNS) []*variant {
 		return []*variant{
-			{Name: "qinq", Plugin: e.Qinq, NS: nses[0], Node: n, Conf: conf(map[string]any{"name": "scale-" + qMaster,
-				"type": "qinq", "containerLink": "vlan", "master": qMaster, "sVlan": sVlan, "cVlans": []int{cVlan}, "ipam": ipam})},
-			{Name: "vlan", Plugin: e.Vlan, NS: nses[1], Node: n, Conf: conf(map[string]any{"name": "scale-" + vMaster,
-				"type": "vlan", "master": vMaster, "vlanId": 4000, "ipam": ipam})},
+			{Name: "qinq", Plugin: e.Qinq, NS: nses[0], Node: n, Conf: qc},
+			{Name: ref, Plugin: refPlugin, NS: nses[1], Node: n, Conf: vc},
 		}
 	}
 }
 
-// runScale is item 3: S-links on one master, then attachments on one S-link.
+// scaleQinq is qinq's network on master with (sVlan, [cVlan]) and link.
+func scaleQinq(master, link string, sVlan, cVlan int) map[string]any {
+	return map[string]any{"name": "scale-" + master, "type": "qinq", "containerLink": link, "master": master, "sVlan": sVlan, "cVlans": []int{cVlan}}
+}
+
+// scaleVlan is the reference vlan plugin's network on master with vid.
+func scaleVlan(master string, vid int) map[string]any {
+	return map[string]any{"name": "scale-" + master, "type": "vlan", "master": master, "vlanId": vid}
+}
+
+// scaleBridge is the reference bridge plugin's network: vlan 10 on sbr0,
+// which it makes and keeps.
+func scaleBridge(int) map[string]any {
+	return map[string]any{"name": "scale-sbr0", "type": "bridge", "bridge": "sbr0", "vlan": 10}
+}
+
+// runScale is item 3: S-links on one master, attachments on one S-link,
+// then pods on one bridge.
 func runScale(e *Env, p params) (Scale, error) {
 	var s Scale
 	var err error
 	s.SLinks, err = e.runRow(row{
 		what: "S-links", counts: []int{0, p.sLinks}, qMaster: "ss0", vMaster: "ssv0",
-		qinq: func(i int) map[string]any {
-			return map[string]any{"name": "scale-ss0", "type": "qinq", "containerLink": "vlan", "master": "ss0", "sVlan": i + 1, "cVlans": []int{10}}
-		},
-		measured: measuredPair(e, "ss0", "ssv0", 4000, 10),
+		qinq:     func(i int) map[string]any { return scaleQinq("ss0", "vlan", i+1, 10) },
+		measured: measuredPair(e, scaleQinq("ss0", "vlan", 4000, 10), e.Vlan, "vlan", scaleVlan("ssv0", 4000)),
 		vlan: func(n *node) func(int, ns.NetNS) error {
 			return func(i int, _ ns.NetNS) error { return n.vlanOn("ssv0", fmt.Sprintf("ssv0.%d", i+1), i+1) }
 		},
@@ -223,14 +264,23 @@ func runScale(e *Env, p params) (Scale, error) {
 		return s, err
 	}
 	s.Attachments, err = e.runRow(row{
-		what: "attachments", counts: p.attachLevels, qMaster: "sa0", vMaster: "sav0", vlanContainers: true,
-		qinq: func(i int) map[string]any {
-			return map[string]any{"name": "scale-sa0", "type": "qinq", "containerLink": "vlan", "master": "sa0", "sVlan": 100, "cVlans": []int{i + 1}}
-		},
-		measured: measuredPair(e, "sa0", "sav0", 100, 4000),
+		what: "attachments", counts: p.attachLevels, qMaster: "sa0", vMaster: "sav0", refContainers: true,
+		qinq:     func(i int) map[string]any { return scaleQinq("sa0", "vlan", 100, i+1) },
+		measured: measuredPair(e, scaleQinq("sa0", "vlan", 100, 4000), e.Vlan, "vlan", scaleVlan("sav0", 4000)),
 		vlan: func(n *node) func(int, ns.NetNS) error {
 			return func(i int, c ns.NetNS) error { return n.vlanInto("sav0", i+1, c) }
 		},
+	}, p, &s)
+	if err != nil {
+		return s, err
+	}
+	// Every pod, populated or measured, is a port of the same bridge: qinq's
+	// on (S100, C10), the reference's sbr0.
+	s.BridgePods, err = e.runRow(row{
+		what: "pods on one bridge", counts: p.attachLevels, qMaster: "sb0", refContainers: true,
+		qinq:      func(int) map[string]any { return scaleQinq("sb0", "bridge", 100, 10) },
+		refPlugin: e.Bridge, ref: scaleBridge,
+		measured: measuredPair(e, scaleQinq("sb0", "bridge", 100, 10), e.Bridge, "bridge", scaleBridge(0)),
 	}, p, &s)
 	return s, err
 }

@@ -21,12 +21,26 @@ func (s *svg) text(x, y float64, size int, anchor, fill, t string) {
 	s.f(`<text x="%.1f" y="%.1f" font-size="%d" text-anchor="%s" fill="%s">%s</text>`, x, y, size, anchor, fill, html.EscapeString(t))
 }
 
+// growthPanel is one growth plot: qinq's and ref's levels of a scale row.
+type growthPanel struct {
+	title, xLabel, ref string
+	levels             []ScaleLevel
+}
+
+// panelH is the height of a growth panel with its title and legend.
+const panelH = lineH + 150
+
 // plot draws the report as an SVG: every ratio as a bar against 1.0 and its
-// target, and how ADD and DEL grow with the attachments on one S-link.
+// target, and how ADD and DEL grow with the attachments on one S-link and
+// with the pods on one bridge.
 func plot(r *Report) string {
 	var s svg
+	panels := []growthPanel{
+		{"p50 with N attachments on one S-link", "N already there (vlan: on its master)", "vlan", r.Scale.Attachments},
+		{"p50 with N pods on one bridge", "N already there (bridge: on its bridge)", "bridge", r.Scale.BridgePods},
+	}
 	h := top + rowH*len(r.Ratios) + 60
-	h = max(h, top+lineH+120)
+	h = max(h, top+panelH*len(panels))
 	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`, svgW, h, svgW, h)
 	s.f(`<rect width="100%%" height="100%%" fill="white"/>`)
 	m := r.Meta
@@ -39,7 +53,9 @@ func plot(r *Report) string {
 		m.Date, m.Revision, m.Kernel, m.VCPUs, m.Accel, m.GuestCPU, m.QEMU))
 	s.text(10, 58, 11, "start", "#333", fmt.Sprintf("host CPU %s · %s · bars: green meets its target (tick), red misses it, grey has none", m.HostCPU, m.Go))
 	s.bars(r.Ratios)
-	s.growth(r.Scale.Attachments)
+	for i, g := range panels {
+		s.growth(g, float64(top+panelH*i))
+	}
 	s.f(`</svg>`)
 	return s.b.String()
 }
@@ -93,19 +109,20 @@ func (s *svg) bars(rs []Ratio) {
 	}
 }
 
-// growth draws p50 at each level over p50 at the first level, log x.
-func (s *svg) growth(levels []ScaleLevel) {
-	x0, y0 := float64(lineX), float64(top+lineH)
-	s.text(x0-30, top-22, 12, "start", "black", "p50 with N attachments on one S-link")
-	s.text(x0-30, top-8, 11, "start", "#333", "÷ p50 at the first N (log N)")
+// growth draws p50 at each level over p50 at the first level, log x, with
+// its top at y.
+func (s *svg) growth(g growthPanel, y float64) {
+	x0, y0 := float64(lineX), y+lineH
+	s.text(x0-30, y-22, 12, "start", "black", g.title)
+	s.text(x0-30, y-8, 11, "start", "#333", "÷ p50 at the first N (log N)")
 	series := map[string][][2]float64{}
 	var names []string
 	lo, hi, ymax := math.Inf(1), math.Inf(-1), 2.0
 	for _, verb := range []string{"ADD", "DEL"} {
-		for _, plugin := range []string{"qinq", "vlan"} {
+		for _, plugin := range []string{"qinq", g.ref} {
 			name := plugin + " " + verb
 			var base float64
-			for _, l := range levels {
+			for _, l := range g.levels {
 				if l.Plugin != plugin || l.Count <= 0 {
 					continue
 				}
@@ -130,9 +147,12 @@ func (s *svg) growth(levels []ScaleLevel) {
 	px := func(p [2]float64) (float64, float64) {
 		return x0 + (p[0]-lo)/(hi-lo)*lineW, y0 - p[1]/ymax*lineH
 	}
-	s.axes(x0, y0, lo, hi, ymax)
-	colors := map[string]string{"qinq ADD": "#1565c0", "qinq DEL": "#1565c0", "vlan ADD": "#ef6c00", "vlan DEL": "#ef6c00"}
+	s.axes(x0, y0, lo, hi, ymax, g.xLabel)
 	for i, name := range names {
+		color := "#ef6c00"
+		if strings.HasPrefix(name, "qinq ") {
+			color = "#1565c0"
+		}
 		var pts []string
 		for _, p := range series[name] {
 			if math.IsNaN(p[1]) {
@@ -145,14 +165,14 @@ func (s *svg) growth(levels []ScaleLevel) {
 		if strings.HasSuffix(name, "DEL") {
 			dash = ` stroke-dasharray="5 3"`
 		}
-		s.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`, strings.Join(pts, " "), colors[name], dash)
+		s.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`, strings.Join(pts, " "), color, dash)
 		ly := y0 + 40 + float64(i*14)
-		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`, x0, ly-4, x0+24, ly-4, colors[name], dash)
+		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`, x0, ly-4, x0+24, ly-4, color, dash)
 		s.text(x0+30, ly, 11, "start", "black", name)
 	}
 }
 
-func (s *svg) axes(x0, y0, lo, hi, ymax float64) {
+func (s *svg) axes(x0, y0, lo, hi, ymax float64, xLabel string) {
 	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`, x0, y0, x0+lineW, y0)
 	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`, x0, y0, x0, y0-lineH)
 	for d := math.Ceil(lo); d <= hi+1e-9; d++ {
@@ -164,5 +184,5 @@ func (s *svg) axes(x0, y0, lo, hi, ymax float64) {
 		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`, x0, y, x0+lineW, y)
 		s.text(x0-4, y+4, 10, "end", "#555", fmt.Sprintf("%.0f×", g))
 	}
-	s.text(x0+lineW/2, y0+28, 10, "middle", "#555", "N already there (vlan: on its master)")
+	s.text(x0+lineW/2, y0+28, 10, "middle", "#555", xLabel)
 }
