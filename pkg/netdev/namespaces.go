@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -98,4 +99,39 @@ func IsHostNS(path string) bool {
 		return false
 	}
 	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// VethPeerIn reports whether host, a link in the host's namespace, is a veth
+// whose other end is in the network namespace at netnsPath: the peer's
+// namespace (the link-netnsid the kernel reports) must be that one, and the
+// peer's index must name a veth there whose own peer is host. A port that
+// prevResult names is only this attachment's when it passes.
+func VethPeerIn(hostName, netnsPath string) (bool, error) {
+	host, err := netlinksafe.LinkByName(hostName)
+	if err != nil {
+		return false, nil
+	}
+	if _, ok := host.(*netlink.Veth); !ok || host.Attrs().NetNsID < 0 {
+		return false, nil
+	}
+	cns, err := ns.GetNS(netnsPath)
+	if err != nil {
+		return false, cnierr.ContainerUnknown(netnsPath, err)
+	}
+	defer cns.Close()
+	id, err := netlink.GetNetNsIdByFd(int(cns.Fd()))
+	if err != nil || id != host.Attrs().NetNsID {
+		return false, nil
+	}
+	h, err := netlinksafe.NewHandleAt(netns.NsHandle(cns.Fd()), unix.NETLINK_ROUTE)
+	if err != nil {
+		return false, cnierr.Internal("open netlink in the container", err)
+	}
+	defer h.Close()
+	peer, err := h.LinkByIndex(host.Attrs().ParentIndex)
+	if err != nil {
+		return false, nil
+	}
+	_, isVeth := peer.(*netlink.Veth)
+	return isVeth && peer.Attrs().ParentIndex == host.Attrs().Index && peer.Attrs().NetNsID >= 0, nil
 }

@@ -45,7 +45,8 @@ func (b *Backend) checkPort(db *ovsdb.Client, p plan.Plan) error {
 		return cnierr.CheckFailed("OVS port %q is missing", name)
 	}
 	if owner, ok := ownerOf(port.ExternalIDs); !ok || !sameAttachment(owner, p.Attachment) {
-		return cnierr.CheckFailed("OVS port %q was not made or reconfigured by this attachment (external_ids %v)", name, port.ExternalIDs)
+		// Its external_ids name whoever holds it, maybe another tenant: not said.
+		return cnierr.CheckFailed("OVS port %q was not made or reconfigured by this attachment", name)
 	}
 	if !p.Switch.Chained {
 		br, err := db.BridgeOf(port)

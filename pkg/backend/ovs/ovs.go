@@ -117,6 +117,12 @@ func (b *Backend) Plan(a plan.Attachment) (plan.Plan, error) {
 		if err != nil {
 			return p, err
 		}
+		// prevResult is the NAD author's to write: only the port whose veth
+		// ends in this container is this attachment's to reconfigure.
+		if own, err := netdev.VethPeerIn(port.Name, a.Netns); err != nil || !own {
+			return p, orGone(err, "OVS port %q is not the host end of a veth whose other end is in CNI_NETNS: "+
+				"chained mode reconfigures only the container's own port", port.Name)
+		}
 		p.Switch.Port = port.Name
 		return p, nil
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/containernetworking/plugins/pkg/ipam"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/fault"
+	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
 )
@@ -49,13 +51,25 @@ func cmdDel(args *skel.CmdArgs) error {
 			return err
 		}
 	}
-	if err := inv.detach(p); err != nil {
+	if err := inv.detach(p); err != nil && !leftToGC(found, p, err) {
 		return err
 	}
 	if inv.conf.IPAMType == "" {
 		return nil
 	}
 	return cnierr.AsCNI("release the IPAM allocation", ipam.ExecDel(inv.conf.IPAMType, inv.conf.Raw))
+}
+
+// leftToGC: with no record, nothing says an OVS port was ever made for the
+// attachment; OVSDB being unreachable then must not keep the pod
+// terminating. A port there is, is its owner's to GC (a leak, not an outage).
+func leftToGC(found bool, p plan.Plan, err error) bool {
+	code, _ := cnierr.Code(err)
+	if found || p.Backend != config.BackendOVS || code != types.ErrTryAgainLater {
+		return false
+	}
+	slog.Warn("no record and Open vSwitch unreachable: nothing known to delete", "error", err.Error())
+	return true
 }
 
 // detach undoes p with the backend that built it, then drops its record.
@@ -106,6 +120,10 @@ func releaseLeniently(args *skel.CmdArgs) error {
 	}
 	if _, err := invoke.FindInPath(nc.IPAM.Type, filepath.SplitList(args.Path)); err != nil {
 		return nil // no such IPAM plugin: it cannot hold an allocation either
+	}
+	settings, _ := node.Load()
+	if settings.CheckIPAMDataDir(args.StdinData, record.Dir()) != nil {
+		return nil // ADD refuses such a dataDir: no allocation can be there
 	}
 	return cnierr.AsCNI("release the IPAM allocation", ipam.ExecDel(nc.IPAM.Type, args.StdinData))
 }

@@ -31,6 +31,9 @@ func cmdGC(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	if err := checkIPAM(conf, args.Path); err != nil {
+		return err
+	}
 	inv, err := open(conf, plan.Attachment{Network: conf.Name})
 	if err != nil {
 		return err
@@ -84,14 +87,20 @@ func (inv *invocation) detachStale(keep func(plan.Attachment) bool) ([]plan.Atta
 
 // validAttachments reads cni.dev/valid-attachments and its older spelling
 // cni.dev/attachments: lists of {"containerID", "ifname"} (null is an empty
-// list, as libcni sends it for a runtime with no attachment left). Anything
-// else is code 7.
+// list, as libcni sends it for a runtime with no attachment left). Neither
+// key, or anything else, is code 7.
 func validAttachments(stdin []byte) (map[string]bool, error) {
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(stdin, &in); err != nil {
 		return nil, cnierr.InvalidConfig("config", "%v", err)
 	}
 	out := map[string]bool{}
+	_, valid := in["cni.dev/valid-attachments"]
+	if _, legacy := in["cni.dev/attachments"]; !valid && !legacy {
+		// Without the list GC cannot tell a pod from a leftover: every
+		// attachment of the network would go.
+		return nil, cnierr.InvalidConfig("cni.dev/valid-attachments", "required for GC (a list, null for none): without it every attachment would be detached")
+	}
 	for _, key := range []string{"cni.dev/valid-attachments", "cni.dev/attachments"} {
 		raw, ok := in[key]
 		if !ok {

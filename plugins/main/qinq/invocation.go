@@ -12,6 +12,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/netdev"
+	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
 )
@@ -36,10 +37,23 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := findIPAM(conf.IPAMType, args.Path); err != nil {
-		return nil, cnierr.InvalidConfig("ipam.type", "%v", err)
+	if err := checkIPAM(conf, args.Path); err != nil {
+		return nil, err
 	}
 	return open(conf, a)
+}
+
+// checkIPAM refuses (code 7) an IPAM plugin CNI_PATH lacks, and a dataDir
+// in qinq's own directories: root runs IPAM with the config's ipam object.
+func checkIPAM(conf *config.Config, cniPath string) error {
+	if conf.IPAMType == "" {
+		return nil
+	}
+	if err := findIPAM(conf.IPAMType, cniPath); err != nil {
+		return cnierr.InvalidConfig("ipam.type", "%v", err)
+	}
+	settings, _ := node.Load() // a bad node.json is STATUS's and ADD's to report
+	return settings.CheckIPAMDataDir(conf.Raw, record.Dir())
 }
 
 // open opens the state store and the backend for conf.

@@ -94,7 +94,7 @@ func TestMessages_QuoteAndBoundConfigValues(t *testing.T) {
 func TestOVSDBSocket_OnlyOVSRunDirectoriesUnlessNodeJSONAllows(t *testing.T) {
 	p := newPlugin(t)
 	conf := func(socket string) string {
-		return `{"cniVersion":"1.1.0","name":"n","type":"qinq","mode":"ovs","bridge":"br0","sVlan":100,"ovsdbSocket":"` + socket + `"}`
+		return `{"cniVersion":"1.1.0","name":"n","type":"qinq","mode":"ovs","bridge":"br0","sVlan":100,"cni.dev/valid-attachments":[],"ovsdbSocket":"` + socket + `"}`
 	}
 	for _, socket := range []string{"tcp:127.0.0.1:6640", "tcp:192.0.2.1:6640", "unix:/tmp/db.sock", "unix:/run/openvswitch/../../tmp/db.sock"} {
 		for _, verb := range []string{"ADD", "CHECK", "GC", "STATUS"} {
@@ -107,4 +107,37 @@ func TestOVSDBSocket_OnlyOVSRunDirectoriesUnlessNodeJSONAllows(t *testing.T) {
 func TestGC_MalformedValidAttachmentsIsCode7(t *testing.T) {
 	p := newPlugin(t)
 	p.fails("GC", `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"cni.dev/valid-attachments":"all"}`, 7, "cni.dev/valid-attachments")
+}
+
+// The review's attack: a NAD's host-local dataDir under /etc/cni/qinq made
+// root create a directory there (even on DEL, which containerd sends after
+// a refused ADD), and with it the node policy switched on, closed, for
+// every pod. Every verb refuses such a dataDir and none runs IPAM with it;
+// DEL still succeeds.
+func TestIPAMDataDir_InsideQinqsOwnDirectoriesIsRefusedAndNeverReachesIPAM(t *testing.T) {
+	p := newPlugin(t)
+	for _, dir := range []string{p.etc, p.etc + "/x", p.logDir, p.state + "/../state/y"} {
+		conf := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"cni.dev/valid-attachments":[],` +
+			`"ipam":{"type":"fake-ipam","dataDir":"` + dir + `"}}`
+		for _, verb := range []string{"ADD", "CHECK", "GC"} {
+			p.fails(verb, conf, 7, "ipam.dataDir")
+		}
+		if exit, out := p.run("DEL", conf); exit != 0 {
+			t.Fatalf("DEL with dataDir %s: exit %d %s", dir, exit, out)
+		}
+	}
+	if _, err := os.Stat(p.etc); err == nil {
+		t.Fatalf("%s exists: the node policy would now be required", p.etc)
+	}
+	if calls, _ := os.ReadFile(filepath.Join(p.cniPath, "ipam.calls")); len(calls) != 0 {
+		t.Fatalf("IPAM ran with a refused dataDir: %q", calls)
+	}
+	// Control: the same config with a dataDir of its own reaches IPAM.
+	ok := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"ipam":{"type":"fake-ipam","dataDir":"` + t.TempDir() + `"}}`
+	if exit, out := p.run("DEL", ok); exit != 0 {
+		t.Fatalf("DEL: exit %d %s", exit, out)
+	}
+	if calls, _ := os.ReadFile(filepath.Join(p.cniPath, "ipam.calls")); string(calls) != "DEL\n" {
+		t.Fatalf("control: IPAM calls %q, want one DEL", calls)
+	}
 }

@@ -305,3 +305,28 @@ func TestOVS_GCDeletesAVethAnADDDiedBeforeMakingItsPortOnlyForItsOwnNetwork(t *t
 		t.Fatal("GC deleted a qinq veth no record of its network names")
 	}
 }
+
+// prevResult is the NAD author's: a chained config in another pod that names
+// this pod's port must not reconfigure it. Control:
+// the same config in the port's own pod does.
+func TestOVS_ChainedRefusesAPortWhoseVethIsNotInTheContainer(t *testing.T) {
+	o, br, _ := bridgeWithUplink(t)
+	victim, attacker := testenv.NewContainer(t), testenv.NewContainer(t)
+	first := testenv.Conf{"cniVersion": "1.0.0", "name": "chain", "type": "ovs", "bridge": br, "vlan": 5}
+	r, err := o.Host.Invoke("ADD", first, victim, "net1", testenv.Binary(env.Tool("ovs")))
+	if err != nil {
+		t.Fatalf("ovs-cni ADD: %v", err)
+	}
+	port := o.Ports(br)[0]
+	before := portVLANColumns(o, port)
+	chained := testenv.QinQ("1.0.0", "chain").With("mode", "ovs", "sVlan", 666, "allowedCVlans", []int{10})
+	forged := map[string]any{"cniVersion": "1.0.0", "interfaces": []map[string]any{{"name": port}}}
+	_, err = o.Host.Invoke("ADD", chained.With("prevResult", forged), attacker, "net1")
+	testenv.WantCNIError(t, err, 7, "prevResult", "not the host end of a veth whose other end is in CNI_NETNS")
+	if after := portVLANColumns(o, port); after != before {
+		t.Fatalf("another pod's chained ADD reconfigured the victim's port:\n%s\nwas\n%s", after, before)
+	}
+	out := o.Host.Add(chained.With("prevResult", testenv.Result(t, r)), victim, "net1")
+	wantPortColumns(t, o, port, map[string]string{"vlan_mode": "dot1q-tunnel", "tag": "666"})
+	o.Host.Del(chained.With("prevResult", out), victim, "net1")
+}
