@@ -199,10 +199,14 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 		}
 		return fault.Point(fault.Unlinked)
 	}
-	if own != nil && usage[len(usage)-1] == record.Unused {
+	found, inHost := resolveBridgeChain(n, own, p)
+	// The bridge goes with the link it joins, on the same evidence: no users
+	// recorded, and a mark only this store holds (after a lost store, the
+	// pods on the bridge are unknown, not absent).
+	joined := found[len(found)-1]
+	if own != nil && usage[len(usage)-1] == record.Unused && (joined == nil || netdev.DeletableBy(joined, b.store.ID())) {
 		errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
 	}
-	found, inHost := resolveBridgeChain(n, own, p)
 	outermost := -1
 	for i := len(found) - 1; i >= 0; i-- {
 		if b.goes(found[i], usage[i]) {

@@ -298,3 +298,78 @@ func TestBridge_AnADDFromAMountNamespaceOfItsOwnIsRefusedNotLeftToVanish(t *test
 	p.a.Add(conf, pod, "net1")
 	p.a.Del(conf, pod, "net1")
 }
+
+// removeAllBut removes dir's tree as an admin's rm -rf would: what cannot
+// go (the bind mount of qinq's namespace: EBUSY) stays.
+func removeAllBut(t *testing.T, dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.Remove(p)
+		}
+		return nil
+	})
+	for i := 0; i < 8; i++ { // directories, deepest first, as far as they empty
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Remove(p)
+			}
+			return nil
+		})
+	}
+}
+
+// Bridge endpoints through a state loss: the pod that stays keeps its far
+// end through a DEL, an ADD and DEL, and a GC after the loss; the chain and
+// its bridge (in qinq's namespace, whose mount no rm can take) are kept.
+func TestStateLoss_BridgePodsStayOnlineThroughDELADDAndGC(t *testing.T) {
+	p := newPair(t, 1500)
+	s := newStore(t)
+	// The lost store's bridge is kept by design: its namespace goes with the
+	// test, as with a reboot.
+	t.Cleanup(func() {
+		mounts, _ := filepath.Glob(filepath.Join(s.dir, "host-*", "netns"))
+		for _, m := range mounts {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	})
+	conf := func(i int) testenv.Conf {
+		return shared("bridge", 303, 10).WithStaticIP(fmt.Sprintf("10.33.0.%d/24", i+1))
+	}
+	pods := []*testenv.Container{testenv.NewContainer(t), testenv.NewContainer(t)}
+	peer := testenv.NewContainer(t)
+	p.b.Add(qinq(303, 10).WithStaticIP("10.33.0.9/24"), peer, "net1", s.env())
+	for i, c := range pods {
+		p.a.Add(conf(i), c, "net1", s.env())
+	}
+	online := func(when string) {
+		t.Helper()
+		if err := testenv.Echo(t, pods[1], peer, "10.33.0.9", 1400); err != nil {
+			t.Fatalf("%s: the bridge pod that stays lost its far-end peer: %v", when, err)
+		}
+	}
+	online("before the loss")
+	removeAllBut(t, s.dir)
+	p.a.Del(conf(0), pods[0], "net1", s.env())
+	online("DEL of one pod after the loss")
+	if _, ok := testenv.VLANs(t, p.a.NS)["wire0.303"]; !ok {
+		t.Fatal("the S-link went with a DEL after the loss")
+	}
+	fresh := testenv.NewContainer(t)
+	_, err := p.a.Invoke("ADD", conf(2), fresh, "net1", s.env())
+	if err == nil {
+		if err := testenv.Echo(t, fresh, peer, "10.33.0.9", 1400); err != nil {
+			t.Fatalf("a bridge pod added after the loss: %v", err)
+		}
+	} else {
+		t.Logf("ADD of a bridge pod on the lost store's bridge: %v", err)
+	}
+	p.a.Del(conf(2), fresh, "net1", s.env())
+	online("ADD and DEL of a new pod after the loss")
+	if err := gcWith(p.a, testenv.QinQ("1.1.0", "qinq-other").OnMaster("wire0", 398, 10), s.env()); err != nil {
+		t.Fatalf("GC of another network: %v", err)
+	}
+	if err := gcWith(p.a, conf(1), s.env(), pods[1]); err != nil {
+		t.Fatalf("GC keeping the pod that stays: %v", err)
+	}
+	online("GC after the loss")
+}
