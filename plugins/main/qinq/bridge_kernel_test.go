@@ -115,21 +115,7 @@ func TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirOw
 			t.Errorf("port %s: learning %v, unicast flood %v; want both off", port.Attrs().Name, pi.Learning, pi.Flood)
 		}
 	}
-	stop := p.b.Capture("wire0")
-	for _, c := range pods {
-		if err := testenv.Echo(t, c, peer, "10.30.0.9", 1496); err != nil {
-			t.Fatalf("%s to the far node: %v", c.ID, err)
-		}
-	}
-	frames := stop()
-	testenv.AssertTags(t, frames, testenv.Tag8021AD(100), testenv.Tag8021Q(10))
-	want := []string{macOf(t, pods[0]), macOf(t, pods[1]), macOf(t, peer)}
-	if got := testenv.Sources(frames); !sameSet(got, want) {
-		t.Fatalf("source MACs on the wire %v, want each pod's own and the peer's %v", got, want)
-	}
-	if err := testenv.Echo(t, pods[0], pods[1], "10.30.0.2", 1496); err != nil {
-		t.Fatalf("pod to pod on one node: %v", err)
-	}
+	reachWithOwnMACs(t, p, pods, peer, "10.30.0.9", "10.30.0.2")
 	for i, c := range pods {
 		if err := p.a.Check(confs[i], c, "net1", results[i], args[i]); err != nil {
 			t.Errorf("CHECK of %s: %v", c.ID, err)

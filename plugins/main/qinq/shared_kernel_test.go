@@ -55,21 +55,7 @@ func TestMacvlan_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirO
 				c.ID, l.Type(), l.Attrs().MTU, l.Attrs().ParentIndex, cLink.Index)
 		}
 	}
-	stop := p.b.Capture("wire0")
-	for _, c := range pods {
-		if err := testenv.Echo(t, c, peer, "10.20.0.9", 1496); err != nil {
-			t.Fatalf("%s to the far node: %v", c.ID, err)
-		}
-	}
-	frames := stop()
-	testenv.AssertTags(t, frames, testenv.Tag8021AD(100), testenv.Tag8021Q(10))
-	want := []string{macOf(t, pods[0]), macOf(t, pods[1]), macOf(t, peer)}
-	if got := testenv.Sources(frames); !sameSet(got, want) {
-		t.Fatalf("source MACs on the wire %v, want each pod's own and the peer's %v", got, want)
-	}
-	if err := testenv.Echo(t, pods[0], pods[1], "10.20.0.2", 1496); err != nil {
-		t.Fatalf("pod to pod on one node (bridge mode): %v", err)
-	}
+	reachWithOwnMACs(t, p, pods, peer, "10.20.0.9", "10.20.0.2")
 	other := testenv.NewContainer(t)
 	p.a.Add(shared("macvlan", 100, 11).WithStaticIP("10.20.0.7/24"), other, "net1")
 	for _, target := range []struct {
@@ -355,4 +341,26 @@ func sameSet(got, want []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// reachWithOwnMACs: each pod reaches the far peer at peerIP with 1496-byte
+// packets, the wire carries S100/C10 from each pod's own MAC, and the
+// first pod reaches the second at pod2IP on the node.
+func reachWithOwnMACs(t *testing.T, p pair, pods []*testenv.Container, peer *testenv.Container, peerIP, pod2IP string) {
+	t.Helper()
+	stop := p.b.Capture("wire0")
+	for _, c := range pods {
+		if err := testenv.Echo(t, c, peer, peerIP, 1496); err != nil {
+			t.Fatalf("%s to the far node: %v", c.ID, err)
+		}
+	}
+	frames := stop()
+	testenv.AssertTags(t, frames, testenv.Tag8021AD(100), testenv.Tag8021Q(10))
+	want := []string{macOf(t, pods[0]), macOf(t, pods[1]), macOf(t, peer)}
+	if got := testenv.Sources(frames); !sameSet(got, want) {
+		t.Fatalf("source MACs on the wire %v, want each pod's own and the peer's %v", got, want)
+	}
+	if err := testenv.Echo(t, pods[0], pods[1], pod2IP, 1496); err != nil {
+		t.Fatalf("pod to pod on one node: %v", err)
+	}
 }
