@@ -25,20 +25,9 @@ func oldLibcniTool(t *testing.T) string {
 // and docs/*.md, variants of one network name included.
 func everyExample(t *testing.T) []*Network {
 	t.Helper()
-	base := deploySet(t)
-	all := base.All
-	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	for _, doc := range append([]string{filepath.Join(root, "README.md")}, docs...) {
-		data, err := os.ReadFile(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := NewSet()
-		s.Parent, s.Redefine = base, true
-		if _, err := s.AddMarkdown(doc, data); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, s.All...)
+	all := deploySet(t).All
+	for _, d := range docSets(t) {
+		all = append(all, d.set.All...)
 	}
 	return all
 }
