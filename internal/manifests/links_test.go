@@ -27,6 +27,7 @@ func TestLinks_EveryRelativeLinkOfTheDocsResolves(t *testing.T) {
 	for _, err := range CheckLinks(files) {
 		t.Error(err)
 	}
+	t.Logf("%d relative links checked in %d documents", n, len(files))
 	if n < 30 {
 		t.Errorf("only %d relative links found in %d documents: is the link parser still finding them?", n, len(files))
 	}
