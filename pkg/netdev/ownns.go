@@ -73,7 +73,7 @@ func makeNS(path string) error {
 		_ = os.Remove(path)
 		return cnierr.Unavailable("qinq's network namespace for bridges would be bound at %s in this caller's mount namespace only "+
 			"(not the node's: PID 1's), and would vanish with it, taking every bridge pod offline: run qinq in the node's mount namespace "+
-			"(nsenter --net rather than ip netns exec; see README, Multus thick), or use containerLink \"macvlan\" or \"vlan\"", path)
+			"(nsenter --net rather than ip netns exec; see docs/kubernetes.md, Multus thick), or use containerLink \"macvlan\" or \"vlan\"", path)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
-// Tenants stay in their VLANs (README, Security), attacked on the wire. A
+// Tenants stay in their VLANs (docs/security.md), attacked on the wire. A
 // pod on node a, with NET_ADMIN and NET_RAW (the test is root in its netns),
 // writes frames carrying another tenant's tags; a victim of that tenant on
 // node b counts its answers. Then, from node b, every host link qinq left
@@ -521,7 +521,7 @@ func TestIsolation_AHostLinkBelowIPv6sMinimumMTUHasNoIPv6ToTurnOff(t *testing.T)
 }
 
 // TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket pins
-// README's one IPv4 gap: a datagram to 255.255.255.255 from 0.0.0.0 skips the
+// docs/security.md's one IPv4 gap: a datagram to 255.255.255.255 from 0.0.0.0 skips the
 // kernel's reverse-path check (ip_route_input_slow) and reaches a node socket
 // bound to 0.0.0.0; one from a tenant address, broadcast or addressed to the
 // node at the link's MAC, does not. Control: with the link's settings reset,
@@ -573,7 +573,7 @@ func TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket(t *testin
 		t.Errorf("the node took tenant datagrams: %v", got)
 	}
 	if got["broadcast-from-0.0.0.0"] != 3 {
-		t.Errorf("README says a limited broadcast from 0.0.0.0 still reaches the node; %d of 3 did: update README", got["broadcast-from-0.0.0.0"])
+		t.Errorf("docs/security.md says a limited broadcast from 0.0.0.0 still reaches the node; %d of 3 did: update docs/security.md", got["broadcast-from-0.0.0.0"])
 	}
 	resetToKernelDefaults(t, p.a, "wire0.430")
 	control := round()
@@ -584,7 +584,7 @@ func TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket(t *testin
 	p.a.Del(qinq(430, 10), pod, "net1")
 }
 
-// TestIsolation_IpvlanL3SPodsGetNoIPv6 pins README's cost of disable_ipv6 on
+// TestIsolation_IpvlanL3SPodsGetNoIPv6 pins docs/security.md's cost of disable_ipv6 on
 // the host C-link: in l3s mode the kernel hands a pod's IPv6 to the host
 // link's own IPv6 input first, which drops it; l2 and l3 pods are answered.
 // Control: with IPv6 enabled on the host C-link, the l3s pod answers.
@@ -607,7 +607,7 @@ func TestIsolation_IpvlanL3SPodsGetNoIPv6(t *testing.T) {
 			case mode != "l3s" && got == 0:
 				t.Errorf("an ipvlan %s pod must keep IPv6: 0 of 3 echoes answered", mode)
 			case mode == "l3s" && got != 0:
-				t.Errorf("README says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update README", got)
+				t.Errorf("docs/security.md says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update docs/security.md", got)
 			case mode == "l3s":
 				testenv.SetSysctl(t, p.a.NS, fmt.Sprintf("net/ipv6/conf/wire0.%d.10/disable_ipv6", sVlan), "0")
 				control := answers()
