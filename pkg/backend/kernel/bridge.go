@@ -135,8 +135,10 @@ func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, b
 	if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
 		return nil, netdev.Error("rename the container link to "+e.Name, err)
 	}
-	if err := netdev.Retry(func() error { return ctr.LinkSetUp(l) }); err != nil {
-		return nil, netdev.Error("set "+e.Name+" up", err)
+	if !e.Down { // KubeVirt brings it up once the VM is here (disableContainerInterface)
+		if err := netdev.Retry(func() error { return ctr.LinkSetUp(l) }); err != nil {
+			return nil, netdev.Error("set "+e.Name+" up", err)
+		}
 	}
 	if err := fault.Point(fault.Renamed); err != nil {
 		return nil, err
