@@ -25,11 +25,11 @@ bridge+='|TestBridge_APodThatChangesItsMACIsDropped|TestBridge_NodeNetfilterDoes
 bridge+='|TestIsolation_TenantsStayInTheirVLANsAndTheNodeAnswersNone|TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket'
 
 # suite, then the tests it runs. bullseye's 5.10 has no locked bridge ports:
-# the default link answers 50 there until it has another anti-spoof
-# mechanism, so only the other links run on it.
+# there a tc filter keeps each port to its pod's MAC, and CHECK checks it.
+bridge+='|TestBridge_CHECKReportsATamperedPortBridgeAndNamespace|TestBridge_ADDAndSTATUSLogTheAntiSpoofMechanismInForce'
 runs=(
 	"bookworm-backports:$common|$bridge"
-	"bullseye:$common"
+	"bullseye:$common|$bridge"
 )
 status=0
 for r in "${runs[@]}"; do

@@ -25,7 +25,7 @@ packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux c
 # 9p/9pnet_virtio/overlay share the host's / read-only with a tmpfs overlay.
 # QINQ_VM_EXTRA_MODULES (space separated) adds more.
 modules=(virtio_pci 9p 9pnet_virtio overlay 8021q veth dummy bridge tun openvswitch macvlan ipvlan
-	br_netfilter iptable_filter iptable_nat xt_nat
+	br_netfilter iptable_filter iptable_nat xt_nat sch_ingress cls_flower cls_matchall act_gact
 	${QINQ_VM_EXTRA_MODULES:-})
 
 [ "$(id -u)" = 0 ] || die "must run as root (installs packages, VM runs tests as root)"
