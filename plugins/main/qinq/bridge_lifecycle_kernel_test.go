@@ -104,8 +104,12 @@ func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) struct {
 			name            string
 			tamper, restore func() error
 			says            string
-		}{"the port unlocked", func() error { return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "off") },
-			func() error { return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "on") }, "source-MAC filter"}
+		}{"the port unlocked", func() error {
+			return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "off")
+		},
+			func() error {
+				return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "on")
+			}, "source-MAC filter"}
 	}
 	t.Logf("%s is kept to its MAC by %d tc filters (no locked ports on this kernel)", dev, len(filters))
 	return struct {
