@@ -51,11 +51,7 @@ func TestBridge_CHECKReportsATamperedPortBridgeAndNamespace(t *testing.T) {
 	uplink := ownLink(t, p.a, "wire0.111.10")
 	br := ownLink(t, p.a, plan.BridgeName("wire0:88a8.111:8100.10"))
 	unguard := antiSpoofTamper(t, p.a, port)
-	for _, tc := range []struct {
-		name            string
-		tamper, restore func() error
-		says            string
-	}{
+	for _, tc := range []tampering{
 		unguard,
 		{"learning on the port", func() error { return netlink.LinkSetLearning(port, true) },
 			func() error { return netlink.LinkSetLearning(port, false) }, "learning"},
@@ -85,14 +81,18 @@ func TestBridge_CHECKReportsATamperedPortBridgeAndNamespace(t *testing.T) {
 	assertClean(t, p.a, "", c)
 }
 
-// antiSpoofTamper takes away what keeps port to its pod's MAC on this
-// kernel: the lock where the kernel has locked ports, else the filter that
-// drops every other source MAC.
-func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) struct {
+// tampering is a change CHECK must report (code 101, saying says) and its
+// undoing.
+type tampering struct {
 	name            string
 	tamper, restore func() error
 	says            string
-} {
+}
+
+// antiSpoofTamper takes away what keeps port to its pod's MAC on this
+// kernel: the lock where the kernel has locked ports, else the filter that
+// drops every other source MAC.
+func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) tampering {
 	var filters []netlink.Filter
 	inOwn(t, n, func() (err error) {
 		filters, err = netlink.FilterList(port, netlink.HANDLE_MIN_INGRESS)
@@ -100,11 +100,7 @@ func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) struct {
 	})
 	dev := port.Attrs().Name
 	if len(filters) == 0 {
-		return struct {
-			name            string
-			tamper, restore func() error
-			says            string
-		}{"the port unlocked", func() error {
+		return tampering{"the port unlocked", func() error {
 			return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "off")
 		},
 			func() error {
