@@ -1,8 +1,9 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
 #   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
 #                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
-#   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM,
-#                then make bench-quick (the bench still runs; no figure is judged)
+#   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
+#                (all of them on Debian 12's 6.1; the end-to-end and attack tests on 5.10 and 6.12:
+#                scripts/test-kernel-matrix.sh), then make bench-quick (the bench still runs; no figure is judged)
 #   make lint    go vet plus bin/qinq-lint (errptr: no typed-nil errors; nilness; staticcheck SA*)
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
@@ -76,6 +77,7 @@ kernel: build vm-setup
 	scripts/k8s/build-multus.sh
 	scripts/runtime/setup.sh
 	scripts/test-kernel.sh
+	scripts/test-kernel-matrix.sh
 
 test: lint unit fuzz kernel bench-quick
 

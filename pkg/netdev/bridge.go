@@ -421,28 +421,32 @@ func isolateIn(o *Own, name string) error {
 // frames from mac (on every VLAN in vids, or on untaggedVID): a
 // static, sticky FDB entry per VLAN, so neither the pod nor a frame from the
 // wire can move or add entries. A full bridge is code 11.
-func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) (AntiSpoof, error) {
 	if err := Retry(func() error { return o.H.LinkSetMaster(host, bridge) }); err != nil {
 		if errors.Is(err, unix.EXFULL) {
-			return cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
+			return "", cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
 				" ports (the kernel's limit, the uplink included): no further pod on this (S, C) on this node until one leaves", err)
 		}
-		return Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
+		return "", Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 	}
 	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index) }); err != nil {
-		return Error("lock the bridge port "+host.Attrs().Name, err)
+		return "", Error("lock the bridge port "+host.Attrs().Name, err)
+	}
+	how, err := keepToMAC(o, host, mac)
+	if err != nil {
+		return "", err
 	}
 	if err := portVLANs(o.H, host, vids); err != nil {
-		return err
+		return "", err
 	}
 	for _, vid := range fdbVIDs(vids) {
 		n := &netlink.Neigh{LinkIndex: host.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
 			Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: mac, Vlan: int(vid)}
 		if err := Retry(func() error { return o.H.NeighSet(n) }); err != nil {
-			return Error("add the FDB entry of "+mac.String()+" on "+host.Attrs().Name, err)
+			return "", Error("add the FDB entry of "+mac.String()+" on "+host.Attrs().Name, err)
 		}
 	}
-	return setUp(o.H, host)
+	return how, setUp(o.H, host)
 }
 
 // FDBVIDs are the VLANs of a port's FDB entries for a bridge with vids.
@@ -469,33 +473,4 @@ func DeleteBridge(h netlinksafe.Handle, name, key string) error {
 		return nil
 	}
 	return Error("delete the bridge "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
-}
-
-// LockedPortsSupported reports whether the running kernel has locked bridge
-// ports (IFLA_BRPORT_LOCKED, Linux 5.18): an older one ignores the attribute
-// without an error, and a pod's port would accept any source MAC.
-func LockedPortsSupported() bool {
-	var uts unix.Utsname
-	if unix.Uname(&uts) != nil {
-		return false
-	}
-	return releaseAtLeast(unix.ByteSliceToString(uts.Release[:]), 5, 18)
-}
-
-// releaseAtLeast compares a kernel release ("6.1.0-57-amd64") with major.minor.
-func releaseAtLeast(release string, major, minor int) bool {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	ma, err1 := strconv.Atoi(parts[0])
-	digits := parts[1]
-	if i := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		digits = digits[:i] // "18-rc1"
-	}
-	mi, err2 := strconv.Atoi(digits)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return ma > major || (ma == major && mi >= minor)
 }

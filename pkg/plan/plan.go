@@ -154,7 +154,8 @@ func (p *Plan) kernel(c *config.Config, mtu int, found []int) {
 	case config.LinkBridge:
 		a := p.Attachment
 		p.Endpoint = &BridgeEndpoint{Iface: iface, Bridge: BridgeName(top.Key),
-			HostName: BridgePortName(a.Network, a.ContainerID, a.IfName), AllowedCVlans: c.AllowedCVlans}
+			HostName: BridgePortName(a.Network, a.ContainerID, a.IfName), AllowedCVlans: c.AllowedCVlans,
+			Down: c.DisableContainerInterface}
 	default:
 		p.Endpoint = &MacvlanEndpoint{Iface: iface, Mode: c.ContainerLinkMode}
 	}

@@ -20,6 +20,7 @@ import (
 // must keep reading (as testdata/v1 does for format 1).
 var currentConfigs = map[string]string{
 	"bridge":           `"master":"eth0","sVlan":100,"cVlans":[50,10],"mac":"02:00:00:00:00:01"`,
+	"bridge-kubevirt":  `"master":"eth0","sVlan":100,"cVlans":[10],"mac":"02:00:00:00:00:01","disableContainerInterface":true`,
 	"bridge-tunnel":    `"master":"eth0","sVlan":300,"containerLink":"bridge","allowedCVlans":[10,20,30]`,
 	"vlan":             `"master":"eth0","sVlan":100,"cVlans":[10],"mac":"02:00:00:00:00:01","containerLink":"vlan"`,
 	"vlan-cisco":       `"master":"eth0","sVlan":100,"sProto":"802.1Q","cVlans":[10],"containerLink":"vlan"`,

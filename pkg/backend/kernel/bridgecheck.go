@@ -81,10 +81,13 @@ func checkOwnBridge(own *netdev.Own, p plan.Plan, e *plan.BridgeEndpoint) (netli
 	return bridge, nil
 }
 
-// checkPortLocked: learning and unknown-unicast flooding off, and the
-// static, sticky FDB entries of mac (the lock itself is not in the kernel's
-// answer that vishvananda/netlink parses).
+// checkPortLocked: the port kept to mac (locked, or its source-MAC filter),
+// learning and unknown-unicast flooding off, and the static, sticky FDB
+// entries of mac.
 func checkPortLocked(own *netdev.Own, host netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+	if _, err := netdev.CheckKeptToMAC(own, host, mac); err != nil {
+		return err
+	}
 	pi, err := own.H.LinkGetProtinfo(host)
 	if err != nil {
 		return netdev.Error("read the bridge port flags of "+host.Attrs().Name, err)
