@@ -110,19 +110,24 @@ func fdbVIDs(vids []config.VID) []config.VID {
 
 // EnsureBridge finds the bridge or makes it: STP off, forward delay 0, its
 // own MTU and MAC, so that it does not follow its ports. In qinq's own
-// namespace its name (a hash of its key) is its identity: it is made under
+// namespace its name (a digest of its key) is its identity: it is made under
 // that name, and one found without its owner alias is one an ADD died
-// making, finished now. The alias says which link it belongs to.
+// making, finished now. The alias says which link it belongs to; a bridge a
+// previous release made is found under its name of then (FindBridge).
 func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
+	if l, err := FindBridge(o.H, b.Name, b.Key); l != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return l, setUp(o.H, l)
+	}
 	if l, err := o.H.LinkByName(b.Name); err == nil {
-		k, owned := OwnedKey(l)
-		switch {
-		case owned && k != BridgeKey(b.Key):
-			return nil, cnierr.Conflict("%s in qinq's network namespace is the bridge of %s, not of %s", b.Name, k, b.Key)
-		case !owned:
-			if err := finishBridge(o, l, b); err != nil {
-				return nil, err
-			}
+		if _, owned := OwnedKey(l); owned {
+			// Another key's: named by no key, which may be another tenant's.
+			return nil, cnierr.Conflict("%s in qinq's network namespace is the bridge of another link", b.Name)
+		}
+		if err := finishBridge(o, l, b); err != nil {
+			return nil, err
 		}
 		return l, setUp(o.H, l)
 	} else if !IsGone(err) {
@@ -323,7 +328,7 @@ func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, sto
 // findOwned finds the owned link keyed l.Key in qinq's namespace: by name,
 // else (a temporary name, after a crash) by listing.
 func findOwned(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
+	for _, name := range l.Names() {
 		if f, err := h.LinkByName(name); err == nil {
 			if k, ok := OwnedKey(f); ok && k == l.Key {
 				return f, nil
@@ -453,22 +458,42 @@ func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) 
 	return findOwned(h, l)
 }
 
-// DeleteBridge deletes the bridge name in qinq's namespace unless it is
-// another link's.
+// FindBridge finds the bridge of the link keyed key in qinq's namespace,
+// owned and under one of its names (plan.BridgeNames): named (recorded or
+// planned), this release's, or a previous release's. Nil if none.
+func FindBridge(h netlinksafe.Handle, name, key string) (netlink.Link, error) {
+	for _, n := range plan.BridgeNames(name, key) {
+		l, err := h.LinkByName(n)
+		if IsGone(err) {
+			continue
+		}
+		if err != nil {
+			return nil, Error("find the bridge "+n, err)
+		}
+		if k, ok := OwnedKey(l); ok && k == BridgeKey(key) {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+// DeleteBridge deletes the bridge of key in qinq's namespace (FindBridge),
+// or, without an alias under name, the one an ADD died making (its name is
+// the digest of key, in qinq's namespace). Another link's stays.
 func DeleteBridge(h netlinksafe.Handle, name, key string) error {
-	l, err := h.LinkByName(name)
-	if IsGone(err) {
-		return nil
-	}
+	l, err := FindBridge(h, name, key)
 	if err != nil {
-		return Error("find the bridge "+name, err)
+		return err
 	}
-	// Without an alias it is one an ADD died making (its name is the hash of
-	// key, in qinq's namespace); with another link's alias it is not ours.
-	if k, ok := OwnedKey(l); ok && k != BridgeKey(key) {
-		return nil
+	if l == nil {
+		if l, err = h.LinkByName(name); IsGone(err) || (err == nil && Owned(l)) {
+			return nil
+		}
+		if err != nil {
+			return Error("find the bridge "+name, err)
+		}
 	}
-	return Error("delete the bridge "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
+	return Error("delete the bridge "+l.Attrs().Name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
 }
 
 // LockedPortsSupported reports whether the running kernel has locked bridge

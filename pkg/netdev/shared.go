@@ -28,12 +28,12 @@ func FindVLAN(h netlinksafe.Handle, parent int, t plan.Tag) (netlink.Link, error
 	return nil, nil
 }
 
-// LookupVLAN finds the VLAN link l on parent: by its planned names first
-// (one request each), then by listing, for a link an admin made under
-// another name or one still under a temporary name.
+// LookupVLAN finds the VLAN link l on parent: by its names first (one
+// request each), then by listing, for a link an admin made under another
+// name or one still under a temporary name.
 func LookupVLAN(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
-		if found, err := h.LinkByName(name); name != "" && err == nil && isVLAN(found, parent, l.Tag) {
+	for _, name := range l.Names() {
+		if found, err := h.LinkByName(name); err == nil && isVLAN(found, parent, l.Tag) {
 			return found, nil
 		}
 	}
@@ -118,17 +118,14 @@ func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link
 }
 
 // byName finds the VLAN link l on parent under its planned name, or under
-// the alternative one when the first belongs to an unrelated link; nil if
-// neither holds it.
+// the alternative one when the first belongs to an unrelated link, or under
+// the hashed name a previous release gave it; nil if none holds it.
 func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
-		if name == "" {
-			break
-		}
+	for _, name := range l.Names() {
 		found, err := h.LinkByName(name)
 		switch {
 		case IsGone(err):
-			return nil, nil
+			continue
 		case err != nil:
 			return nil, Error("find "+name, err)
 		case isVLAN(found, parent, l.Tag):
