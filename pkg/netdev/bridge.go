@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"bytes"
 	"errors"
 	"hash/fnv"
 	"net"
@@ -441,13 +442,75 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 		return err
 	}
 	for _, vid := range fdbVIDs(vids) {
-		n := &netlink.Neigh{LinkIndex: host.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
-			Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: mac, Vlan: int(vid)}
-		if err := Retry(func() error { return o.H.NeighSet(n) }); err != nil {
-			return Error("add the FDB entry of "+mac.String()+" on "+host.Attrs().Name, err)
+		e := fdbEntry{port: host, bridge: bridge.Attrs().Index, mac: mac, vid: vid}
+		if err := addExclusive(o.H, e); err != nil {
+			return err
 		}
 	}
 	return setUp(o.H, host)
+}
+
+// fdbEntry is a pod's static entry: mac on vid, on its port of bridge.
+type fdbEntry struct {
+	port   netlink.Link
+	bridge int
+	mac    net.HardwareAddr
+	vid    config.VID
+}
+
+// addExclusive adds the entry exclusively (NLM_F_EXCL: the kernel's
+// fdb_add_entry refuses with EEXIST when the bridge has mac on vid on any
+// port), never create-or-replace: a MAC another port holds is refused (100,
+// naming no holder), and of two racing ADDs with one MAC exactly one wins.
+// An entry the uplink learned from the wire is no conflict (a VM's MAC
+// arrives on a live-migration target first): it goes, and the add is tried
+// again, as long as the wire does not learn it back at once.
+func addExclusive(h netlinksafe.Handle, e fdbEntry) error {
+	n := &netlink.Neigh{LinkIndex: e.port.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
+		Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: e.mac, Vlan: int(e.vid)}
+	for range 3 {
+		err := Retry(func() error { return h.NeighAdd(n) })
+		if !errors.Is(err, unix.EEXIST) {
+			return Error("add the FDB entry of "+e.mac.String()+" on "+e.port.Attrs().Name, err)
+		}
+		learned, err := learnedFromWire(h, e)
+		if err != nil {
+			return err
+		}
+		if learned == nil {
+			return cnierr.Conflict("MAC %s is already another port's on this bridge (VLAN %d): a pod never takes over a MAC another pod "+
+				"or the bridge holds; give this pod another mac", e.mac, e.vid)
+		}
+		if err := IgnoreGone(h.NeighDel(learned)); err != nil && !errors.Is(err, unix.ENOENT) {
+			return Error("delete the FDB entry the uplink learned for "+e.mac.String(), err)
+		}
+	}
+	return cnierr.TryAgain("MAC "+e.mac.String()+" keeps arriving from the wire on this pod's VLAN", unix.EEXIST)
+}
+
+// learnedFromWire returns the bridge's entry for the MAC on the VLAN when it
+// is one the uplink (its one VLAN link port) learned, neither static nor
+// permanent; nil for any other holder.
+func learnedFromWire(h netlinksafe.Handle, e fdbEntry) (*netlink.Neigh, error) {
+	fdb, err := h.NeighList(0, unix.AF_BRIDGE)
+	if err != nil {
+		return nil, Error("list the FDB of qinq's network namespace", err)
+	}
+	for _, n := range fdb {
+		if n.MasterIndex != e.bridge || n.Vlan != int(e.vid) || !bytes.Equal(n.HardwareAddr, e.mac) {
+			continue
+		}
+		if n.State&(netlink.NUD_NOARP|netlink.NUD_PERMANENT) != 0 {
+			return nil, nil
+		}
+		port, err := h.LinkByIndex(n.LinkIndex)
+		if err != nil || port.Type() != "vlan" {
+			return nil, nil
+		}
+		// Deleted through the bridge, whatever flags the dump carried.
+		return &netlink.Neigh{LinkIndex: n.LinkIndex, Family: unix.AF_BRIDGE, Flags: netlink.NTF_MASTER, HardwareAddr: n.HardwareAddr, Vlan: n.Vlan}, nil
+	}
+	return nil, nil
 }
 
 // FDBVIDs are the VLANs of a port's FDB entries for a bridge with vids.
