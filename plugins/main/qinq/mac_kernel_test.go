@@ -166,6 +166,11 @@ func TestMAC_ANeighboursMACIsNeverTakenOver(t *testing.T) {
 	if !testenv.Unreachable(t, victim, peer, "10.140.0.9") {
 		t.Fatal("control: with its entry on the attacker's port the victim still reached the far node: the test cannot see a takeover")
 	}
+	capture = nodeAt(p.a, attacker.NS).Capture("net1")
+	testenv.Unreachable(t, peer, victim, "10.140.0.1")
+	if n := framesTo(capture(), mac); n == 0 {
+		t.Fatal("control: with the victim's entry on its port the attacker received none of the far node's frames to the victim: the capture cannot see a takeover")
+	}
 	setFDB(t, p.a, portOf(t, p.a, victim), mac)
 	if err := testenv.Echo(t, victim, peer, "10.140.0.9", 1496); err != nil {
 		t.Fatalf("control: the entry back on the victim's port: %v", err)
