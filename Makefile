@@ -27,6 +27,9 @@ FUZZTIME  ?= 30s
 # The last release whose records the upgrade tests make (bin/qinq-<rev>):
 # pods it made must pass CHECK and be deleted by this build.
 PREV_RELEASE := 86e0223
+# The last release with FNV-32 link names (bin/qinq-<rev>): the links and
+# bridges it made must be found and joined under those names.
+FNV_NAMES_RELEASE := fe54dd9
 
 .PHONY: build test lint unit fuzz kernel demo bench bench-quick bench-profile bench-micro vm-setup clean image manifests
 
@@ -41,6 +44,7 @@ build:
 	$(GO) build -trimpath -o $(BIN)/qinq-admin ./cmd/qinq-admin
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 	scripts/build-release.sh $(PREV_RELEASE) $(BIN)/qinq-$(PREV_RELEASE)
+	scripts/build-release.sh $(FNV_NAMES_RELEASE) $(BIN)/qinq-$(FNV_NAMES_RELEASE)
 
 # The vet tool is its own module (tools/lint): its dependencies never reach bin/qinq.
 lint:

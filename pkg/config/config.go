@@ -59,8 +59,13 @@ type Config struct {
 	// AllowedCVlans filters the C-VLANs the container may send (OVS cvlans;
 	// in kernel mode the VLAN filter of a tunnel-mode bridge).
 	AllowedCVlans []VID
-	// Master is the parent NIC the S-link is stacked on.
+	// Master is the parent NIC the S-link is stacked on: as the config names
+	// it until the verb resolves it to the kernel's own name for the link
+	// (an altname names the same NIC), which keys, locks and records use.
 	Master string
+	// MasterAltNames are the resolved master's altnames (the policy's
+	// masters match any of them); nil until resolved.
+	MasterAltNames []string
 	// SVlan and SProto make the outer (service) tag.
 	SVlan  VID
 	SProto netlink.VlanProtocol

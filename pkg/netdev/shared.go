@@ -28,12 +28,12 @@ func FindVLAN(h netlinksafe.Handle, parent int, t plan.Tag) (netlink.Link, error
 	return nil, nil
 }
 
-// LookupVLAN finds the VLAN link l on parent: by its planned names first
-// (one request each), then by listing, for a link an admin made under
-// another name or one still under a temporary name.
+// LookupVLAN finds the VLAN link l on parent: by its names first (one
+// request each), then by listing, for a link an admin made under another
+// name or one still under a temporary name.
 func LookupVLAN(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
-		if found, err := h.LinkByName(name); name != "" && err == nil && isVLAN(found, parent, l.Tag) {
+	for _, name := range l.Names() {
+		if found, err := h.LinkByName(name); err == nil && isVLAN(found, parent, l.Tag) {
 			return found, nil
 		}
 	}
@@ -99,7 +99,7 @@ func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func
 		idx, err := finishShared(h, found, l, m.Store, isolate) // an ADD died half-way through creating it
 		return idx, found.Attrs().MTU, err
 	}
-	if err := joinOwners(h, found, m); err != nil {
+	if err := joinOwners(h, found, m, l.Key); err != nil {
 		return 0, 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
@@ -118,17 +118,14 @@ func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link
 }
 
 // byName finds the VLAN link l on parent under its planned name, or under
-// the alternative one when the first belongs to an unrelated link; nil if
-// neither holds it.
+// the alternative one when the first belongs to an unrelated link, or under
+// the hashed name a previous release gave it; nil if none holds it.
 func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
-		if name == "" {
-			break
-		}
+	for _, name := range l.Names() {
 		found, err := h.LinkByName(name)
 		switch {
 		case IsGone(err):
-			return nil, nil
+			continue
 		case err != nil:
 			return nil, Error("find "+name, err)
 		case isVLAN(found, parent, l.Tag):
@@ -194,17 +191,35 @@ type Mark struct {
 // joinOwners adds the store to the mark of an owned link that does not name
 // it yet (made by another store, or by a release before store identities).
 // An admin's link stays unmarked, and so never deleted.
-func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark) error {
+func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark, key string) error {
 	o, ok := OwnerOf(l)
-	if !ok || slices.Contains(o.Stores, m.Store) {
+	if !ok {
 		return nil
 	}
-	next := o.With(m.Store)
-	if o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded() {
-		next = Owner{Stores: []string{m.Store}, Key: o.Key}
+	next := nextMark(o, m, key)
+	if slices.Equal(next.Stores, o.Stores) && next.Key == o.Key {
+		return nil
 	}
 	alias := next.Alias()
 	return Error("mark "+l.Attrs().Name+" as used by this store too", Retry(func() error { return h.LinkSetAlias(l, alias) }))
+}
+
+// nextMark is the mark of a link once the caller, of store m.Store, uses
+// it under key. A mark naming another key is one a release before masters
+// were resolved made under another name of the master (an altname): the
+// link's users are then recorded under two keys, and no store can count
+// them all, so it is marked as ManyStores' (kept, never deleted by a DEL:
+// a leak for qinq-admin rather than an outage).
+func nextMark(o Owner, m Mark, key string) Owner {
+	switch {
+	case o.Key != key:
+		return Owner{Stores: []string{ManyStores}, Key: o.Key}
+	case slices.Contains(o.Stores, m.Store):
+		return o
+	case o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded():
+		return Owner{Stores: []string{m.Store}, Key: o.Key}
+	}
+	return o.With(m.Store)
 }
 
 // DeletableBy reports whether store may delete l once its own records show
