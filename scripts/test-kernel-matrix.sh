@@ -21,7 +21,7 @@ common+='|TestOVS_StandaloneFramesCarry88a8ThenC8100|TestOVS_TunnelModeCiscoStyl
 # The default (bridge) link: its traffic, tunnel mode, a stolen MAC, the
 # node's netfilter, KubeVirt's live migration, and the hop and node attacks.
 bridge='TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirOwnMACs|TestBridge_TunnelModeRouterTagsItsCVLANsAndOnlyAllowedOnesLeave'
-bridge+='|TestBridge_APodThatChangesItsMACIsDropped|TestBridge_NodeNetfilterDoesNotTouchTenantTraffic|TestBridge_DisableContainerInterfaceLetsAVMMigrateWithoutABlackhole'
+bridge+='|TestBridge_APodThatChangesItsMACIsDropped|TestMAC_ANeighboursMACIsNeverTakenOver|TestBridge_NodeNetfilterDoesNotTouchTenantTraffic|TestBridge_DisableContainerInterfaceLetsAVMMigrateWithoutABlackhole'
 bridge+='|TestIsolation_TenantsStayInTheirVLANsAndTheNodeAnswersNone|TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket'
 
 # suite, then the tests it runs. bullseye's 5.10 has no locked bridge ports:
