@@ -142,7 +142,7 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 	filtering, pvid := true, uint16(0) // no VLAN on a new port, none on the bridge itself
 	br := &netlink.Bridge{LinkAttrs: attrs, VlanFiltering: &filtering, VlanDefaultPVID: &pvid}
 	if err := Retry(func() error { return o.H.LinkAdd(br) }); err != nil {
-		return nil, Error("create the bridge "+b.Name, err)
+		return nil, CreateError(br, "create the bridge "+b.Name, err)
 	}
 	l, err := o.H.LinkByName(b.Name)
 	if err == nil {
@@ -310,7 +310,7 @@ func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, sto
 		}
 		return j, err
 	case !errors.Is(err, unix.EEXIST):
-		return nil, Error("create "+l.Name, err)
+		return nil, CreateError(v, "create "+l.Name, err)
 	}
 	found, err := FindVLAN(h, parent, l.Tag)
 	switch {
@@ -407,7 +407,7 @@ func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, p Port) er
 		if errors.Is(err, unix.EEXIST) {
 			return cnierr.Conflict("bridge port %s already exists in qinq's network namespace", p.HostName)
 		}
-		return Error("create the veth pair "+p.HostName, err)
+		return CreateError(veth, "create the veth pair "+p.HostName, err)
 	}
 	if err := isolateIn(o, p.HostName); err != nil {
 		_ = DeleteNamed(o.H, p.HostName, "veth") // takes the container end along

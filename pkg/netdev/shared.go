@@ -86,7 +86,7 @@ func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func
 			return idx, l.MTU, err
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return 0, 0, Error("create "+l.Name, err)
+			return 0, 0, CreateError(v, "create "+l.Name, err)
 		}
 		if found, err = FindVLAN(h, parent, l.Tag); err != nil {
 			return 0, 0, err
