@@ -43,8 +43,18 @@ const usage = `usage: qinq-admin COMMAND [LINK]
               entry per pod link found on them (a pod's own record when this
               store has one, else "adopted.<netns inode>:<ifname>"); run it again
               to drop the entries of pods gone since
-  clean LINK  delete LINK (qinq's, with everything stacked on it on the host) if no
-              link in any other network namespace stacks on it; refuses otherwise
+  clean LINK  delete LINK (qinq's, with everything stacked on it on the host) if
+              nothing stacks on it that is not qinq's, no link in any other network
+              namespace (qinq's own, where bridge uplinks live, included) stacks on
+              it, and this store records no user of it; refuses otherwise. A link
+              under qinq's temporary name (qq + 10 hex) is clean's only when it
+              carries no alias or this store's mark alone (another store's is an
+              ADD in the making)
+
+qinq's own network namespace is opened by the store's path
+($QINQ_STATE_DIR/host-<netns inode>/netns); if it exists but this mount
+namespace does not see its mount, scan, adopt and clean refuse: run qinq-admin
+in the node's mount namespace (nsenter -t 1 -m).
 
 The state directory is $QINQ_STATE_DIR, else /run/qinq.
 `
@@ -135,11 +145,17 @@ func (a *admin) tree(w io.Writer, name string) (tree, error) {
 	if err != nil {
 		return tree{}, fmt.Errorf("link %q: %w", name, err)
 	}
-	uppers, errs := scanUppers(a.h, a.links)
+	own, err := ownNamespace(a.store.OwnNSPath())
+	if err != nil {
+		return tree{}, err
+	}
+	uppers, errs := scanUppers(a.h, a.links, own)
 	for _, err := range errs {
 		fmt.Fprintln(w, "warning:", err)
 	}
-	return subtree(l, a.links, uppers), nil
+	t := subtree(l, a.links, uppers)
+	t.unscanned = len(errs)
+	return t, nil
 }
 
 func (a *admin) scan(w io.Writer, name string) error {
@@ -258,43 +274,4 @@ func (a *admin) ownersByPod() map[podKey]plan.Attachment {
 		out[podKey{st.Ino, p.Attachment.IfName}] = p.Attachment
 	}
 	return out
-}
-
-// clean deletes an owned link nothing in another namespace stacks on, with
-// the users' directories of every shared link of its tree.
-func (a *admin) clean(w io.Writer, name string) error {
-	t, err := a.tree(w, name)
-	if err != nil {
-		return err
-	}
-	o, ok := netdev.OwnerOf(t.link)
-	if !ok && !netdev.IsTempName(name) {
-		return fmt.Errorf("%s carries no qinq owner mark: an admin's link, never deleted", name)
-	}
-	if pods := t.podsAbove(t.link); len(pods) > 0 {
-		for _, p := range pods {
-			fmt.Fprintf(w, "in use: %s\n", p)
-		}
-		return fmt.Errorf("%s is in use by %d links in other network namespaces: adopt it instead", name, len(pods))
-	}
-	users := a.store.HostLinks()
-	if ok {
-		master, _, _ := strings.Cut(o.Key, ":")
-		unlock, err := users.Lock(master)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	if err := netdev.IgnoreGone(a.h.LinkDel(t.link)); err != nil {
-		return fmt.Errorf("delete %s: %w", name, err)
-	}
-	var errs []error
-	for _, h := range t.hosts {
-		if o, ok := netdev.OwnerOf(h); ok {
-			errs = append(errs, users.Clear(o.Key))
-		}
-	}
-	fmt.Fprintf(w, "deleted %s and the %d host links stacked on it\n", name, len(t.hosts)-1)
-	return errors.Join(errs...)
 }

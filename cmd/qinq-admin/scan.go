@@ -43,11 +43,15 @@ func (u upper) String() string {
 	return fmt.Sprintf("%s %s (ifindex %d) in %s", u.kind, u.name, u.index, where)
 }
 
-// namespaceSources are where namespaces are found: every process's, the
-// ones iproute2 and the runtimes mount, and every nsfs mount this mount
-// namespace shows (a runtime's own directory).
-func namespacePaths() []string {
+// namespacePaths are where namespaces are found: qinq's own (by the
+// store's path: its bridges and their uplinks live there), every process's,
+// the ones iproute2 and the runtimes mount, and every nsfs mount this mount
+// namespace shows (a runtime's own directory, another store's).
+func namespacePaths(own string) []string {
 	paths, _ := filepath.Glob("/proc/[0-9]*/ns/net")
+	if own != "" {
+		paths = append([]string{own}, paths...)
+	}
 	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -84,10 +88,10 @@ func unescapeMount(p string) string {
 
 // otherNamespaces lists every network namespace but self, once each (by
 // device and inode).
-func otherNamespaces(self netnsRef) []netnsRef {
+func otherNamespaces(self netnsRef, own string) []netnsRef {
 	seen := map[[2]uint64]bool{}
 	var out []netnsRef
-	for _, p := range namespacePaths() {
+	for _, p := range namespacePaths(own) {
 		var st syscall.Stat_t
 		if syscall.Stat(p, &st) != nil {
 			continue // a process that exited, a stale mount
@@ -113,8 +117,9 @@ func selfNamespace() (netnsRef, error) {
 
 // scanUppers finds every link, in every network namespace, whose parent is
 // a link of the host (the namespace qinq-admin runs in): map from the
-// parent's ifindex to what stacks on it.
-func scanUppers(host netlinksafe.Handle, hostLinks []netlink.Link) (map[int][]upper, []error) {
+// parent's ifindex to what stacks on it. own is qinq's namespace ("" if the
+// store has none).
+func scanUppers(host netlinksafe.Handle, hostLinks []netlink.Link, own string) (map[int][]upper, []error) {
 	out := map[int][]upper{}
 	for _, l := range hostLinks {
 		if a := l.Attrs(); a.ParentIndex > 0 && a.NetNsID < 0 {
@@ -131,7 +136,7 @@ func scanUppers(host netlinksafe.Handle, hostLinks []netlink.Link) (map[int][]up
 	}
 	defer unix.Close(selfFd)
 	var errs []error
-	for _, ns := range otherNamespaces(self) {
+	for _, ns := range otherNamespaces(self, own) {
 		ups, err := uppersIn(ns, selfFd)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("netns %s: %w", ns.path, err))
@@ -181,6 +186,9 @@ type tree struct {
 	// pods are the links in other namespaces stacked on any of them, by
 	// the host link they sit on.
 	pods map[int][]upper
+	// unscanned counts the namespaces that could not be read: what stacks
+	// there is unknown.
+	unscanned int
 }
 
 // subtree collects what stacks on root, directly or through host links.
@@ -223,4 +231,25 @@ func (t tree) podsAbove(l netlink.Link) []upper {
 		}
 	}
 	return out
+}
+
+// ownNamespace is the path of qinq's own network namespace of store path
+// p: p when a namespace is bound there, "" when nothing is there (the store
+// never made one). A file there that is no namespace is one bound where
+// this mount namespace does not see it: its links (bridge uplinks) cannot
+// be scanned, so the tree is unknown, an error.
+func ownNamespace(p string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		if os.IsNotExist(err) {
+			return "", nil
+		}
+		return "", err
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(p, &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
+		return "", fmt.Errorf("qinq's network namespace at %s is not visible from this mount namespace "+
+			"(run qinq-admin in the node's: nsenter -t 1 -m): what stacks on the links there cannot be known", p)
+	}
+	return p, nil
 }

@@ -42,40 +42,148 @@ func OwnNS(path string, lock func() (func(), error)) (ns.NetNS, error) {
 	return n, HardenOwnNS(n)
 }
 
-// makeNS binds a new network namespace at path. The thread that made it
-// stays locked and ends with its goroutine, so no other goroutine ever runs
-// in the new namespace.
+// makeNS binds a new network namespace at path where the node's init (PID 1)
+// sees it: in PID 1's mount namespace when qinq can enter it (Multus thick
+// runs qinq chrooted in a mount namespace of its own, with the node's PID 1
+// visible), then checked to be what qinq itself opens at path; else in the
+// caller's, refused (code 50) when PID 1 does not see it there.
 func makeNS(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+	var made bool
+	ino, err := onThread(true, func() (uint64, error) {
+		if ino, err := nsInode(path); err == nil {
+			return ino, nil // the node has one already: never bind over it
+		}
+		made = true
+		return bindNewNS(path)
+	})
+	if errors.Is(err, errNoInitMountNS) {
+		return makeNSHere(path)
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
-	f.Close()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		done <- unix.Mount(self, path, "none", unix.MS_BIND, "")
-	}()
-	if err := <-done; err != nil {
-		_ = os.Remove(path)
+	if seen, err := nsInode(path); err == nil && seen == ino {
+		return nil
+	}
+	if made {
+		_, _ = onThread(true, func() (uint64, error) { return 0, unbind(path) })
+	}
+	return cnierr.Unavailable("qinq's network namespace for bridges, bound at %s in the node's mount namespace (PID 1's), "+
+		"is not what this caller sees at %s: its root is not the node's / or does not receive the node's mounts (a mount namespace "+
+		"of its own, as ip netns exec makes; a container without the node's / mounted HostToContainer, rslave: see deploy/multus-thick), "+
+		"and a namespace bound there would vanish with it: use containerLink \"macvlan\" or \"vlan\" there", path, path)
+}
+
+// makeNSHere binds the namespace in the caller's mount namespace, as when
+// PID 1's cannot be entered, and keeps it only if PID 1 sees it there.
+func makeNSHere(path string) error {
+	if _, err := onThread(false, func() (uint64, error) { return bindNewNS(path) }); err != nil {
 		return err
 	}
 	if !seenByInit(path) {
-		_ = unix.Unmount(path, unix.MNT_DETACH)
-		_ = os.Remove(path)
+		_ = unbind(path)
 		return cnierr.Unavailable("qinq's network namespace for bridges would be bound at %s in this caller's mount namespace only "+
-			"(not the node's: PID 1's), and would vanish with it, taking every bridge pod offline: run qinq in the node's mount namespace "+
-			"(nsenter --net rather than ip netns exec; see docs/kubernetes.md, Multus thick), or use containerLink \"macvlan\" or \"vlan\"", path)
+			"(not the node's: PID 1's, which qinq cannot enter), and would vanish with it, taking every bridge pod offline: run qinq "+
+			"in the node's mount namespace or with the node's PID 1 visible and CAP_SYS_ADMIN (see docs/kubernetes.md, Multus thick), "+
+			"or use containerLink \"macvlan\" or \"vlan\"", path)
 	}
 	return nil
+}
+
+// errNoInitMountNS: PID 1's mount namespace cannot be entered (no hostPID,
+// no CAP_SYS_ADMIN over it) or is already the caller's.
+var errNoInitMountNS = errors.New("PID 1's mount namespace is not entered")
+
+// bindNewNS makes a network namespace and binds it at path; it returns the
+// namespace's inode. It runs on a thread of onThread: the thread is left in
+// the new namespace.
+func bindNewNS(path string) (uint64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	f.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		_ = os.Remove(path)
+		return 0, fmt.Errorf("unshare: %w", err)
+	}
+	self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+	if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+		_ = os.Remove(path)
+		return 0, err
+	}
+	return nsInode(path)
+}
+
+// onThread runs fn on a thread of its own, entered into PID 1's mount
+// namespace first if inInit. The thread stays locked and ends with its
+// goroutine: no other goroutine ever runs in what fn changed (its network
+// namespace, its mount namespace and root). setns into a mount namespace
+// needs a thread that shares no fs_struct, hence the CLONE_FS unshare.
+func onThread(inInit bool, fn func() (uint64, error)) (uint64, error) {
+	type result struct {
+		ino uint64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+		if inInit {
+			if err := enterInitMountNS(); err != nil {
+				done <- result{err: err}
+				return
+			}
+		}
+		ino, err := fn()
+		done <- result{ino, err}
+	}()
+	r := <-done
+	return r.ino, r.err
+}
+
+// enterInitMountNS moves the calling (locked) thread into PID 1's mount
+// namespace, and so to the node's root; errNoInitMountNS when it cannot or
+// when that namespace is already the thread's.
+func enterInitMountNS() error {
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	init, err2 := os.Readlink("/proc/1/ns/mnt")
+	if err1 != nil || err2 != nil || self == init {
+		return errNoInitMountNS
+	}
+	fd, err := unix.Open("/proc/1/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errNoInitMountNS
+	}
+	defer unix.Close(fd)
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("%w: unshare CLONE_FS: %v", errNoInitMountNS, err)
+	}
+	if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("%w: %v", errNoInitMountNS, err)
+	}
+	return nil
+}
+
+func unbind(path string) error {
+	err := unix.Unmount(path, unix.MNT_DETACH)
+	_ = os.Remove(path)
+	return err
+}
+
+// nsInode is the inode of the namespace bound at path (0 if none is).
+func nsInode(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(path, &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
+		return 0, fmt.Errorf("%s is not a namespace", path)
+	}
+	return st.Ino, nil
 }
 
 // seenByInit reports whether the node's init (PID 1) sees a mount at path:
