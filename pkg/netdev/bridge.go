@@ -253,7 +253,7 @@ func vidRanges(vids []config.VID) [][2]config.VID {
 }
 
 // JoinBridge makes the joined link a port of the bridge (on the bridge's
-// VLANs, when it filters) and sets it up.
+// VLANs, when it filters) that learns nothing, and sets it up.
 func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 	if joined.Attrs().MasterIndex != bridge.Attrs().Index {
 		if err := Retry(func() error { return o.H.LinkSetMaster(joined, bridge) }); err != nil {
@@ -269,6 +269,13 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 		if err := addVLANs(o.H, joined, vids); err != nil {
 			return err
 		}
+	}
+	// Every ADD, so a bridge an older release made is bounded too: learned
+	// sources from the wire would grow the FDB without bound (one entry per
+	// forged MAC). Pod MACs are static entries; a frame to any other MAC
+	// floods to the uplink, the only port with unicast flood on.
+	if err := Retry(func() error { return o.H.LinkSetLearning(joined, false) }); err != nil {
+		return Error("turn learning off on the bridge's uplink "+joined.Attrs().Name, err)
 	}
 	return setUp(o.H, joined)
 }
