@@ -154,8 +154,8 @@ func TestContainerLinks(t *testing.T) {
 					t.Fatalf("CHECK: %v", err)
 				}
 			}
-			if n := testenv.CountVLANs(t, w.Node.NS, netlink.VLAN_PROTOCOL_8021Q, 10); n != 1 {
-				t.Fatalf("%d C-links for 10 on the node, want one shared", n)
+			if n := testenv.CountChainVLANs(t, w.Node.NS, env.StateDir, netlink.VLAN_PROTOCOL_8021Q, 10); n != 1 {
+				t.Fatalf("%d C-links for 10 on the node and in qinq's namespace, want one shared", n)
 			}
 			for _, ctr := range c {
 				delOK(t, cn, cf, ctr, "net1")

@@ -42,6 +42,27 @@ func CountVLANs(t testing.TB, where ns.NetNS, proto netlink.VlanProtocol, vid in
 	return n
 }
 
+// CountChainVLANs is CountVLANs over where and every namespace of qinq's
+// bound under stateDir (host-*/netns), where kernel mode's chain links live
+// ("" for the plugin's default, /run/qinq).
+func CountChainVLANs(t testing.TB, where ns.NetNS, stateDir string, proto netlink.VlanProtocol, vid int) int {
+	t.Helper()
+	if stateDir == "" {
+		stateDir = "/run/qinq"
+	}
+	n := CountVLANs(t, where, proto, vid)
+	bound, _ := filepath.Glob(filepath.Join(stateDir, "host-*", "netns"))
+	for _, path := range bound {
+		own, err := ns.GetNS(path)
+		if err != nil {
+			continue // a plain file left from before a reboot
+		}
+		n += CountVLANs(t, own, proto, vid)
+		own.Close()
+	}
+	return n
+}
+
 // LinkByName returns the link name in where, or the error that it is not there.
 func LinkByName(where ns.NetNS, name string) (netlink.Link, error) {
 	var l netlink.Link

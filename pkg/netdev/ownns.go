@@ -71,9 +71,9 @@ func makeNS(path string) error {
 	if !seenByInit(path) {
 		_ = unix.Unmount(path, unix.MNT_DETACH)
 		_ = os.Remove(path)
-		return cnierr.Unavailable("qinq's network namespace for bridges would be bound at %s in this caller's mount namespace only "+
-			"(not the node's: PID 1's), and would vanish with it, taking every bridge pod offline: run qinq in the node's mount namespace "+
-			"(nsenter --net rather than ip netns exec; see README, Multus thick), or use containerLink \"macvlan\" or \"vlan\"", path)
+		return cnierr.Unavailable("qinq's network namespace (its bridges and chain links) would be bound at %s in this caller's mount namespace only "+
+			"(not the node's: PID 1's), and would vanish with it, taking every pod on it offline: run qinq in the node's mount namespace "+
+			"(nsenter --net rather than ip netns exec; see README, Multus thick)", path)
 	}
 	return nil
 }
