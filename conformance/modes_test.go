@@ -13,11 +13,14 @@ import (
 // vlanOf returns the VLAN link name in where, or fails.
 func vlanOf(t *testing.T, w *testenv.World, c *testenv.Container, name string) *netlink.Vlan {
 	t.Helper()
-	where := w.Node.NS
+	var l netlink.Link
 	if c != nil {
-		where = c.NS
+		l = testenv.Link(t, c.NS, name)
+	} else {
+		// A chain link is in qinq's namespace (or, made by an older
+		// release, in the node's).
+		l = testenv.ChainLink(t, w.Node.NS, env.StateDir, name)
 	}
-	l := testenv.Link(t, where, name)
 	v, ok := l.(*netlink.Vlan)
 	if !ok {
 		t.Fatalf("%s is a %s link, want vlan", name, l.Type())

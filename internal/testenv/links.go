@@ -42,25 +42,48 @@ func CountVLANs(t testing.TB, where ns.NetNS, proto netlink.VlanProtocol, vid in
 	return n
 }
 
-// CountChainVLANs is CountVLANs over where and every namespace of qinq's
-// bound under stateDir (host-*/netns), where kernel mode's chain links live
-// ("" for the plugin's default, /run/qinq).
-func CountChainVLANs(t testing.TB, where ns.NetNS, stateDir string, proto netlink.VlanProtocol, vid int) int {
-	t.Helper()
+// chainNamespaces calls f with where and every namespace of qinq's bound
+// under stateDir (host-*/netns), where kernel mode's chain links live (""
+// for the plugin's default, /run/qinq).
+func chainNamespaces(where ns.NetNS, stateDir string, f func(ns.NetNS)) {
 	if stateDir == "" {
 		stateDir = "/run/qinq"
 	}
-	n := CountVLANs(t, where, proto, vid)
+	f(where)
 	bound, _ := filepath.Glob(filepath.Join(stateDir, "host-*", "netns"))
 	for _, path := range bound {
 		own, err := ns.GetNS(path)
 		if err != nil {
 			continue // a plain file left from before a reboot
 		}
-		n += CountVLANs(t, own, proto, vid)
+		f(own)
 		own.Close()
 	}
+}
+
+// CountChainVLANs is CountVLANs over where and qinq's namespaces under
+// stateDir.
+func CountChainVLANs(t testing.TB, where ns.NetNS, stateDir string, proto netlink.VlanProtocol, vid int) int {
+	t.Helper()
+	n := 0
+	chainNamespaces(where, stateDir, func(in ns.NetNS) { n += CountVLANs(t, in, proto, vid) })
 	return n
+}
+
+// ChainLink is the link name in where or in one of qinq's namespaces under
+// stateDir; it fails t when there is none.
+func ChainLink(t testing.TB, where ns.NetNS, stateDir, name string) netlink.Link {
+	t.Helper()
+	var found netlink.Link
+	chainNamespaces(where, stateDir, func(in ns.NetNS) {
+		if l, err := LinkByName(in, name); err == nil && found == nil {
+			found = l
+		}
+	})
+	if found == nil {
+		t.Fatalf("%s: not in the node's namespace nor in qinq's", name)
+	}
+	return found
 }
 
 // LinkByName returns the link name in where, or the error that it is not there.
