@@ -49,7 +49,9 @@ func chainNamespaces(where ns.NetNS, stateDir string, f func(ns.NetNS)) {
 	if stateDir == "" {
 		stateDir = "/run/qinq"
 	}
-	f(where)
+	if where != nil {
+		f(where)
+	}
 	bound, _ := filepath.Glob(filepath.Join(stateDir, "host-*", "netns"))
 	for _, path := range bound {
 		own, err := ns.GetNS(path)
@@ -67,6 +69,42 @@ func CountChainVLANs(t testing.TB, where ns.NetNS, stateDir string, proto netlin
 	t.Helper()
 	n := 0
 	chainNamespaces(where, stateDir, func(in ns.NetNS) { n += CountVLANs(t, in, proto, vid) })
+	return n
+}
+
+// ChainNS is the namespace of where and qinq's under stateDir that holds
+// the link name (where if none does); closed when t ends.
+func ChainNS(t testing.TB, where ns.NetNS, stateDir, name string) ns.NetNS {
+	t.Helper()
+	if _, err := LinkByName(where, name); err == nil {
+		return where
+	}
+	var path string
+	chainNamespaces(nil, stateDir, func(in ns.NetNS) {
+		if _, err := LinkByName(in, name); err == nil && path == "" {
+			path = in.Path()
+		}
+	})
+	if path == "" {
+		return where
+	}
+	in, err := ns.GetNS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+// ChainVLANsIn counts the VLAN links in qinq's namespaces under stateDir.
+func ChainVLANsIn(t testing.TB, stateDir string) int {
+	t.Helper()
+	n := 0
+	chainNamespaces(nil, stateDir, func(in ns.NetNS) {
+		if in != nil {
+			n += len(VLANs(t, in))
+		}
+	})
 	return n
 }
 
