@@ -28,7 +28,7 @@ func vlanOf(t *testing.T, w *testenv.World, c *testenv.Container, name string) *
 	return v
 }
 
-// TestModes: what README's configuration reference promises, seen from the
+// TestModes: what docs/configuration.md's reference promises, seen from the
 // outside.
 func TestModes(t *testing.T) {
 	spec(t, "QinQ: net1 is 802.1Q 10 on a shared 802.1ad 100 S-link, MTU 1496", func(t *testing.T) {
@@ -132,7 +132,7 @@ func TestModes(t *testing.T) {
 	})
 }
 
-// TestContainerLinks: the macvlan and ipvlan container links of README's
+// TestContainerLinks: the macvlan and ipvlan container links of docs/configuration.md's
 // "Many pods per VLAN", in every mode: two containers share one C-link on
 // the node, CHECK passes, and the last DEL leaves the node as it was.
 func TestContainerLinks(t *testing.T) {

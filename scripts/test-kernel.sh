@@ -8,6 +8,9 @@ root=$PWD
 log=$(mktemp /tmp/qinq-kernel.XXXXXX.log)
 pkgs=(./plugins/main/qinq/ ./conformance/ ./test/multus/ ./test/runtime/ ${QINQ_KERNEL_PKGS:-})
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq"
+# One VM runs a whole package: the plugin's takes minutes under TCG, more on
+# a loaded machine; a hung VM is still killed.
+export QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-2700}
 # The VM binds a test's package directory, not the whole checkout: when the
 # checkout lives under /tmp (fresh tmpfs in the VM), bind its root too, so
 # internal/testenv finds go.mod, bin/ and deploy/.
@@ -25,7 +28,7 @@ fi
 
 echo "kernel tests: ${pkgs[*]} ($where)"
 set +e
-CGO_ENABLED=0 go test -count=1 -tags kerneltest -v -timeout 30m "${exec_flag[@]}" "${pkgs[@]}" 2>&1 | tee "$log"
+CGO_ENABLED=0 go test -count=1 -tags kerneltest -v -timeout 50m "${exec_flag[@]}" "${pkgs[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(grep -c '^--- PASS: ' "$log" || true)

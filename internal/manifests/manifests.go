@@ -126,7 +126,7 @@ func (s *Set) addObject(where string, doc []byte) error {
 	case *corev1.ConfigMap:
 		return checkPolicyConfigMap(where, o)
 	case *rbacv1.Role:
-		return nil // docs/operators.md: who may write NADs
+		return nil // docs/security.md: who may write NADs
 	}
 	return fmt.Errorf("%s: %s is not a kind the deploy/ manifests use", where, gvk.Kind)
 }

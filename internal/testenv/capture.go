@@ -69,6 +69,18 @@ func Tcpdump() (string, error) {
 // Capture starts tcpdump on ifName in the node and returns a function that
 // stops it and returns the frames seen.
 func (n *Node) Capture(ifName string) (stop func() []Frame) {
+	n.t.Helper()
+	return n.capture(ifName)
+}
+
+// CaptureSent is Capture of the frames ifName sends only: on a wire to a
+// switch, what the node puts on it, not what the switch floods to it.
+func (n *Node) CaptureSent(ifName string) (stop func() []Frame) {
+	n.t.Helper()
+	return n.capture(ifName, "-Q", "out")
+}
+
+func (n *Node) capture(ifName string, extra ...string) (stop func() []Frame) {
 	t := n.t
 	t.Helper()
 	bin, err := Tcpdump()
@@ -76,7 +88,8 @@ func (n *Node) Capture(ifName string) (stop func() []Frame) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), ifName+".pcap")
-	cmd := exec.Command(bin, "-i", ifName, "-w", file, "-U", "--immediate-mode", "-nn", "-s", "96", "-Z", "root")
+	args := append([]string{"-i", ifName, "-w", file, "-U", "--immediate-mode", "-nn", "-s", "96", "-Z", "root"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stderr, _ := cmd.StderrPipe()
 	n.Start(cmd)
 	// tcpdump says "listening on wire0, ..." once its socket is bound; the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -42,25 +43,24 @@ func CountVLANs(t testing.TB, where ns.NetNS, proto netlink.VlanProtocol, vid in
 	return n
 }
 
-// chainNamespaces calls f with where and every namespace of qinq's bound
-// under stateDir (host-*/netns), where kernel mode's chain links live (""
-// for the plugin's default, /run/qinq).
+// chainNamespaces calls f with where and with qinq's namespace of where's
+// scope under stateDir (host-<where's inode>/netns), where kernel mode's
+// chain links live ("" for the plugin's default, /run/qinq).
 func chainNamespaces(where ns.NetNS, stateDir string, f func(ns.NetNS)) {
 	if stateDir == "" {
 		stateDir = "/run/qinq"
 	}
-	if where != nil {
-		f(where)
+	f(where)
+	var st syscall.Stat_t
+	if syscall.Stat(where.Path(), &st) != nil {
+		return
 	}
-	bound, _ := filepath.Glob(filepath.Join(stateDir, "host-*", "netns"))
-	for _, path := range bound {
-		own, err := ns.GetNS(path)
-		if err != nil {
-			continue // a plain file left from before a reboot
-		}
-		f(own)
-		own.Close()
+	own, err := ns.GetNS(filepath.Join(stateDir, fmt.Sprintf("host-%d", st.Ino), "netns"))
+	if err != nil {
+		return // none made, or a plain file left from before a reboot
 	}
+	defer own.Close()
+	f(own)
 }
 
 // CountChainVLANs is CountVLANs over where and qinq's namespaces under
@@ -80,7 +80,7 @@ func ChainNS(t testing.TB, where ns.NetNS, stateDir, name string) ns.NetNS {
 		return where
 	}
 	var path string
-	chainNamespaces(nil, stateDir, func(in ns.NetNS) {
+	chainNamespaces(where, stateDir, func(in ns.NetNS) {
 		if _, err := LinkByName(in, name); err == nil && path == "" {
 			path = in.Path()
 		}
@@ -96,12 +96,13 @@ func ChainNS(t testing.TB, where ns.NetNS, stateDir, name string) ns.NetNS {
 	return in
 }
 
-// ChainVLANsIn counts the VLAN links in qinq's namespaces under stateDir.
-func ChainVLANsIn(t testing.TB, stateDir string) int {
+// ChainVLANsIn counts the VLAN links in qinq's namespace of node's scope
+// under stateDir (not in node itself).
+func ChainVLANsIn(t testing.TB, node ns.NetNS, stateDir string) int {
 	t.Helper()
 	n := 0
-	chainNamespaces(nil, stateDir, func(in ns.NetNS) {
-		if in != nil {
+	chainNamespaces(node, stateDir, func(in ns.NetNS) {
+		if in != node {
 			n += len(VLANs(t, in))
 		}
 	})

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,7 +117,26 @@ func (w *World) Snapshot() Snapshot {
 // ones excepted: autoconfiguration makes them come and go).
 func (s Snapshot) links(t testing.TB, where string, in ns.NetNS) {
 	t.Helper()
-	err := in.Do(func(ns.NetNS) error {
+	// A dump the kernel interrupts (a link or address changed during it,
+	// as IPv6 autoconfiguration does) is taken again.
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = s.tryLinks(where, in); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("snapshot %s: %v", where, err)
+	}
+}
+
+func (s Snapshot) tryLinks(where string, in ns.NetNS) error {
+	for k := range s {
+		if strings.HasPrefix(k, where+" ") {
+			delete(s, k) // what an interrupted try recorded
+		}
+	}
+	return in.Do(func(ns.NetNS) error {
 		ls, err := netlink.LinkList()
 		if err != nil {
 			return err
@@ -133,9 +153,6 @@ func (s Snapshot) links(t testing.TB, where string, in ns.NetNS) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("snapshot %s: %v", where, err)
-	}
 }
 
 // describe is a link as a snapshot sees it: index, type, MTU, state, alias,

@@ -43,4 +43,7 @@ type Attached struct {
 	Container *current.Interface
 	// Host lists host-side interfaces to report after it (an OVS veth end).
 	Host []*current.Interface
+	// AntiSpoof names what keeps a bridge port to its pod's MAC on this
+	// kernel, for the log ("" for other endpoints).
+	AntiSpoof string
 }

@@ -59,8 +59,13 @@ type Config struct {
 	// AllowedCVlans filters the C-VLANs the container may send (OVS cvlans;
 	// in kernel mode the VLAN filter of a tunnel-mode bridge).
 	AllowedCVlans []VID
-	// Master is the parent NIC the S-link is stacked on.
+	// Master is the parent NIC the S-link is stacked on: as the config names
+	// it until the verb resolves it to the kernel's own name for the link
+	// (an altname names the same NIC), which keys, locks and records use.
 	Master string
+	// MasterAltNames are the resolved master's altnames (the policy's
+	// masters match any of them); nil until resolved.
+	MasterAltNames []string
 	// SVlan and SProto make the outer (service) tag.
 	SVlan  VID
 	SProto netlink.VlanProtocol
@@ -83,6 +88,10 @@ type Config struct {
 	ContainerLinkChosen bool
 	// ContainerLinkMode is the macvlan or ipvlan mode ("" for vlan).
 	ContainerLinkMode string
+	// DisableContainerInterface: the bridge link's container end is made
+	// down and left down (KubeVirt brings it up when a migrating VM lands:
+	// a link up earlier sends from the VM's MAC and moves it on the wire).
+	DisableContainerInterface bool
 	// OverrideSVlans and OverrideCVlans are the allow-lists for per-pod
 	// values (args.cni, CNI_ARGS); empty = no per-pod value accepted.
 	OverrideSVlans AllowList
@@ -121,7 +130,9 @@ type rawConfig struct {
 	envMAC        string
 	ContainerLink string `json:"containerLink"`
 	LinkMode      string `json:"containerLinkMode"`
-	RuntimeConfig struct {
+	// DisableContainerInterface is the reference bridge plugin's key.
+	DisableContainerInterface bool `json:"disableContainerInterface"`
+	RuntimeConfig             struct {
 		MAC string `json:"mac"`
 	} `json:"runtimeConfig"`
 	Mode           string   `json:"mode"`
@@ -137,31 +148,32 @@ type rawConfig struct {
 // expected describes, per key, the JSON type and values a key allows; it
 // turns a json type error into a message a user can act on.
 var expected = map[string]string{
-	"cniVersion":        "a version string such as \"1.0.0\"",
-	"name":              "a string",
-	"type":              "the string \"qinq\"",
-	"master":            "an interface name string",
-	"sVlan":             "an integer 1-4094",
-	"sProto":            "\"802.1ad\" or \"802.1Q\"",
-	"cVlans":            "a list of integers 1-4094",
-	"mtu":               "an integer, at least 68",
-	"linkInContainer":   "true or false",
-	"mac":               "a MAC address string",
-	"containerLink":     `"bridge", "vlan", "macvlan" or "ipvlan"`,
-	"containerLinkMode": `for macvlan "bridge", "private" or "vepa"; for ipvlan "l2", "l3" or "l3s"`,
-	"ipam":              "an object",
-	"prevResult":        "a CNI result object",
-	"dns":               "an object",
-	"runtimeConfig":     "an object",
-	"mode":              "\"kernel\" or \"ovs\"",
-	"bridge":            "an Open vSwitch bridge name string",
-	"ovsdbSocket":       "a string such as \"unix:/var/run/openvswitch/db.sock\" or \"tcp:127.0.0.1:6640\"",
-	"allowedCVlans":     "a list of integers 1-4094",
-	"overrideSVlans":    "a list of strings such as [\"100-199\",\"300\"]",
-	"overrideCVlans":    "a list of strings such as [\"100-199\",\"300\"]",
-	"logFile":           "an absolute file path string",
-	"logLevel":          "\"debug\", \"info\", \"warn\" or \"error\"",
-	"args":              "an object",
+	"cniVersion":                "a version string such as \"1.0.0\"",
+	"name":                      "a string",
+	"type":                      "the string \"qinq\"",
+	"master":                    "an interface name string",
+	"sVlan":                     "an integer 1-4094",
+	"sProto":                    "\"802.1ad\" or \"802.1Q\"",
+	"cVlans":                    "a list of integers 1-4094",
+	"mtu":                       "an integer, at least 68",
+	"linkInContainer":           "true or false",
+	"mac":                       "a MAC address string",
+	"containerLink":             `"bridge", "vlan", "macvlan" or "ipvlan"`,
+	"containerLinkMode":         `for macvlan "bridge", "private" or "vepa"; for ipvlan "l2", "l3" or "l3s"`,
+	"disableContainerInterface": "true or false",
+	"ipam":                      "an object",
+	"prevResult":                "a CNI result object",
+	"dns":                       "an object",
+	"runtimeConfig":             "an object",
+	"mode":                      "\"kernel\" or \"ovs\"",
+	"bridge":                    "an Open vSwitch bridge name string",
+	"ovsdbSocket":               "a string such as \"unix:/var/run/openvswitch/db.sock\" or \"tcp:127.0.0.1:6640\"",
+	"allowedCVlans":             "a list of integers 1-4094",
+	"overrideSVlans":            "a list of strings such as [\"100-199\",\"300\"]",
+	"overrideCVlans":            "a list of strings such as [\"100-199\",\"300\"]",
+	"logFile":                   "an absolute file path string",
+	"logLevel":                  "\"debug\", \"info\", \"warn\" or \"error\"",
+	"args":                      "an object",
 }
 
 // Parse decodes and validates stdin, then applies the per-pod VLANs from

@@ -53,7 +53,29 @@ func (c *Config) fillContainerLink(raw *rawConfig) error {
 	if err := c.fillLinkMode(raw.LinkMode); err != nil {
 		return err
 	}
+	if err := c.fillDisableContainerInterface(raw); err != nil {
+		return err
+	}
 	return c.checkLinkCombination()
+}
+
+// fillDisableContainerInterface: only a bridge port can stay down while the
+// chain carries the pod's VM elsewhere, and an address on a link left down
+// would be a lie to the runtime.
+func (c *Config) fillDisableContainerInterface(raw *rawConfig) error {
+	if !raw.DisableContainerInterface {
+		return nil
+	}
+	switch {
+	case c.ContainerLink != LinkBridge:
+		return cnierr.InvalidConfig("disableContainerInterface", "true is only used with containerLink \"bridge\" (here %q): "+
+			"the other container links come up with the pod", c.ContainerLink)
+	case raw.IPAM.Type != "":
+		return cnierr.InvalidConfig("disableContainerInterface", "true cannot be used with ipam (here %q): "+
+			"the interface stays down, and the VM behind it brings its own addresses", raw.IPAM.Type)
+	}
+	c.DisableContainerInterface = true
+	return nil
 }
 
 // defaultContainerLink keeps every VLAN device out of the container where it

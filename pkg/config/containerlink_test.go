@@ -99,3 +99,33 @@ func TestMAC_CNIArgsMACWinsOverTheKeyAndTheCapabilityOverIt(t *testing.T) {
 		t.Fatalf("a multicast CNI_ARGS MAC: want code 7 naming CNI_ARGS MAC, got %v", err)
 	}
 }
+
+// disableContainerInterface is the bridge link's alone, and never with IPAM:
+// both keys are named, and the value a user would try instead.
+func TestDisableContainerInterface_BridgeOnlyAndWithoutIPAM(t *testing.T) {
+	for _, js := range []string{`{"master":"eth0","sVlan":1,"disableContainerInterface":true}`,
+		`{"master":"eth0","sVlan":1,"containerLink":"bridge","disableContainerInterface":true}`} {
+		if c := parse(t, js); !c.DisableContainerInterface {
+			t.Errorf("%s: not taken", js)
+		}
+	}
+	if c := parse(t, `{"master":"eth0","sVlan":1,"disableContainerInterface":false}`); c.DisableContainerInterface {
+		t.Error("false was taken as true")
+	}
+	for _, tc := range []struct{ js, says string }{
+		{`{"containerLink":"vlan","disableContainerInterface":true}`, `containerLink "bridge" (here "vlan")`},
+		{`{"containerLink":"macvlan","disableContainerInterface":true}`, `containerLink "bridge" (here "macvlan")`},
+		{`{"cVlans":[10],"containerLink":"ipvlan","disableContainerInterface":true}`, `containerLink "bridge" (here "ipvlan")`},
+		{`{"linkInContainer":true,"disableContainerInterface":true}`, `containerLink "bridge" (here "vlan")`},
+		{`{"mode":"ovs","bridge":"br0","master":"","disableContainerInterface":true}`, `containerLink "bridge" (here "vlan")`},
+		{`{"ipam":{"type":"host-local"},"disableContainerInterface":true}`, `cannot be used with ipam (here "host-local")`},
+		{`{"disableContainerInterface":"yes"}`, "true or false"},
+	} {
+		js := `{"master":"eth0","sVlan":1,` + tc.js[1:]
+		_, err := Parse(v1(js), "")
+		var e *types.Error
+		if !errors.As(err, &e) || e.Code != 7 || !strings.HasPrefix(e.Msg, "disableContainerInterface:") || !strings.Contains(e.Msg, tc.says) {
+			t.Errorf("%s: want code 7 on disableContainerInterface saying %s, got %v", tc.js, tc.says, err)
+		}
+	}
+}

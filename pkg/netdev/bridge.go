@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"bytes"
 	"errors"
 	"hash/fnv"
 	"net"
@@ -110,19 +111,24 @@ func fdbVIDs(vids []config.VID) []config.VID {
 
 // EnsureBridge finds the bridge or makes it: STP off, forward delay 0, its
 // own MTU and MAC, so that it does not follow its ports. In qinq's own
-// namespace its name (a hash of its key) is its identity: it is made under
+// namespace its name (a digest of its key) is its identity: it is made under
 // that name, and one found without its owner alias is one an ADD died
-// making, finished now. The alias says which link it belongs to.
+// making, finished now. The alias says which link it belongs to; a bridge a
+// previous release made is found under its name of then (FindBridge).
 func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
+	if l, err := FindBridge(o.H, b.Name, b.Key); l != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return l, setUp(o.H, l)
+	}
 	if l, err := o.H.LinkByName(b.Name); err == nil {
-		k, owned := OwnedKey(l)
-		switch {
-		case owned && k != BridgeKey(b.Key):
-			return nil, cnierr.Conflict("%s in qinq's network namespace is the bridge of %s, not of %s", b.Name, k, b.Key)
-		case !owned:
-			if err := finishBridge(o, l, b); err != nil {
-				return nil, err
-			}
+		if _, owned := OwnedKey(l); owned {
+			// Another key's: named by no key, which may be another tenant's.
+			return nil, cnierr.Conflict("%s in qinq's network namespace is the bridge of another link", b.Name)
+		}
+		if err := finishBridge(o, l, b); err != nil {
+			return nil, err
 		}
 		return l, setUp(o.H, l)
 	} else if !IsGone(err) {
@@ -136,7 +142,7 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 	filtering, pvid := true, uint16(0) // no VLAN on a new port, none on the bridge itself
 	br := &netlink.Bridge{LinkAttrs: attrs, VlanFiltering: &filtering, VlanDefaultPVID: &pvid}
 	if err := Retry(func() error { return o.H.LinkAdd(br) }); err != nil {
-		return nil, Error("create the bridge "+b.Name, err)
+		return nil, CreateError(br, "create the bridge "+b.Name, err)
 	}
 	l, err := o.H.LinkByName(b.Name)
 	if err == nil {
@@ -302,7 +308,8 @@ func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, store string, inUse
 		}
 		return found, nil
 	}
-	made, _, err := n.createChainLink(parent, NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU))
+	v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
+	made, _, err := n.createChainLink(parent, v)
 	switch {
 	case err == nil:
 		j, err := finishJoined(o, made.Link, l, store)
@@ -311,7 +318,7 @@ func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, store string, inUse
 		}
 		return j, err
 	case !errors.Is(err, unix.EEXIST):
-		return nil, Error("create "+l.Name, err)
+		return nil, CreateError(v, "create "+l.Name, err)
 	}
 	found, err := n.Find(parent, l, true)
 	switch {
@@ -340,7 +347,7 @@ func notUplink(l plan.VLANLink, own bool, found netlink.Link) error {
 // findOwned finds the owned link keyed l.Key in qinq's namespace: by name,
 // else (a temporary name, after a crash) by listing.
 func findOwned(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
+	for _, name := range l.Names() {
 		if f, err := h.LinkByName(name); err == nil {
 			if k, ok := OwnedKey(f); ok && k == l.Key {
 				return f, nil
@@ -421,7 +428,7 @@ func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, p Port) er
 		if errors.Is(err, unix.EEXIST) {
 			return cnierr.Conflict("bridge port %s already exists in qinq's network namespace", p.HostName)
 		}
-		return Error("create the veth pair "+p.HostName, err)
+		return CreateError(veth, "create the veth pair "+p.HostName, err)
 	}
 	if err := isolateIn(o, p.HostName); err != nil {
 		_ = DeleteNamed(o.H, p.HostName, "veth") // takes the container end along
@@ -441,28 +448,94 @@ func isolateIn(o *Own, name string) error {
 // frames from mac (on every VLAN in vids, or on untaggedVID): a
 // static, sticky FDB entry per VLAN, so neither the pod nor a frame from the
 // wire can move or add entries. A full bridge is code 11.
-func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) (AntiSpoof, error) {
 	if err := Retry(func() error { return o.H.LinkSetMaster(host, bridge) }); err != nil {
 		if errors.Is(err, unix.EXFULL) {
-			return cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
+			return "", cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
 				" ports (the kernel's limit, the uplink included): no further pod on this (S, C) on this node until one leaves", err)
 		}
-		return Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
+		return "", Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 	}
 	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index) }); err != nil {
-		return Error("lock the bridge port "+host.Attrs().Name, err)
+		return "", Error("lock the bridge port "+host.Attrs().Name, err)
+	}
+	how, err := keepToMAC(o, host, mac)
+	if err != nil {
+		return "", err
 	}
 	if err := portVLANs(o.H, host, vids); err != nil {
-		return err
+		return "", err
 	}
 	for _, vid := range fdbVIDs(vids) {
-		n := &netlink.Neigh{LinkIndex: host.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
-			Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: mac, Vlan: int(vid)}
-		if err := Retry(func() error { return o.H.NeighSet(n) }); err != nil {
-			return Error("add the FDB entry of "+mac.String()+" on "+host.Attrs().Name, err)
+		e := fdbEntry{port: host, bridge: bridge.Attrs().Index, mac: mac, vid: vid}
+		if err := addExclusive(o.H, e); err != nil {
+			return "", err
 		}
 	}
-	return setUp(o.H, host)
+	return how, setUp(o.H, host)
+}
+
+// fdbEntry is a pod's static entry: mac on vid, on its port of bridge.
+type fdbEntry struct {
+	port   netlink.Link
+	bridge int
+	mac    net.HardwareAddr
+	vid    config.VID
+}
+
+// addExclusive adds the entry exclusively (NLM_F_EXCL: the kernel's
+// fdb_add_entry refuses with EEXIST when the bridge has mac on vid on any
+// port), never create-or-replace: a MAC another port holds is refused (100,
+// naming no holder), and of two racing ADDs with one MAC exactly one wins.
+// An entry the uplink learned from the wire is no conflict (a VM's MAC
+// arrives on a live-migration target first): it goes, and the add is tried
+// again, as long as the wire does not learn it back at once.
+func addExclusive(h netlinksafe.Handle, e fdbEntry) error {
+	n := &netlink.Neigh{LinkIndex: e.port.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
+		Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: e.mac, Vlan: int(e.vid)}
+	for range 3 {
+		err := Retry(func() error { return h.NeighAdd(n) })
+		if !errors.Is(err, unix.EEXIST) {
+			return Error("add the FDB entry of "+e.mac.String()+" on "+e.port.Attrs().Name, err)
+		}
+		learned, err := learnedFromWire(h, e)
+		if err != nil {
+			return err
+		}
+		if learned == nil {
+			return cnierr.Conflict("MAC %s is already another port's on this bridge (VLAN %d): a pod never takes over a MAC another pod "+
+				"or the bridge holds; give this pod another mac", e.mac, e.vid)
+		}
+		if err := IgnoreGone(h.NeighDel(learned)); err != nil && !errors.Is(err, unix.ENOENT) {
+			return Error("delete the FDB entry the uplink learned for "+e.mac.String(), err)
+		}
+	}
+	return cnierr.TryAgain("MAC "+e.mac.String()+" keeps arriving from the wire on this pod's VLAN", unix.EEXIST)
+}
+
+// learnedFromWire returns the bridge's entry for the MAC on the VLAN when it
+// is one the uplink (its one VLAN link port) learned, neither static nor
+// permanent; nil for any other holder.
+func learnedFromWire(h netlinksafe.Handle, e fdbEntry) (*netlink.Neigh, error) {
+	fdb, err := h.NeighList(0, unix.AF_BRIDGE)
+	if err != nil {
+		return nil, Error("list the FDB of qinq's network namespace", err)
+	}
+	for _, n := range fdb {
+		if n.MasterIndex != e.bridge || n.Vlan != int(e.vid) || !bytes.Equal(n.HardwareAddr, e.mac) {
+			continue
+		}
+		if n.State&(netlink.NUD_NOARP|netlink.NUD_PERMANENT) != 0 {
+			return nil, nil
+		}
+		port, err := h.LinkByIndex(n.LinkIndex)
+		if err != nil || port.Type() != "vlan" {
+			return nil, nil
+		}
+		// Deleted through the bridge, whatever flags the dump carried.
+		return &netlink.Neigh{LinkIndex: n.LinkIndex, Family: unix.AF_BRIDGE, Flags: netlink.NTF_MASTER, HardwareAddr: n.HardwareAddr, Vlan: n.Vlan}, nil
+	}
+	return nil, nil
 }
 
 // FDBVIDs are the VLANs of a port's FDB entries for a bridge with vids.
@@ -473,49 +546,40 @@ func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) 
 	return findOwned(h, l)
 }
 
-// DeleteBridge deletes the bridge name in qinq's namespace unless it is
-// another link's.
+// FindBridge finds the bridge of the link keyed key in qinq's namespace,
+// owned and under one of its names (plan.BridgeNames): named (recorded or
+// planned), this release's, or a previous release's. Nil if none.
+func FindBridge(h netlinksafe.Handle, name, key string) (netlink.Link, error) {
+	for _, n := range plan.BridgeNames(name, key) {
+		l, err := h.LinkByName(n)
+		if IsGone(err) {
+			continue
+		}
+		if err != nil {
+			return nil, Error("find the bridge "+n, err)
+		}
+		if k, ok := OwnedKey(l); ok && k == BridgeKey(key) {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+// DeleteBridge deletes the bridge of key in qinq's namespace (FindBridge),
+// or, without an alias under name, the one an ADD died making (its name is
+// the digest of key, in qinq's namespace). Another link's stays.
 func DeleteBridge(h netlinksafe.Handle, name, key string) error {
-	l, err := h.LinkByName(name)
-	if IsGone(err) {
-		return nil
-	}
+	l, err := FindBridge(h, name, key)
 	if err != nil {
-		return Error("find the bridge "+name, err)
+		return err
 	}
-	// Without an alias it is one an ADD died making (its name is the hash of
-	// key, in qinq's namespace); with another link's alias it is not ours.
-	if k, ok := OwnedKey(l); ok && k != BridgeKey(key) {
-		return nil
+	if l == nil {
+		if l, err = h.LinkByName(name); IsGone(err) || (err == nil && Owned(l)) {
+			return nil
+		}
+		if err != nil {
+			return Error("find the bridge "+name, err)
+		}
 	}
-	return Error("delete the bridge "+name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
-}
-
-// LockedPortsSupported reports whether the running kernel has locked bridge
-// ports (IFLA_BRPORT_LOCKED, Linux 5.18): an older one ignores the attribute
-// without an error, and a pod's port would accept any source MAC.
-func LockedPortsSupported() bool {
-	var uts unix.Utsname
-	if unix.Uname(&uts) != nil {
-		return false
-	}
-	return releaseAtLeast(unix.ByteSliceToString(uts.Release[:]), 5, 18)
-}
-
-// releaseAtLeast compares a kernel release ("6.1.0-57-amd64") with major.minor.
-func releaseAtLeast(release string, major, minor int) bool {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	ma, err1 := strconv.Atoi(parts[0])
-	digits := parts[1]
-	if i := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		digits = digits[:i] // "18-rc1"
-	}
-	mi, err2 := strconv.Atoi(digits)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return ma > major || (ma == major && mi >= minor)
+	return Error("delete the bridge "+l.Attrs().Name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
 }

@@ -3,16 +3,36 @@ package netdev
 import (
 	"testing"
 
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+
 	"github.com/qinq-cni/qinq/pkg/config"
 )
 
-func TestReleaseAtLeast_LockedPortsNeed5_18(t *testing.T) {
-	for rel, want := range map[string]bool{
-		"6.1.0-57-amd64": true, "5.18.0": true, "5.17.15-arch1": false, "4.19.0-27-amd64": false,
-		"5.18-rc1": true, "10.0.0": true, "garbage": false, "": false,
-	} {
-		if got := releaseAtLeast(rel, 5, 18); got != want {
-			t.Errorf("%q: %v, want %v", rel, got, want)
+// The lock is read from where the kernel reports it, nested two levels down;
+// a kernel without locked ports has no such attribute.
+func TestNestedAttr_FindsTheLockInTheBridgePortData(t *testing.T) {
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_SLAVE_KIND, nl.ZeroTerminated("bridge"))
+	data := info.AddRtAttr(nl.IFLA_INFO_SLAVE_DATA, nil)
+	data.AddRtAttr(nl.IFLA_BRPORT_LEARNING, []byte{0})
+	withLock := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	withLock.AddRtAttr(nl.IFLA_INFO_SLAVE_KIND, nl.ZeroTerminated("bridge"))
+	d2 := withLock.AddRtAttr(int(nl.IFLA_INFO_SLAVE_DATA|nl.NLA_F_NESTED), nil)
+	d2.AddRtAttr(nl.IFLA_BRPORT_LEARNING, []byte{0})
+	d2.AddRtAttr(nl.IFLA_BRPORT_LOCKED, []byte{1})
+	name := nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated("qbp1"))
+	for _, tc := range []struct {
+		attrs []*nl.RtAttr
+		found bool
+	}{{[]*nl.RtAttr{name, info}, false}, {[]*nl.RtAttr{name, withLock}, true}, {[]*nl.RtAttr{name}, false}} {
+		var b []byte
+		for _, a := range tc.attrs {
+			b = append(b, a.Serialize()...)
+		}
+		v, found, err := nestedAttr(b, unix.IFLA_LINKINFO, nl.IFLA_INFO_SLAVE_DATA, nl.IFLA_BRPORT_LOCKED)
+		if err != nil || found != tc.found || (found && (len(v) != 1 || v[0] != 1)) {
+			t.Errorf("attrs %d: found %v %v (%v), want found %v", len(tc.attrs), found, v, err, tc.found)
 		}
 	}
 }

@@ -68,10 +68,7 @@ func (n *Namespaces) parentID() (int, error) {
 // findVLAN finds l on parent in h's namespace: the parent is in the
 // namespace with id nsid there, or in h's own (nsid < 0).
 func findVLAN(h netlinksafe.Handle, parent, nsid int, l plan.VLANLink, list bool) (netlink.Link, error) {
-	for _, name := range []string{l.Name, l.AltName} {
-		if name == "" {
-			break
-		}
+	for _, name := range l.Names() {
 		found, err := h.LinkByName(name)
 		switch {
 		case IsGone(err):

@@ -59,7 +59,7 @@ func CreateInContainer(n *Namespaces, c ContainerLink, u *undo.Stack) (netlink.L
 		if errors.Is(err, unix.EEXIST) && c.InUse != nil {
 			return nil, c.InUse()
 		}
-		return nil, Error("create "+c.Name+" in the container", err)
+		return nil, CreateError(c.Link, "create "+c.Name+" in the container", err)
 	}
 	ctr := *n.Container
 	created, err := ctr.LinkByName(attrs.Name)

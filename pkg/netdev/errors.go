@@ -23,12 +23,34 @@ func Error(what string, err error) error {
 		return nil
 	case errors.As(err, &coded):
 		return err
-	case errors.Is(err, unix.EOPNOTSUPP), strings.Contains(err.Error(), "operation not supported"):
-		return cnierr.Unavailable("%s: the kernel cannot make this kind of link (is its module, e.g. 8021q, available?): %v", what, err)
+	case unsupported(err):
+		return cnierr.Unavailable("%s: the kernel does not support it: %v", what, err)
 	case transient(err):
 		return cnierr.TryAgain(what, err)
 	}
 	return cnierr.Internal(what, err)
+}
+
+// CreateError is Error for the creation of l: a kernel without l's kind of
+// link is named by the module that brings it.
+func CreateError(l netlink.Link, what string, err error) error {
+	if unsupported(err) {
+		return cnierr.Unavailable("%s: the kernel cannot make a %s link: load the %s module (modprobe %s): %v",
+			what, l.Type(), moduleOf(l.Type()), moduleOf(l.Type()), err)
+	}
+	return Error(what, err)
+}
+
+// moduleOf names the module of a kind of link: only VLAN links differ.
+func moduleOf(kind string) string {
+	if kind == "vlan" {
+		return "8021q"
+	}
+	return kind // bridge, macvlan, ipvlan, veth
+}
+
+func unsupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || strings.Contains(err.Error(), "operation not supported")
 }
 
 // retryAttempts bounds Retry: about 150 ms of backoff in all.

@@ -2,9 +2,11 @@ package netdev
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,5 +50,30 @@ func TestTempNames_AreRecognisedAndNeverCollideWithIfNames(t *testing.T) {
 		if IsTempName(s) {
 			t.Errorf("%q taken for a temporary name", s)
 		}
+	}
+}
+
+// A kernel without a kind of link is told by the module that brings it, not
+// by an example that may be another module.
+func TestCreateError_NamesTheModuleOfTheKindOfLink(t *testing.T) {
+	for _, tc := range []struct {
+		l      netlink.Link
+		module string
+	}{
+		{&netlink.Bridge{}, "modprobe bridge"}, {&netlink.Vlan{}, "modprobe 8021q"}, {&netlink.Macvlan{}, "modprobe macvlan"},
+		{&netlink.IPVlan{}, "modprobe ipvlan"}, {&netlink.Veth{}, "modprobe veth"},
+	} {
+		err := CreateError(tc.l, "create x", unix.EOPNOTSUPP)
+		var e *types.Error
+		if !errors.As(err, &e) || e.Code != types.ErrPluginNotAvailable || !strings.Contains(e.Msg, tc.module) {
+			t.Errorf("%s: %v, want code 50 saying %q", tc.l.Type(), err, tc.module)
+		}
+		if tc.l.Type() != "vlan" && strings.Contains(e.Msg, "8021q") {
+			t.Errorf("%s: %v names 8021q", tc.l.Type(), err)
+		}
+	}
+	var e *types.Error
+	if err := CreateError(&netlink.Bridge{}, "create x", unix.EBUSY); !errors.As(err, &e) || e.Code != types.ErrTryAgainLater {
+		t.Errorf("a transient answer: %v, want code 11", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // hostLinkSettings keep the node's own stack out of a link that carries
-// tenant frames (see README, Security). Each is a per-link value that holds
+// tenant frames (see docs/security.md). Each is a per-link value that holds
 // whatever the node's "all" value is: the kernel takes the larger of the two
 // for arp_ignore and rp_filter, disable_ipv6 is the link's own, and
 // accept_ra and addr_gen_mode are read per link only.

@@ -67,3 +67,22 @@ func TestOwnerMark_TooManyStoresBecomeManyAndFitTheAlias(t *testing.T) {
 		t.Fatalf("alias %q (%d bytes) reads back as %+v", alias, len(alias), back)
 	}
 }
+
+// A link made under another key of the same chain (an altname of the
+// master, before masters were resolved) has users under two keys: no store
+// may delete it by itself once a caller under the other key joins.
+func TestOwnerMark_ALinkJoinedUnderAnotherKeyIsNoStoresToDelete(t *testing.T) {
+	mine := "00112233445566aa"
+	o := Owner{Stores: []string{mine}, Key: "uplink:88a8.100"}
+	next := nextMark(o, Mark{Store: mine}, "eth1:88a8.100")
+	l := linkWith("eth1.100", next.Alias())
+	if next.Key != o.Key || DeletableBy(l, mine) || !Owned(l) {
+		t.Fatalf("mark %q after a join under another key: deletable %v", next.Alias(), DeletableBy(l, mine))
+	}
+	if same := nextMark(o, Mark{Store: mine}, "uplink:88a8.100"); !slices.Equal(same.Stores, o.Stores) {
+		t.Fatalf("a join under the mark's own key changed it: %+v", same)
+	}
+	if other := nextMark(o, Mark{Store: "ffeeddccbbaa9988"}, o.Key); len(other.Stores) != 2 {
+		t.Fatalf("another store's join: %+v", other)
+	}
+}

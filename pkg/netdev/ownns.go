@@ -73,7 +73,7 @@ func makeNS(path string) error {
 		_ = os.Remove(path)
 		return cnierr.Unavailable("qinq's network namespace (its bridges and chain links) would be bound at %s in this caller's mount namespace only "+
 			"(not the node's: PID 1's), and would vanish with it, taking every pod on it offline: run qinq in the node's mount namespace "+
-			"(nsenter --net rather than ip netns exec; see README, Multus thick)", path)
+			"(nsenter --net rather than ip netns exec; see docs/kubernetes.md, Multus thick)", path)
 	}
 	return nil
 }

@@ -12,6 +12,34 @@ import (
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
+// FindVLAN returns the VLAN link on parent with tag t, or nil if there is
+// none in h's namespace. It lists the namespace's links: callers that know
+// the link's likely name try LookupVLAN first.
+func FindVLAN(h netlinksafe.Handle, parent int, t plan.Tag) (netlink.Link, error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, Error("list links", err)
+	}
+	for _, l := range links {
+		if isVLAN(l, parent, t) {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+// LookupVLAN finds the VLAN link l on parent: by its names first (one
+// request each), then by listing, for a link an admin made under another
+// name or one still under a temporary name.
+func LookupVLAN(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	for _, name := range l.Names() {
+		if found, err := h.LinkByName(name); err == nil && isVLAN(found, parent, l.Tag) {
+			return found, nil
+		}
+	}
+	return FindVLAN(h, parent, l.Tag)
+}
+
 func isVLAN(l netlink.Link, parent int, t plan.Tag) bool {
 	v, ok := l.(*netlink.Vlan)
 	return ok && v.ParentIndex == parent && v.VlanProtocol == t.Proto && v.VlanId == int(t.VID)
@@ -51,12 +79,13 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 		return At{}, 0, err
 	}
 	if !found.Found() {
-		made, err := n.createShared(parent, l, m.Store)
+		v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
+		made, err := n.createShared(parent, v, l, m.Store)
 		if err == nil {
 			return made, l.MTU, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return At{}, 0, Error("create "+l.Name, err)
+			return At{}, 0, CreateError(v, "create "+l.Name, err)
 		}
 		if found, err = n.Find(parent, l, true); err != nil {
 			return At{}, 0, err
@@ -67,8 +96,7 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	}
 	if IsTempName(found.Attrs().Name) {
 		// An ADD died half-way through creating it.
-		_, err := finishShared(found.H, found.Link, l, m.Store, n.isolation(found))
-		if err != nil {
+		if _, err := finishShared(found.H, found.Link, l, m.Store, n.isolation(found)); err != nil {
 			return At{}, 0, err
 		}
 		return n.refetch(found)
@@ -76,7 +104,7 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	if found.Own && found.Attrs().MasterIndex != 0 {
 		return At{}, 0, inUse() // a bridge's uplink: its one receive handler is the bridge's
 	}
-	if err := joinOwners(found.H, found.Link, m); err != nil {
+	if err := joinOwners(found.H, found.Link, m, l.Key); err != nil {
 		return At{}, 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
@@ -87,10 +115,10 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	return found, found.Attrs().MTU, nil
 }
 
-// createShared creates l on parent and finishes it (createdShared); an
+// createShared creates v (l on parent) and finishes it (createdShared); an
 // EEXIST from the kernel comes back as it is.
-func (n *Namespaces) createShared(parent At, l plan.VLANLink, store string) (At, error) {
-	made, isolate, err := n.createChainLink(parent, NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU))
+func (n *Namespaces) createShared(parent At, v *netlink.Vlan, l plan.VLANLink, store string) (At, error) {
+	made, isolate, err := n.createChainLink(parent, v)
 	if err != nil {
 		return At{}, err
 	}
@@ -121,6 +149,31 @@ func (n *Namespaces) isolation(a At) func(string) error {
 		return nil
 	}
 	return IsolateHostLink
+}
+
+// FindShared finds the shared VLAN link l on parent under its planned names
+// (one request each); nil if neither holds it. Planning reads the MTUs of
+// the links that exist this way.
+func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	return byName(h, parent, l)
+}
+
+// byName finds the VLAN link l on parent under its planned name, or under
+// the alternative one when the first belongs to an unrelated link, or under
+// the hashed name a previous release gave it; nil if none holds it.
+func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+	for _, name := range l.Names() {
+		found, err := h.LinkByName(name)
+		switch {
+		case IsGone(err):
+			continue
+		case err != nil:
+			return nil, Error("find "+name, err)
+		case isVLAN(found, parent, l.Tag):
+			return found, nil
+		}
+	}
+	return nil, nil
 }
 
 // createdShared finishes a shared link just created. It was made so that it
@@ -179,17 +232,35 @@ type Mark struct {
 // joinOwners adds the store to the mark of an owned link that does not name
 // it yet (made by another store, or by a release before store identities).
 // An admin's link stays unmarked, and so never deleted.
-func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark) error {
+func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark, key string) error {
 	o, ok := OwnerOf(l)
-	if !ok || slices.Contains(o.Stores, m.Store) {
+	if !ok {
 		return nil
 	}
-	next := o.With(m.Store)
-	if o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded() {
-		next = Owner{Stores: []string{m.Store}, Key: o.Key}
+	next := nextMark(o, m, key)
+	if slices.Equal(next.Stores, o.Stores) && next.Key == o.Key {
+		return nil
 	}
 	alias := next.Alias()
 	return Error("mark "+l.Attrs().Name+" as used by this store too", Retry(func() error { return h.LinkSetAlias(l, alias) }))
+}
+
+// nextMark is the mark of a link once the caller, of store m.Store, uses
+// it under key. A mark naming another key is one a release before masters
+// were resolved made under another name of the master (an altname): the
+// link's users are then recorded under two keys, and no store can count
+// them all, so it is marked as ManyStores' (kept, never deleted by a DEL:
+// a leak for qinq-admin rather than an outage).
+func nextMark(o Owner, m Mark, key string) Owner {
+	switch {
+	case o.Key != key:
+		return Owner{Stores: []string{ManyStores}, Key: o.Key}
+	case slices.Contains(o.Stores, m.Store):
+		return o
+	case o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded():
+		return Owner{Stores: []string{m.Store}, Key: o.Key}
+	}
+	return o.With(m.Store)
 }
 
 // DeletableBy reports whether store may delete l once its own records show

@@ -74,12 +74,14 @@ type IpvlanEndpoint struct {
 // BridgeEndpoint is a veth pair: the container end is Iface.Name, the host
 // end HostName a locked port of the Linux bridge Bridge on the chain's last
 // link, in qinq's own network namespace. AllowedCVlans (tunnel mode) is the
-// bridge's VLAN filter; nil: no filter, every C-VLAN passes.
+// bridge's VLAN filter; nil: no filter, every C-VLAN passes. Down: the
+// container end is made down and left so (disableContainerInterface).
 type BridgeEndpoint struct {
 	Iface
 	Bridge        string
 	HostName      string
 	AllowedCVlans []config.VID
+	Down          bool
 }
 
 // VethEndpoint is an OVS port's veth: HostName is its host end (the port),

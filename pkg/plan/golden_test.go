@@ -46,5 +46,12 @@ func TestGolden_Names(t *testing.T) {
 	fmt.Fprintf(&b, "HostVethName(n, c1, net1)              %s\n", HostVethName("n", "c1", "net1"))
 	fmt.Fprintf(&b, "ContainerVethName(net1)                %s\n", ContainerVethName("net1"))
 	fmt.Fprintf(&b, "ContainerVethName(averylongifnam)      %s\n", ContainerVethName("averylongifnam"))
+	// The names the previous releases gave (FNV-32): links they made keep
+	// them, and are found under them.
+	fmt.Fprintf(&b, "BridgeNames(eth0:88a8.100:8100.10)     %s\n", strings.Join(BridgeNames("", "eth0:88a8.100:8100.10"), " "))
+	long := VLANLink{Key: "enp0s31f6np0:88a8.4000", Name: "qinq" + digest64("enp0s31f6np0:88a8.4000")}
+	long.AltName = long.Name
+	fmt.Fprintf(&b, "Names(enp0s31f6np0:88a8.4000)          %s\n", strings.Join(long.Names(), " "))
+	fmt.Fprintf(&b, "LegacyHostVethName(n, c1, net1)        %s\n", LegacyHostVethName("n", "c1", "net1"))
 	golden.Check(t, filepath.Join("testdata", "golden", "names.txt"), []byte(b.String()))
 }

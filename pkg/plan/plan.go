@@ -7,8 +7,11 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -154,7 +157,8 @@ func (p *Plan) kernel(c *config.Config, mtu int, found []int) {
 	case config.LinkBridge:
 		a := p.Attachment
 		p.Endpoint = &BridgeEndpoint{Iface: iface, Bridge: BridgeName(top.Key),
-			HostName: BridgePortName(a.Network, a.ContainerID, a.IfName), AllowedCVlans: c.AllowedCVlans}
+			HostName: BridgePortName(a.Network, a.ContainerID, a.IfName), AllowedCVlans: c.AllowedCVlans,
+			Down: c.DisableContainerInterface}
 	default:
 		p.Endpoint = &MacvlanEndpoint{Iface: iface, Mode: c.ContainerLinkMode}
 	}
@@ -266,52 +270,109 @@ func tagsOf(c *config.Config) []Tag {
 }
 
 // sharedNames gives a readable name ("eth0.100.50") when it fits in 15
-// characters, and a stable hashed one ("qinq1a2b3c4d") to fall back on.
+// characters, and a stable hashed one ("qinq" and 64 bits of digest) to fall
+// back on.
 func sharedNames(master string, tags []Tag, key string) (name, alt string) {
 	var b strings.Builder
 	b.WriteString(master)
 	for _, t := range tags {
 		fmt.Fprintf(&b, ".%d", t.VID)
 	}
-	alt = "qinq" + hash32(key)
+	alt = sharedPrefix + digest64(key)
 	if b.Len() > maxIfName {
 		return alt, alt
 	}
 	return b.String(), alt
 }
 
-func hash32(parts ...string) string {
+const sharedPrefix = "qinq"
+
+// Names are the names l may have on a node: its planned ones, then the
+// hashed one releases before 64-bit digests gave it, which a link they made
+// still carries.
+func (l VLANLink) Names() []string {
+	out := []string{}
+	for _, n := range []string{l.Name, l.AltName, sharedPrefix + legacyHash32(l.Key)} {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// digest64 names a key within IFNAMSIZ: the first 64 bits of its SHA-256,
+// base64url (11 characters; '-' and '_' are valid in link names). A
+// deliberate collision, or a name chosen to match another tenant's, costs
+// about 2^64 tries: FNV-32, used before, collided in seconds.
+func digest64(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// legacyHash32 is the 32-bit FNV-1a digest names had before digest64: the
+// links and ports the previous releases made still carry it.
+func legacyHash32(parts ...string) string {
 	h := fnv.New32a()
 	h.Write([]byte(strings.Join(parts, "\x00")))
 	return fmt.Sprintf("%08x", h.Sum32())
 }
 
+// digestLen is the length of digest64's output.
+const digestLen = 11
+
 // HostVethName is the host end of an OVS attachment's veth, and so the OVS
 // port's name: stable per attachment (at most 15 characters), so that DEL
 // finds it even when OVSDB has lost the port.
 func HostVethName(network, containerID, ifName string) string {
-	return hostVethPrefix + hash32(network, containerID, ifName)
+	return hostVethPrefix + digest64(network, containerID, ifName)
+}
+
+// LegacyHostVethName is HostVethName as releases before 64-bit digests gave it.
+func LegacyHostVethName(network, containerID, ifName string) string {
+	return hostVethPrefix + legacyHash32(network, containerID, ifName)
 }
 
 const hostVethPrefix = "qovs"
 
-// IsHostVethName recognises HostVethName's output: "qovs" and 8 hex digits.
+// IsHostVethName recognises HostVethName's output, "qovs" and 11 base64url
+// characters, and the previous releases' ("qovs" and 8 hex digits).
 func IsHostVethName(name string) bool {
 	rest, ok := strings.CutPrefix(name, hostVethPrefix)
-	if !ok || len(rest) != 8 {
+	switch {
+	case !ok:
 		return false
+	case len(rest) == 8:
+		return strings.Trim(rest, "0123456789abcdef") == ""
+	case len(rest) == digestLen:
+		b, err := base64.RawURLEncoding.DecodeString(rest)
+		return err == nil && len(b) == 8
 	}
-	return strings.Trim(rest, "0123456789abcdef") == ""
+	return false
 }
 
 // BridgeName is the bridge on the chain link keyed key (one per link).
-func BridgeName(key string) string { return "qbr" + hash32(key) }
+func BridgeName(key string) string { return bridgePrefix + digest64(key) }
+
+const bridgePrefix = "qbr"
+
+// BridgeNames are the names the bridge of key may have on a node: recorded
+// (what an ADD planned, "" if unknown), this release's, then the previous
+// releases' (FNV-32), which a bridge they made keeps while it lives.
+func BridgeNames(recorded, key string) []string {
+	out := []string{}
+	for _, n := range []string{recorded, BridgeName(key), bridgePrefix + legacyHash32(key)} {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // BridgePortName is the host end of a bridge attachment's veth: stable per
 // attachment, so DEL finds it even when the container end was renamed (as
 // KubeVirt does) or its netns is gone.
 func BridgePortName(network, containerID, ifName string) string {
-	return "qbp" + hash32(network, containerID, ifName)
+	return "qbp" + digest64(network, containerID, ifName)
 }
 
 // ContainerVethName is the name of the container's veth end when a C-link
@@ -320,7 +381,7 @@ func ContainerVethName(ifName string) string {
 	if len(ifName)+4 <= maxIfName {
 		return ifName + "-ovs"
 	}
-	return "qovc" + hash32(ifName)
+	return "qovc" + digest64(ifName)
 }
 
 // Differs says how recorded, what an ADD built, differs from planned, what

@@ -54,7 +54,11 @@ func (g *grant) allowWhere(entry string, c *config.Config) error {
 	case c.LinkInContainer:
 		return refuseUnless(g.linkInContainer, entry+".linkInContainer", "a master inside the container (linkInContainer) is not granted")
 	}
-	return refuseUnless(g.masters[c.Master], entry+".masters", "master %q is not granted", c.Master)
+	granted := g.masters[c.Master]
+	for _, alt := range c.MasterAltNames {
+		granted = granted || g.masters[alt]
+	}
+	return refuseUnless(granted, entry+".masters", "master %q is not granted", c.Master)
 }
 
 func (g *grant) allowSVlan(entry string, c *config.Config) error {

@@ -191,3 +191,27 @@ func BenchmarkLoadAndAllow(b *testing.B) {
 		}
 	}
 }
+
+// masters match the resolved master's name and every altname of it: a
+// grant of "eth1" admits a NAD naming its altname (resolved to eth1), and a
+// grant of the altname admits one naming eth1; another NIC's altname does
+// not.
+func TestAllow_MastersMatchTheLinkAndEveryAltnameOfIt(t *testing.T) {
+	byName := mustParse(t, `{"version":1,"noNamespace":{"masters":["eth1"],"sVlans":["100"],"cVlans":["10"],"containerLinks":["macvlan"]}}`)
+	byAlt := mustParse(t, `{"version":1,"noNamespace":{"masters":["uplink-a"],"sVlans":["100"],"cVlans":["10"],"containerLinks":["macvlan"]}}`)
+	resolved := func(alts ...string) *config.Config {
+		c := conf(t, `"master":"eth1","sVlan":100,"cVlans":[10],"containerLink":"macvlan"`)
+		c.MasterAltNames = alts
+		return c
+	}
+	if _, err := byName.Allow("", resolved("uplink-a")); err != nil {
+		t.Fatalf("a grant of eth1 refused its altname: %v", err)
+	}
+	if _, err := byAlt.Allow("", resolved("uplink-a")); err != nil {
+		t.Fatalf("a grant of the altname uplink-a refused eth1: %v", err)
+	}
+	_, err := byAlt.Allow("", resolved("uplink-b"))
+	refusedBy(t, err, "noNamespace.masters")
+	_, err = byAlt.Allow("", resolved())
+	refusedBy(t, err, "noNamespace.masters")
+}

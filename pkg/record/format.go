@@ -96,11 +96,13 @@ type vethV2 struct {
 }
 
 // bridgeV2: the Linux bridge in qinq's own netns, the pod's port on it and
-// the bridge's VLAN filter (tunnel mode; absent: none).
+// the bridge's VLAN filter (tunnel mode; absent: none). Down came after
+// the first format 2 records: absent reads as false.
 type bridgeV2 struct {
 	Bridge        string   `json:"bridge"`
 	HostName      string   `json:"hostName"`
 	AllowedCVlans []uint16 `json:"allowedCVlans,omitempty"`
+	Down          bool     `json:"down,omitempty"`
 }
 
 // encode is p as the current format.
@@ -144,7 +146,7 @@ func endpointOf(e plan.Endpoint) (endpointV2, error) {
 			out.Veth.CTag = &t
 		}
 	case *plan.BridgeEndpoint:
-		out.Bridge = &bridgeV2{Bridge: e.Bridge, HostName: e.HostName}
+		out.Bridge = &bridgeV2{Bridge: e.Bridge, HostName: e.HostName, Down: e.Down}
 		for _, v := range e.AllowedCVlans {
 			out.Bridge.AllowedCVlans = append(out.Bridge.AllowedCVlans, uint16(v))
 		}
@@ -213,7 +215,7 @@ func (e endpointV2) endpoint() (plan.Endpoint, error) {
 	case e.Kind == plan.KindIpvlan && e.Ipvlan != nil:
 		return &plan.IpvlanEndpoint{Iface: i, Mode: e.Ipvlan.Mode}, nil
 	case e.Kind == plan.KindBridge && e.Bridge != nil:
-		b := &plan.BridgeEndpoint{Iface: i, Bridge: e.Bridge.Bridge, HostName: e.Bridge.HostName}
+		b := &plan.BridgeEndpoint{Iface: i, Bridge: e.Bridge.Bridge, HostName: e.Bridge.HostName, Down: e.Bridge.Down}
 		for _, v := range e.Bridge.AllowedCVlans {
 			b.AllowedCVlans = append(b.AllowedCVlans, config.VID(v))
 		}

@@ -20,6 +20,7 @@ import (
 // must keep reading (as testdata/v1 does for format 1).
 var currentConfigs = map[string]string{
 	"bridge":           `"master":"eth0","sVlan":100,"cVlans":[50,10],"mac":"02:00:00:00:00:01"`,
+	"bridge-kubevirt":  `"master":"eth0","sVlan":100,"cVlans":[10],"mac":"02:00:00:00:00:01","disableContainerInterface":true`,
 	"bridge-tunnel":    `"master":"eth0","sVlan":300,"containerLink":"bridge","allowedCVlans":[10,20,30]`,
 	"vlan":             `"master":"eth0","sVlan":100,"cVlans":[10],"mac":"02:00:00:00:00:01","containerLink":"vlan"`,
 	"vlan-cisco":       `"master":"eth0","sVlan":100,"sProto":"802.1Q","cVlans":[10],"containerLink":"vlan"`,
@@ -101,4 +102,70 @@ func TestGolden_StoreLayout(t *testing.T) {
 	})
 	slices.Sort(paths)
 	golden.Check(t, filepath.Join("testdata", "golden", "layout.txt"), []byte(strings.Join(paths, "\n")+"\n"))
+}
+
+// TestGolden_RecordsOfTheReleaseBeforeDigestNames: the records the release
+// at fe54dd9 wrote (format 2, names with FNV-32 digests) still read as the
+// plan their config makes, and every name in them is one this release
+// looks for a link under: its pods are found, checked and deleted.
+func TestGolden_RecordsOfTheReleaseBeforeDigestNames(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "v2-fe54dd9", "*.json"))
+	if len(files) < 13 {
+		t.Fatalf("%d records of fe54dd9, want its 13", len(files))
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		js, ok := currentConfigs[name]
+		if !ok {
+			t.Fatalf("%s: no config of that name", file)
+		}
+		t.Run(name, func(t *testing.T) {
+			stored, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode(stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := v1Plan(t, js)
+			if err := sameButNames(&got, want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("read as\n%#v\nwant\n%#v", got, want)
+			}
+		})
+	}
+}
+
+// sameButNames checks that got's names are ones this release looks for
+// want's links under, then gives got want's names.
+func sameButNames(got *plan.Plan, want plan.Plan) error {
+	if len(got.Chain) != len(want.Chain) {
+		return fmt.Errorf("chain of %d links, want %d", len(got.Chain), len(want.Chain))
+	}
+	for i, l := range got.Chain {
+		w := want.Chain[i]
+		if !slices.Contains(w.Names(), l.Name) || !slices.Contains(w.Names(), l.AltName) {
+			return fmt.Errorf("link %s: names %s, %s are not among %v", l.Key, l.Name, l.AltName, w.Names())
+		}
+		got.Chain[i].Name, got.Chain[i].AltName = w.Name, w.AltName
+	}
+	switch e := got.Endpoint.(type) {
+	case *plan.BridgeEndpoint:
+		w := want.Endpoint.(*plan.BridgeEndpoint)
+		if key := want.Joined().Key; !slices.Contains(plan.BridgeNames("", key), e.Bridge) {
+			return fmt.Errorf("bridge %s is not among %v", e.Bridge, plan.BridgeNames("", key))
+		}
+		e.Bridge, e.HostName = w.Bridge, w.HostName // the port is found by its record's name
+	case *plan.VethEndpoint:
+		w := want.Endpoint.(*plan.VethEndpoint)
+		a := want.Attachment
+		if !plan.IsHostVethName(e.HostName) || e.HostName != plan.LegacyHostVethName(a.Network, a.ContainerID, a.IfName) {
+			return fmt.Errorf("host veth %s is not recognised as qinq's", e.HostName)
+		}
+		e.HostName, got.Switch.Port = w.HostName, w.HostName
+	}
+	return nil
 }

@@ -19,13 +19,13 @@ die() { echo "vm: setup: $*" >&2; exit 1; }
 # the VM (shared from the host over 9p); kmod gives depmod/modprobe to
 # compute module order; cpio builds the initramfs; util-linux gives flock;
 # iptables (iptables-legacy) sets the node rules of the br_netfilter test.
-packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux coreutils xz-utils grep iptables)
+packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux coreutils xz-utils zstd grep iptables)
 
 # Kernel modules loaded at boot (their dependencies are added automatically).
 # 9p/9pnet_virtio/overlay share the host's / read-only with a tmpfs overlay.
 # QINQ_VM_EXTRA_MODULES (space separated) adds more.
 modules=(virtio_pci 9p 9pnet_virtio overlay 8021q veth dummy bridge tun openvswitch macvlan ipvlan
-	br_netfilter iptable_filter iptable_nat xt_nat
+	br_netfilter iptable_filter iptable_nat xt_nat sch_ingress cls_flower cls_matchall act_gact
 	${QINQ_VM_EXTRA_MODULES:-})
 
 [ "$(id -u)" = 0 ] || die "must run as root (installs packages, VM runs tests as root)"
@@ -57,17 +57,38 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- kernel -----------------------------------------------------------------
+# QINQ_VM_SUITE names another Debian suite whose kernel to boot (bullseye:
+# 5.10, bookworm-backports: 6.12), read through apt lists of our own under
+# the cache: the machine's apt sources stay as they are.
+suite=${QINQ_VM_SUITE:-}
+apt_opts=()
+if [ -n "$suite" ]; then
+	case $suite in
+	bullseye | bookworm-backports) ;;
+	*) die "QINQ_VM_SUITE=$suite: must be bullseye or bookworm-backports" ;;
+	esac
+	aptdir=$cache/apt/$suite
+	mkdir -p "$aptdir/lists/partial" "$aptdir/cache"
+	echo "deb http://deb.debian.org/debian $suite main" >"$aptdir/sources.list"
+	apt_opts=(-o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$aptdir/lists"
+		-o "Dir::Cache=$aptdir/cache" -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root)
+	if ! ls "$aptdir"/lists/*_Packages* >/dev/null 2>&1; then
+		say "apt-get update for $suite (lists of our own)"
+		apt-get "${apt_opts[@]}" update -qq >&2 || die "apt-get update of $suite failed"
+	fi
+fi
+
 # KVER: QINQ_VM_KVER, else the version linux-image-amd64 depends on (from the
 # apt lists), else (offline, no lists) the newest one already cached.
 kernel_pkg_for_meta() {
-	apt-cache depends linux-image-amd64 2>/dev/null |
+	apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
 		sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1
 }
 if [ -n "${QINQ_VM_KVER:-}" ]; then
 	kver=$QINQ_VM_KVER
 else
 	pkg=$(kernel_pkg_for_meta)
-	if [ -z "$pkg" ] && ! ls -d "$cache"/kernel/*/.done >/dev/null 2>&1; then
+	if [ -z "$pkg" ] && [ -z "$suite" ] && ! ls -d "$cache"/kernel/*/.done >/dev/null 2>&1; then
 		apt_update
 		pkg=$(kernel_pkg_for_meta)
 	fi
@@ -84,9 +105,9 @@ if [ ! -e "$kroot/.done" ]; then
 	pkg=linux-image-$kver
 	dl=$(mktemp -d "$cache/.dl.XXXXXX")
 	say "downloading Debian kernel package $pkg (~70 MB, once)"
-	if ! (cd "$dl" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >&2); then
-		apt_update
-		(cd "$dl" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >&2) || { rm -rf "$dl"; die "apt-get download $pkg failed"; }
+	if ! (cd "$dl" && apt-get "${apt_opts[@]}" download -qq -o APT::Sandbox::User=root "$pkg" >&2); then
+		[ -n "$suite" ] || apt_update
+		(cd "$dl" && apt-get "${apt_opts[@]}" download -qq -o APT::Sandbox::User=root "$pkg" >&2) || { rm -rf "$dl"; die "apt-get download $pkg failed"; }
 	fi
 	rm -rf "$kroot.tmp"
 	mkdir -p "$kroot.tmp"
@@ -100,14 +121,18 @@ if [ ! -e "$kroot/.done" ]; then
 fi
 kernel=$kroot/boot/vmlinuz-$kver
 [ -f "$kernel" ] || die "kernel image $kernel missing (remove $kroot and retry)"
-# Under TCG the guest spends ~3 s decompressing the xz bzImage. The kernel
+# Under TCG the guest spends ~3 s decompressing the bzImage. The kernel
 # has CONFIG_PVH, so QEMU can boot the uncompressed ELF vmlinux directly:
-# unpack it once (payload starts at the xz magic FD 37 7A 58 5A 00).
+# unpack it once (payload starts at the xz magic FD 37 7A 58 5A 00, or at
+# zstd's 28 B5 2F FD from 6.x on).
 if [ ! -f "$kroot/vmlinux" ]; then
-	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$kernel" | head -n1 | cut -d: -f1 || true)
 	rm -f "$kroot/vmlinux.tmp"
-	# xz complains about the bytes after the stream: ignore its status.
-	[ -z "$off" ] || { tail -c +"$((off + 1))" "$kernel" | xz -dc >"$kroot/vmlinux.tmp" 2>/dev/null || true; }
+	# The decompressors complain about the bytes after the stream: ignore their status.
+	for z in '\xfd7zXZ\x00:xz' '\x28\xb5\x2f\xfd:zstd'; do
+		off=$(LC_ALL=C grep -obUaP "${z%:*}" "$kernel" | head -n1 | cut -d: -f1 || true)
+		[ -z "$off" ] || { tail -c +"$((off + 1))" "$kernel" | "${z#*:}" -dc >"$kroot/vmlinux.tmp" 2>/dev/null || true; }
+		[ ! -s "$kroot/vmlinux.tmp" ] || break
+	done
 	if [ "$(head -c 4 "$kroot/vmlinux.tmp" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then
 		mv "$kroot/vmlinux.tmp" "$kroot/vmlinux"
 	else
@@ -156,14 +181,15 @@ if [ ! -f "$initrd" ]; then
 	(cd "$t" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$initrd.tmp"
 	mv "$initrd.tmp" "$initrd"
 	rm -rf "$t"
-	# Drop stale initramfs images.
-	find "$cache" -maxdepth 1 -name 'initramfs-*.cpio' ! -path "$initrd" -delete
+	# Drop this kernel's stale initramfs images (other kernels keep theirs).
+	find "$cache" -maxdepth 1 -name "initramfs-$kver-*.cpio" ! -path "$initrd" -delete
 fi
 
-cat >"$cache/current.env.tmp" <<EOF
+env_file=$cache/current${suite:+-$suite}.env
+cat >"$env_file.tmp" <<EOF
 KVER='$kver'
 KERNEL='$kernel'
 INITRD='$initrd'
 EOF
-mv "$cache/current.env.tmp" "$cache/current.env"
+mv "$env_file.tmp" "$env_file"
 say "ready: kernel $kver, initramfs $(basename "$initrd") ($(($(stat -c %s "$initrd") / 1024)) KiB)"

@@ -48,9 +48,6 @@ func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.Bridge
 // master's lock, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
 func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Links, store string, u *undo.Stack) (backend.Attached, error) {
-	if !netdev.LockedPortsSupported() {
-		return backend.Attached{}, errNoLockedPorts
-	}
 	own, err := b.ownNS(true)
 	if err != nil {
 		return backend.Attached{}, err
@@ -61,12 +58,12 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 	if err != nil {
 		return backend.Attached{}, err
 	}
-	l, err := createPort(n, own, e, bridge, u)
+	l, how, err := createPort(n, own, e, bridge, u)
 	if err != nil {
 		return backend.Attached{}, err
 	}
 	iface := &current.Interface{Name: l.Attrs().Name, Mac: l.Attrs().HardwareAddr.String(), Sandbox: p.Attachment.Netns}
-	return backend.Attached{Container: iface}, nil
+	return backend.Attached{Container: iface, AntiSpoof: string(how)}, nil
 }
 
 // reserveBridge records the attachment as a user of every chain link and
@@ -112,37 +109,41 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, st
 // createPort creates the veth pair, locks its host end on the bridge to the
 // container end's MAC, then names the container end CNI_IFNAME and sets it
 // up: the pod sends nothing before its port accepts only its own MAC.
-func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, bridge netlink.Link, u *undo.Stack) (netlink.Link, error) {
+func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, bridge netlink.Link, u *undo.Stack) (netlink.Link, netdev.AntiSpoof, error) {
 	port := netdev.Port{HostName: e.HostName, TempName: netdev.TempName(), MTU: e.MTU, MAC: e.HardwareAddr()}
 	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, port); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	u.Push("delete the bridge port "+e.HostName, func() error { return netdev.DeleteNamed(own.H, e.HostName, "veth") })
 	if err := fault.Point(fault.ContainerLink); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ctr := *n.Container
 	l, err := ctr.LinkByName(port.TempName)
 	if err != nil {
-		return nil, cnierr.Internal("find the new container link "+port.TempName, err)
+		return nil, "", cnierr.Internal("find the new container link "+port.TempName, err)
 	}
 	host, err := own.H.LinkByName(e.HostName)
 	if err != nil {
-		return nil, cnierr.Internal("find the bridge port "+e.HostName, err)
+		return nil, "", cnierr.Internal("find the bridge port "+e.HostName, err)
 	}
-	if err := netdev.AttachPort(own, host, bridge, l.Attrs().HardwareAddr, e.AllowedCVlans); err != nil {
-		return nil, err
+	how, err := netdev.AttachPort(own, host, bridge, l.Attrs().HardwareAddr, e.AllowedCVlans)
+	if err != nil {
+		return nil, "", err
 	}
 	if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
-		return nil, netdev.Error("rename the container link to "+e.Name, err)
+		return nil, "", netdev.Error("rename the container link to "+e.Name, err)
 	}
-	if err := netdev.Retry(func() error { return ctr.LinkSetUp(l) }); err != nil {
-		return nil, netdev.Error("set "+e.Name+" up", err)
+	if !e.Down { // KubeVirt brings it up once the VM is here (disableContainerInterface)
+		if err := netdev.Retry(func() error { return ctr.LinkSetUp(l) }); err != nil {
+			return nil, "", netdev.Error("set "+e.Name+" up", err)
+		}
 	}
 	if err := fault.Point(fault.Renamed); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return ctr.LinkByName(e.Name)
+	l, err = ctr.LinkByName(e.Name)
+	return l, how, err
 }
 
 // resolveBridgeChain is resolve for a bridge plan: the outer links where

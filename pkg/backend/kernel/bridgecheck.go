@@ -54,13 +54,13 @@ func (b *Backend) checkBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Nam
 // checkOwnBridge checks the bridge and its uplink, and returns the bridge.
 func checkOwnBridge(own *netdev.Own, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
 	j := p.Joined()
-	bridge, err := own.H.LinkByName(e.Bridge)
-	if err != nil {
-		return nil, cnierr.CheckFailed("bridge %s: not found in qinq's network namespace", e.Bridge)
+	bridge, err := netdev.FindBridge(own.H, e.Bridge, j.Key)
+	if err != nil || bridge == nil {
+		return nil, cnierr.CheckFailed("bridge %s: not found in qinq's network namespace (as qinq's bridge of %s)", e.Bridge, j.Key)
 	}
 	br, ok := bridge.(*netlink.Bridge)
-	if k, owned := netdev.OwnedKey(bridge); !ok || !owned || k != netdev.BridgeKey(j.Key) {
-		return nil, cnierr.CheckFailed("%s: is not qinq's bridge of %s", e.Bridge, j.Key)
+	if !ok {
+		return nil, cnierr.CheckFailed("%s: is a %q link, not qinq's bridge of %s", e.Bridge, bridge.Type(), j.Key)
 	}
 	if err := netdev.CheckMTU(bridge, e.Bridge, j.MTU); err != nil {
 		return nil, err
@@ -81,10 +81,13 @@ func checkOwnBridge(own *netdev.Own, p plan.Plan, e *plan.BridgeEndpoint) (netli
 	return bridge, nil
 }
 
-// checkPortLocked: learning and unknown-unicast flooding off, and the
-// static, sticky FDB entries of mac (the lock itself is not in the kernel's
-// answer that vishvananda/netlink parses).
+// checkPortLocked: the port kept to mac (locked, or its source-MAC filter),
+// learning and unknown-unicast flooding off, and the static, sticky FDB
+// entries of mac.
 func checkPortLocked(own *netdev.Own, host netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+	if _, err := netdev.CheckKeptToMAC(own, host, mac); err != nil {
+		return err
+	}
 	pi, err := own.H.LinkGetProtinfo(host)
 	if err != nil {
 		return netdev.Error("read the bridge port flags of "+host.Attrs().Name, err)

@@ -23,6 +23,8 @@ type Backend struct {
 	openFor string
 	// own is qinq's own network namespace, where bridges live; opened once.
 	own *netdev.Own
+	// offers: what STATUS found, for its log line.
+	offers []any
 }
 
 // New returns the kernel backend for conf; conf may be nil when only

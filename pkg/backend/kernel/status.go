@@ -19,8 +19,10 @@ func (b *Backend) Status() error {
 	if !vlanSupported() {
 		return cnierr.Unavailable("the kernel has no 802.1Q VLAN support: load the 8021q module (modprobe 8021q)")
 	}
-	if b.conf.ContainerLink == config.LinkBridge && !netdev.LockedPortsSupported() {
-		return errNoLockedPorts
+	if b.conf.ContainerLink == config.LinkBridge {
+		if err := b.antiSpoofOffered(); err != nil {
+			return err
+		}
 	}
 	if !b.conf.LinkInContainer {
 		if _, err := netlinksafe.LinkByName(b.conf.Master); err != nil {
@@ -30,15 +32,31 @@ func (b *Backend) Status() error {
 	return nil
 }
 
-// errNoLockedPorts: before 5.18 the kernel ignores IFLA_BRPORT_LOCKED, and a
-// pod's bridge port would accept any source MAC.
-var errNoLockedPorts = cnierr.Unavailable("the kernel has no locked bridge ports (Linux 5.18 or later): " +
-	"containerLink \"bridge\" cannot keep a pod to its MAC here; use \"macvlan\" or a newer kernel")
+// antiSpoofOffered is code 50 where the node shows that neither locked
+// bridge ports nor the source-MAC filter's modules are there; what it shows
+// goes to the log (Offers).
+func (b *Backend) antiSpoofOffered() error {
+	own, err := b.ownNS(false)
+	if err != nil {
+		return err
+	}
+	how, known := netdev.OfferedAntiSpoof(own, moduleAvailable)
+	if !known {
+		return cnierr.Unavailable("the kernel shows neither locked bridge ports (Linux 5.18) nor the modules of the source-MAC filter " +
+			"(sch_ingress, cls_flower, cls_matchall, act_gact): containerLink \"bridge\" cannot keep a pod to its MAC here")
+	}
+	b.offers = append(b.offers, "antiSpoof", string(how))
+	return nil
+}
+
+// Offers are what STATUS found the node offers, for its log line.
+func (b *Backend) Offers() []any { return b.offers }
 
 // Where the kernel tells about 802.1Q support; variables so tests can point
 // them at fixtures.
 var (
 	procNetVlan = "/proc/net/vlan"
+	sysModule   = "/sys/module"
 	modulesRoot = "/lib/modules"
 )
 
@@ -51,7 +69,12 @@ func vlanSupported() bool {
 	return moduleAvailable("8021q")
 }
 
+// moduleAvailable: loaded (or built in: /sys/module has those too), or
+// listed where modprobe finds it.
 func moduleAvailable(name string) bool {
+	if _, err := os.Stat(filepath.Join(sysModule, name)); err == nil {
+		return true
+	}
 	var uts unix.Utsname
 	if unix.Uname(&uts) != nil {
 		return false

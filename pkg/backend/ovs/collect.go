@@ -35,7 +35,7 @@ func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]pl
 			err = restorePort(db, port)
 		} else {
 			// Its veth only if the port has the name qinq gives that owner's.
-			err = removePort(db, port, plan.HostVethName(owner.Network, owner.ContainerID, owner.IfName))
+			err = removePort(db, port, hostVethOf(port.Name, owner))
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -47,6 +47,15 @@ func (b *Backend) Collect(network string, keep func(plan.Attachment) bool) ([]pl
 		errs = append(errs, b.sweepPortlessVeths(db, network, keep))
 	}
 	return detached, errors.Join(errs...)
+}
+
+// hostVethOf is the host veth name qinq gives owner's port: this release's,
+// or the previous releases' when the port carries that one.
+func hostVethOf(port string, owner plan.Attachment) string {
+	if legacy := plan.LegacyHostVethName(owner.Network, owner.ContainerID, owner.IfName); port == legacy {
+		return legacy
+	}
+	return plan.HostVethName(owner.Network, owner.ContainerID, owner.IfName)
 }
 
 // sweepPortlessVeths deletes the host veths that no OVS port uses and that

@@ -40,6 +40,9 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
+	if attached.AntiSpoof != "" {
+		note("antiSpoof", attached.AntiSpoof)
+	}
 	result, err := addressing.Add(inv.conf, attached, &u)
 	if err != nil {
 		return err

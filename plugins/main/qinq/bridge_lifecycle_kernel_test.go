@@ -3,11 +3,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -48,11 +50,9 @@ func TestBridge_CHECKReportsATamperedPortBridgeAndNamespace(t *testing.T) {
 		Flags: netlink.NTF_MASTER | netlink.NTF_STICKY, HardwareAddr: mac}
 	uplink := ownLink(t, p.a, "wire0.111.10")
 	br := ownLink(t, p.a, plan.BridgeName("wire0:88a8.111:8100.10"))
-	for _, tc := range []struct {
-		name            string
-		tamper, restore func() error
-		says            string
-	}{
+	unguard := antiSpoofTamper(t, p.a, port)
+	for _, tc := range []tampering{
+		unguard,
 		{"learning on the port", func() error { return netlink.LinkSetLearning(port, true) },
 			func() error { return netlink.LinkSetLearning(port, false) }, "learning"},
 		{"unknown unicast flooded to the port", func() error { return netlink.LinkSetFlood(port, true) },
@@ -79,6 +79,51 @@ func TestBridge_CHECKReportsATamperedPortBridgeAndNamespace(t *testing.T) {
 	}
 	p.a.Del(cf, c, "net1")
 	assertClean(t, p.a, "", c)
+}
+
+// tampering is a change CHECK must report (code 101, saying says) and its
+// undoing.
+type tampering struct {
+	name            string
+	tamper, restore func() error
+	says            string
+}
+
+// antiSpoofTamper takes away what keeps port to its pod's MAC on this
+// kernel: the lock where the kernel has locked ports, else the filter that
+// drops every other source MAC.
+func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) tampering {
+	var filters []netlink.Filter
+	inOwn(t, n, func() (err error) {
+		filters, err = netlink.FilterList(port, netlink.HANDLE_MIN_INGRESS)
+		return err
+	})
+	dev := port.Attrs().Name
+	if len(filters) == 0 {
+		return tampering{"the port unlocked", func() error {
+			return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "off")
+		},
+			func() error {
+				return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "on")
+			}, "source-MAC filter"}
+	}
+	t.Logf("%s is kept to its MAC by %d tc filters (no locked ports on this kernel)", dev, len(filters))
+	return struct {
+		name            string
+		tamper, restore func() error
+		says            string
+	}{"the port's drop filter gone", func() error { return run("/usr/sbin/tc", "filter", "del", "dev", dev, "ingress", "pref", "2") },
+		func() error {
+			return run("/usr/sbin/tc", "filter", "add", "dev", dev, "ingress", "pref", "2", "protocol", "all", "matchall", "action", "drop")
+		}, "source-MAC filter"}
+}
+
+// run runs a command in the calling thread's network namespace.
+func run(name string, args ...string) error {
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %v: %v: %s", name, args, err, out)
+	}
+	return nil
 }
 
 func setFiltering(br netlink.Link, on bool) error {
@@ -252,4 +297,41 @@ func TestBridge_30ParallelADDsOnTwoCVLANsThen30ParallelDELs(t *testing.T) {
 		}
 	})
 	assertClean(t, p.a, "", ctrs...)
+}
+
+// The log of ADD and of STATUS names what keeps the bridge ports to their
+// pods' MACs on this kernel: the lock, or the filter where the kernel has no
+// locked ports (what is on the port says which).
+func TestBridge_ADDAndSTATUSLogTheAntiSpoofMechanismInForce(t *testing.T) {
+	p := newPair(t, 1500)
+	logDir := t.TempDir()
+	logFile := filepath.Join(logDir, "qinq.log")
+	cf, dirs := bridged(112, 10).With("cniVersion", "1.1.0", "logFile", logFile), testenv.ExtraEnv("QINQ_LOG_DIR="+logDir)
+	c := testenv.NewContainer(t)
+	p.a.Add(cf, c, "net1", dirs)
+	if _, err := p.a.Invoke("STATUS", cf, nil, "", dirs); err != nil {
+		t.Fatalf("STATUS: %v", err)
+	}
+	var filters []netlink.Filter
+	port := portOf(t, p.a, c)
+	inOwn(t, p.a, func() (err error) {
+		filters, err = netlink.FilterList(port, netlink.HANDLE_MIN_INGRESS)
+		return err
+	})
+	want := "locked bridge port"
+	if len(filters) > 0 {
+		want = "tc source-MAC filter"
+	}
+	data, _ := os.ReadFile(logFile)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want the lines of ADD and STATUS, got %d:\n%s", len(lines), data)
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["antiSpoof"] != want {
+			t.Errorf("log line %s: want antiSpoof %q (%v)", l, want, err)
+		}
+	}
+	p.a.Del(cf, c, "net1", dirs)
 }

@@ -40,7 +40,34 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 	if err := checkIPAM(conf, args.Path); err != nil {
 		return nil, err
 	}
+	resolveMaster(conf, args.Netns)
 	return open(conf, a)
+}
+
+// resolveMaster names the master as the kernel does, before the policy,
+// keys, locks and records see it: the kernel finds a link by any of its
+// altnames, so a NAD naming eth1's altname and one naming eth1 share one
+// chain, and must share its key, its lock and its users. A master that is
+// not there, or that cannot be looked up now, stays as named: ADD refuses
+// it when planning, DEL needs none.
+func resolveMaster(conf *config.Config, netns string) {
+	if conf.Backend != config.BackendKernel {
+		return
+	}
+	where := ""
+	if conf.LinkInContainer {
+		if where = netns; where == "" {
+			return
+		}
+	}
+	names, found, err := netdev.ResolveLink(where, conf.Master)
+	if err != nil || !found {
+		return
+	}
+	if names.Name != conf.Master {
+		note("master", fmt.Sprintf("%q is an altname of %q", conf.Master, names.Name))
+	}
+	conf.Master, conf.MasterAltNames = names.Name, names.AltNames
 }
 
 // checkIPAM refuses (code 7) an IPAM plugin CNI_PATH lacks, and a dataDir

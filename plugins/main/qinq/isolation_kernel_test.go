@@ -18,7 +18,7 @@ import (
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
-// Tenants stay in their VLANs (README, Security), attacked on the wire. A
+// Tenants stay in their VLANs (docs/security.md), attacked on the wire. A
 // pod on node a, with NET_ADMIN and NET_RAW (the test is root in its netns),
 // writes frames carrying another tenant's tags; a victim of that tenant on
 // node b counts its answers. Then, from node b, every host link qinq left
@@ -580,7 +580,7 @@ func TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket(t *testin
 		t.Errorf("the node took tenant datagrams: %v", got)
 	}
 	if got["broadcast-from-0.0.0.0"] != 3 {
-		t.Errorf("README says a limited broadcast from 0.0.0.0 still reaches the node; %d of 3 did: update README", got["broadcast-from-0.0.0.0"])
+		t.Errorf("docs/security.md says a limited broadcast from 0.0.0.0 still reaches the node; %d of 3 did: update docs/security.md", got["broadcast-from-0.0.0.0"])
 	}
 	resetToKernelDefaults(t, p.a, "wire0.430")
 	control := round()
@@ -591,7 +591,7 @@ func TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket(t *testin
 	p.a.Del(qinq(430, 10), pod, "net1")
 }
 
-// TestIsolation_IpvlanL3SPodsGetNoIPv6 pins README's cost of disable_ipv6 on
+// TestIsolation_IpvlanL3SPodsGetNoIPv6 pins docs/security.md's cost of disable_ipv6 on
 // the host C-link: in l3s mode the kernel hands a pod's IPv6 to the host
 // link's own IPv6 input first, which drops it; l2 and l3 pods are answered.
 // Control: with IPv6 enabled on the host C-link, the l3s pod answers.
@@ -614,7 +614,7 @@ func TestIsolation_IpvlanL3SPodsGetNoIPv6(t *testing.T) {
 			case mode != "l3s" && got == 0:
 				t.Errorf("an ipvlan %s pod must keep IPv6: 0 of 3 echoes answered", mode)
 			case mode == "l3s" && got != 0:
-				t.Errorf("README says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update README", got)
+				t.Errorf("docs/security.md says ipvlan l3s pods get no IPv6; %d of 3 echoes were answered: update docs/security.md", got)
 			case mode == "l3s":
 				cLink := fmt.Sprintf("wire0.%d.10", sVlan)
 				testenv.SetSysctl(t, chainNS(t, p.a, cLink), "net/ipv6/conf/"+cLink+"/disable_ipv6", "0")

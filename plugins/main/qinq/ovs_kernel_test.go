@@ -208,10 +208,10 @@ func TestOVS_ChainedAfterOvsCniTunnelsItsPortAndDELRestoresIt(t *testing.T) {
 	if err := o.Host.Check(chained, ctr, "net1", out); err != nil {
 		t.Fatalf("qinq CHECK: %v", err)
 	}
-	// Documented in README: ovs-cni's own CHECK compares the port with its
+	// Documented in docs/ovs.md: ovs-cni's own CHECK compares the port with its
 	// access-port config, so it fails once qinq has reconfigured the port.
 	if err := o.Host.Check(first, ctr, "net1", out, ovsCNI); err == nil {
-		t.Fatal("ovs-cni CHECK passed on a dot1q-tunnel port: README's advice to skip it is out of date")
+		t.Fatal("ovs-cni CHECK passed on a dot1q-tunnel port: docs/ovs.md's advice to skip it is out of date")
 	} else {
 		t.Logf("ovs-cni CHECK on the dot1q-tunnel port, as documented: %v", err)
 	}

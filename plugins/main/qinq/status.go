@@ -28,6 +28,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err := inv.backend.Status(); err != nil {
 		return err
 	}
+	if o, ok := inv.backend.(interface{ Offers() []any }); ok {
+		logNotes = append(logNotes, o.Offers()...)
+	}
 	if conf.IPAMType == "" {
 		return nil
 	}

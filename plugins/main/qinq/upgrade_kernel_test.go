@@ -15,7 +15,7 @@ import (
 // prevRelease is the plugin as the last release before chain links moved
 // to qinq's namespace built it (make build: bin/qinq-<PREV_RELEASE>); its
 // chains are in the node's namespace.
-func prevRelease(t *testing.T) testenv.InvokeOption { return release(t, "44ab407") }
+func prevRelease(t *testing.T) testenv.InvokeOption { return release(t, "fe54dd9") }
 
 // format1Release is the last release writing format 1 records
 // (FORMAT1_RELEASE).
