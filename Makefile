@@ -24,12 +24,14 @@ TOOLS     := github.com/containernetworking/cni/cnitool \
              github.com/containernetworking/plugins/plugins/main/loopback
 
 FUZZTIME  ?= 30s
-# The last release whose records the upgrade tests make (bin/qinq-<rev>):
-# pods it made must pass CHECK and be deleted by this build.
-PREV_RELEASE := 86e0223
-# The last release with FNV-32 link names (bin/qinq-<rev>): the links and
-# bridges it made must be found and joined under those names.
-FNV_NAMES_RELEASE := fe54dd9
+# The releases whose pods the upgrade tests make (bin/qinq-<rev>): pods
+# they made must pass CHECK and be deleted by this build. PREV_RELEASE is the
+# last one before chain links moved to qinq's namespace (its chains are in
+# the node's); FORMAT1_RELEASE the last one writing format 1 records.
+# PREV_RELEASE is also the last with FNV-32 link names: the links and bridges
+# it made must be found and joined under those names.
+PREV_RELEASE := fe54dd9
+FORMAT1_RELEASE := 86e0223
 
 .PHONY: build test lint unit fuzz kernel demo bench bench-quick bench-profile bench-micro vm-setup clean image manifests
 
@@ -44,7 +46,7 @@ build:
 	$(GO) build -trimpath -o $(BIN)/qinq-admin ./cmd/qinq-admin
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 	scripts/build-release.sh $(PREV_RELEASE) $(BIN)/qinq-$(PREV_RELEASE)
-	scripts/build-release.sh $(FNV_NAMES_RELEASE) $(BIN)/qinq-$(FNV_NAMES_RELEASE)
+	scripts/build-release.sh $(FORMAT1_RELEASE) $(BIN)/qinq-$(FORMAT1_RELEASE)
 
 # The vet tool is its own module (tools/lint): its dependencies never reach bin/qinq.
 lint:

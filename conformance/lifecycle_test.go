@@ -317,7 +317,8 @@ func TestCHECK(t *testing.T) {
 				}
 				return testenv.DelLink("net1")
 			})
-			w.Node.Do(func() error {
+			// The parent is where it is: a chain link in qinq's namespace.
+			testenv.InNS(t, testenv.ChainNS(t, w.Node.NS, env.StateDir, parent), func() error {
 				return testenv.AddVLAN(testenv.VLAN{Parent: parent, Name: "net1", Proto: proto, ID: vid, MTU: mtu, Into: c.NS})
 			})
 		}
@@ -360,7 +361,7 @@ func TestCHECK(t *testing.T) {
 			do: func(t *testing.T, w *testenv.World, c *testenv.Container) {
 				// Deleting the S-link takes net1 with it; an admin then makes
 				// eth1.100 as 802.1Q 100 and net1 reappears on it.
-				w.Node.Do(func() error { return testenv.DelLink("eth1.100") })
+				testenv.InNS(t, testenv.ChainNS(t, w.Node.NS, env.StateDir, "eth1.100"), func() error { return testenv.DelLink("eth1.100") })
 				w.Node.Do(func() error { return testenv.AddVLAN(testenv.VLAN{Parent: master, ID: 100}) })
 				replace("eth1.100", netlink.VLAN_PROTOCOL_8021Q, 10, 1496)(t, w, c)
 			},

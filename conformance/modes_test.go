@@ -13,11 +13,14 @@ import (
 // vlanOf returns the VLAN link name in where, or fails.
 func vlanOf(t *testing.T, w *testenv.World, c *testenv.Container, name string) *netlink.Vlan {
 	t.Helper()
-	where := w.Node.NS
+	var l netlink.Link
 	if c != nil {
-		where = c.NS
+		l = testenv.Link(t, c.NS, name)
+	} else {
+		// A chain link is in qinq's namespace (or, made by an older
+		// release, in the node's).
+		l = testenv.ChainLink(t, w.Node.NS, env.StateDir, name)
 	}
-	l := testenv.Link(t, where, name)
 	v, ok := l.(*netlink.Vlan)
 	if !ok {
 		t.Fatalf("%s is a %s link, want vlan", name, l.Type())
@@ -154,8 +157,8 @@ func TestContainerLinks(t *testing.T) {
 					t.Fatalf("CHECK: %v", err)
 				}
 			}
-			if n := testenv.CountVLANs(t, w.Node.NS, netlink.VLAN_PROTOCOL_8021Q, 10); n != 1 {
-				t.Fatalf("%d C-links for 10 on the node, want one shared", n)
+			if n := testenv.CountChainVLANs(t, w.Node.NS, env.StateDir, netlink.VLAN_PROTOCOL_8021Q, 10); n != 1 {
+				t.Fatalf("%d C-links for 10 on the node and in qinq's namespace, want one shared", n)
 			}
 			for _, ctr := range c {
 				delOK(t, cn, cf, ctr, "net1")

@@ -73,7 +73,11 @@ func run(w io.Writer, args []string) error {
 		flag.Usage()
 		return errors.New("no command")
 	}
-	a, err := openAdmin()
+	name := ""
+	if len(args) == 2 {
+		name = args[1]
+	}
+	a, err := openAdmin(name)
 	if err != nil {
 		return err
 	}
@@ -101,13 +105,20 @@ type admin struct {
 	links []netlink.Link
 }
 
-func openAdmin() (*admin, error) {
+// openAdmin opens the store and netlink where the link name is: the node's
+// namespace, or qinq's (enterChainNS).
+func openAdmin(name string) (*admin, error) {
 	store, err := record.Open()
 	if err == nil {
 		_, err = store.Identity()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open the state directory %s: %w", record.Dir(), err)
+	}
+	if name != "" {
+		if err := enterChainNS(store, name); err != nil {
+			return nil, fmt.Errorf("enter qinq's network namespace: %w", err)
+		}
 	}
 	h, err := netlinksafe.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -124,7 +135,11 @@ func openAdmin() (*admin, error) {
 func (a *admin) list(w io.Writer) error {
 	fmt.Fprintf(w, "store %s at %s\n", a.store.ID(), a.store.Dir())
 	users := a.store.HostLinks()
-	for _, l := range a.links {
+	chain, err := chainLinks(a.store)
+	if err != nil {
+		return fmt.Errorf("list qinq's network namespace: %w", err)
+	}
+	for _, l := range append(slices.Clone(a.links), chain...) {
 		o, ok := netdev.OwnerOf(l)
 		if !ok {
 			continue

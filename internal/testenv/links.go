@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -40,6 +41,88 @@ func CountVLANs(t testing.TB, where ns.NetNS, proto netlink.VlanProtocol, vid in
 		}
 	}
 	return n
+}
+
+// chainNamespaces calls f with where and with qinq's namespace of where's
+// scope under stateDir (host-<where's inode>/netns), where kernel mode's
+// chain links live ("" for the plugin's default, /run/qinq).
+func chainNamespaces(where ns.NetNS, stateDir string, f func(ns.NetNS)) {
+	if stateDir == "" {
+		stateDir = "/run/qinq"
+	}
+	f(where)
+	var st syscall.Stat_t
+	if syscall.Stat(where.Path(), &st) != nil {
+		return
+	}
+	own, err := ns.GetNS(filepath.Join(stateDir, fmt.Sprintf("host-%d", st.Ino), "netns"))
+	if err != nil {
+		return // none made, or a plain file left from before a reboot
+	}
+	defer own.Close()
+	f(own)
+}
+
+// CountChainVLANs is CountVLANs over where and qinq's namespaces under
+// stateDir.
+func CountChainVLANs(t testing.TB, where ns.NetNS, stateDir string, proto netlink.VlanProtocol, vid int) int {
+	t.Helper()
+	n := 0
+	chainNamespaces(where, stateDir, func(in ns.NetNS) { n += CountVLANs(t, in, proto, vid) })
+	return n
+}
+
+// ChainNS is the namespace of where and qinq's under stateDir that holds
+// the link name (where if none does); closed when t ends.
+func ChainNS(t testing.TB, where ns.NetNS, stateDir, name string) ns.NetNS {
+	t.Helper()
+	if _, err := LinkByName(where, name); err == nil {
+		return where
+	}
+	var path string
+	chainNamespaces(where, stateDir, func(in ns.NetNS) {
+		if _, err := LinkByName(in, name); err == nil && path == "" {
+			path = in.Path()
+		}
+	})
+	if path == "" {
+		return where
+	}
+	in, err := ns.GetNS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+// ChainVLANsIn counts the VLAN links in qinq's namespace of node's scope
+// under stateDir (not in node itself).
+func ChainVLANsIn(t testing.TB, node ns.NetNS, stateDir string) int {
+	t.Helper()
+	n := 0
+	chainNamespaces(node, stateDir, func(in ns.NetNS) {
+		if in != node {
+			n += len(VLANs(t, in))
+		}
+	})
+	return n
+}
+
+// ChainLink is the link name in where or in one of qinq's namespaces under
+// stateDir; it fails t when there is none.
+func ChainLink(t testing.TB, where ns.NetNS, stateDir, name string) netlink.Link {
+	t.Helper()
+	var found netlink.Link
+	chainNamespaces(where, stateDir, func(in ns.NetNS) {
+		if l, err := LinkByName(in, name); err == nil && found == nil {
+			found = l
+		}
+	})
+	if found == nil {
+		t.Fatalf("%s: not in the node's namespace nor in qinq's", name)
+	}
+	return found
 }
 
 // LinkByName returns the link name in where, or the error that it is not there.

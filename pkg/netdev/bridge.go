@@ -259,7 +259,7 @@ func vidRanges(vids []config.VID) [][2]config.VID {
 }
 
 // JoinBridge makes the joined link a port of the bridge (on the bridge's
-// VLANs, when it filters) and sets it up.
+// VLANs, when it filters) that learns nothing, and sets it up.
 func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 	if joined.Attrs().MasterIndex != bridge.Attrs().Index {
 		if err := Retry(func() error { return o.H.LinkSetMaster(joined, bridge) }); err != nil {
@@ -276,54 +276,72 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 			return err
 		}
 	}
+	// Every ADD, so a bridge an older release made is bounded too: learned
+	// sources from the wire would grow the FDB without bound (one entry per
+	// forged MAC). Pod MACs are static entries; a frame to any other MAC
+	// floods to the uplink, the only port with unicast flood on.
+	if err := Retry(func() error { return o.H.LinkSetLearning(joined, false) }); err != nil {
+		return Error("turn learning off on the bridge's uplink "+joined.Attrs().Name, err)
+	}
 	return setUp(o.H, joined)
 }
 
 // EnsureJoined finds the chain link l that a bridge joins in qinq's
-// namespace, or creates it on parent (in the host's namespace h, where its
-// parent is) and moves it there: a VLAN link can leave its parent's
-// namespace. It is marked as owned before it moves; its real name is set in
-// qinq's namespace. The kernel has one VLAN link per (parent, tag) in any
-// namespace: one on the host under a real name is an admin's or a
+// namespace (n.Own), or creates it there directly on parent, wherever
+// parent is. The kernel has one VLAN link per (parent, tag) in any
+// namespace: one under a real name elsewhere is an admin's or a
 // macvlan/ipvlan endpoint's shared link, and qinq puts no bridge on a link
 // it did not make, nor two rx handlers on one (code 100); inUse explains one
 // found nowhere (a container's own vlan link).
-func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, store string, inUse func() error) (netlink.Link, error) {
+func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, store string, inUse func() error) (netlink.Link, error) {
+	o := n.Own
 	if found, err := findOwned(o.H, l); found != nil || err != nil {
-		if err == nil && IsTempName(found.Attrs().Name) {
+		switch {
+		case err != nil:
+			return nil, err
+		case IsTempName(found.Attrs().Name):
 			return renameJoined(o, found, l)
+		case found.Attrs().MasterIndex == 0 && found.Attrs().Flags&net.FlagUp != 0:
+			// Up and no bridge's port: a macvlan/ipvlan shared link (an
+			// uplink stays down until it is a port).
+			return nil, notUplink(l, true, found)
 		}
-		return found, err
+		return found, nil
 	}
-	v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
-	err := Retry(func() error { return h.LinkAdd(v) })
+	v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
+	made, _, err := n.createChainLink(parent, v)
 	switch {
 	case err == nil:
-		created, err := h.LinkByName(v.Name)
+		j, err := finishJoined(o, made.Link, l, store)
 		if err != nil {
-			return nil, Error("find the new link for "+l.Key, err)
-		}
-		j, err := moveJoined(h, o, created, l, store)
-		if err != nil {
-			_ = IgnoreGone(h.LinkDel(created))
-			_ = deleteOwnedKey(o.H, l.Key)
+			_ = IgnoreGone(o.H.LinkDel(made.Link))
 		}
 		return j, err
 	case !errors.Is(err, unix.EEXIST):
 		return nil, CreateError(v, "create "+l.Name, err)
 	}
-	found, err := FindVLAN(h, parent, l.Tag)
+	found, err := n.Find(parent, l, true)
 	switch {
 	case err != nil:
 		return nil, err
-	case found == nil:
+	case !found.Found():
 		return nil, inUse()
+	case IsTempName(found.Attrs().Name) && found.Own:
+		return finishJoined(o, found.Link, l, store) // an ADD died before marking it
 	case IsTempName(found.Attrs().Name):
-		return moveJoined(h, o, found, l, store) // an ADD died before the move
+		return moveJoined(found.H, o, found.Link, l, store) // an older release's ADD died before the move
 	}
-	return nil, cnierr.Conflict("%s on the host (%s) is not qinq's bridge uplink: it is shared by macvlan or ipvlan containers or was made by an admin; "+
+	return nil, notUplink(l, found.Own, found)
+}
+
+func notUplink(l plan.VLANLink, own bool, found netlink.Link) error {
+	where := "the node's network namespace"
+	if own {
+		where = "qinq's network namespace"
+	}
+	return cnierr.Conflict("%s in %s (%s) is not qinq's bridge uplink: it is shared by macvlan or ipvlan containers or was made by an admin; "+
 		"a bridge and a macvlan/ipvlan cannot share one link (a link has one receive handler), and qinq puts no bridge on a link it did not make",
-		l.Tag, found.Attrs().Name)
+		l.Tag, where, found.Attrs().Name)
 }
 
 // findOwned finds the owned link keyed l.Key in qinq's namespace: by name,
@@ -348,16 +366,10 @@ func findOwned(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
 	return nil, nil
 }
 
-func deleteOwnedKey(h netlinksafe.Handle, key string) error {
-	f, err := findOwned(h, plan.VLANLink{Key: key})
-	if f == nil || err != nil {
-		return err
-	}
-	return IgnoreGone(h.LinkDel(f))
-}
-
+// moveJoined moves into qinq's namespace the uplink an older release's ADD
+// created on the host and died with before moving it.
 func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, store string) (netlink.Link, error) {
-	// qinq's netns is this store's alone: no other store ever sees the link.
+	// Marked before it moves, as that release did.
 	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
 		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
@@ -368,11 +380,20 @@ func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, s
 	if err != nil {
 		return nil, Error("find "+v.Attrs().Name+" in qinq's network namespace", err)
 	}
-	// A link's settings are per namespace: they are set where it lives now.
-	if err := isolateIn(o, moved.Attrs().Name); err != nil {
+	return finishJoined(o, moved, l, store)
+}
+
+// finishJoined isolates the uplink in qinq's namespace (still down, under
+// its temporary name), marks it as owned (qinq's namespace is this store's
+// alone) and gives it its planned name.
+func finishJoined(o *Own, v netlink.Link, l plan.VLANLink, store string) (netlink.Link, error) {
+	if err := isolateIn(o, v.Attrs().Name); err != nil {
 		return nil, err
 	}
-	return renameJoined(o, moved, l)
+	if err := Retry(func() error { return o.H.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
+		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
+	}
+	return renameJoined(o, v, l)
 }
 
 func renameJoined(o *Own, v netlink.Link, l plan.VLANLink) (netlink.Link, error) {

@@ -33,6 +33,9 @@ type ContainerLink struct {
 	InUse func() error
 	// Within: its parent is in the container, so it is created there.
 	Within bool
+	// Via is the namespace of its parent when that is not the links' one
+	// (qinq's): the kernel resolves the parent's index in the requester's.
+	Via *netlinksafe.Handle
 }
 
 // CreateInContainer creates c.Link directly in the container under a
@@ -43,6 +46,9 @@ func CreateInContainer(n *Namespaces, c ContainerLink, u *undo.Stack) (netlink.L
 	attrs := c.Link.Attrs()
 	attrs.Name = TempName()
 	creator := n.Links
+	if c.Via != nil {
+		creator = *c.Via
+	}
 	switch {
 	case c.Within:
 		creator = *n.Container

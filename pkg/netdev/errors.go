@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -13,11 +14,15 @@ import (
 
 // Error maps a kernel answer to the CNI code a runtime can act on: 50 when
 // the kernel lacks a link type, 11 when a transient answer persisted, 999
-// otherwise.
+// otherwise. An error that has its code already (qinq's namespace could not
+// be made, 50) keeps it.
 func Error(what string, err error) error {
+	var coded *types.Error
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &coded):
+		return err
 	case unsupported(err):
 		return cnierr.Unavailable("%s: the kernel does not support it: %v", what, err)
 	case transient(err):

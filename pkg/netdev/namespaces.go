@@ -27,12 +27,20 @@ type Namespaces struct {
 	// Container is the container's namespace; nil when it is gone (DEL).
 	Container   *netlinksafe.Handle
 	ContainerNS ns.NetNS
+	// Own is qinq's namespace, where kernel mode makes chain links (nil:
+	// none yet, or linkInContainer); MakeOwn makes it when a link is to be
+	// made there. The caller that sets them closes Own.
+	Own     *Own
+	MakeOwn func() (*Own, error)
+	// Host is the node's namespace (kernel mode), hostID its id in Own's.
+	Host   netns.NsHandle
+	hostID int
 }
 
 // Open opens the namespaces of an attachment. A missing netns is an error
 // unless allowMissing (DEL), in which case Container stays nil.
 func Open(netnsPath string, linkInContainer, allowMissing bool) (*Namespaces, error) {
-	n := &Namespaces{}
+	n := &Namespaces{Host: netns.None(), hostID: -1}
 	if netnsPath != "" {
 		cns, err := ns.GetNS(netnsPath)
 		switch {
@@ -64,6 +72,10 @@ func Open(netnsPath string, linkInContainer, allowMissing bool) (*Namespaces, er
 		return nil, cnierr.Internal("open netlink on the host", err)
 	}
 	n.Links = h
+	if n.Host, err = netns.Get(); err != nil {
+		n.Close()
+		return nil, cnierr.Internal("open the node's network namespace", err)
+	}
 	return n, nil
 }
 
@@ -85,6 +97,9 @@ func (n *Namespaces) Close() {
 	}
 	if n.ContainerNS != nil {
 		n.ContainerNS.Close()
+	}
+	if n.Host.IsOpen() {
+		n.Host.Close()
 	}
 }
 

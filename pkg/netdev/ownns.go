@@ -68,10 +68,10 @@ func makeNS(path string) error {
 	if made {
 		_, _ = onThread(true, func() (uint64, error) { return 0, unbind(path) })
 	}
-	return cnierr.Unavailable("qinq's network namespace for bridges, bound at %s in the node's mount namespace (PID 1's), "+
+	return cnierr.Unavailable("qinq's network namespace (its bridges and chain links), bound at %s in the node's mount namespace (PID 1's), "+
 		"is not what this caller sees at %s: its root is not the node's / or does not receive the node's mounts (a mount namespace "+
 		"of its own, as ip netns exec makes; a container without the node's / mounted HostToContainer, rslave: see deploy/multus-thick), "+
-		"and a namespace bound there would vanish with it: use containerLink \"macvlan\" or \"vlan\" there", path, path)
+		"and a namespace bound there would vanish with it", path, path)
 }
 
 // makeNSHere binds the namespace in the caller's mount namespace, as when
@@ -82,10 +82,9 @@ func makeNSHere(path string) error {
 	}
 	if !seenByInit(path) {
 		_ = unbind(path)
-		return cnierr.Unavailable("qinq's network namespace for bridges would be bound at %s in this caller's mount namespace only "+
-			"(not the node's: PID 1's, which qinq cannot enter), and would vanish with it, taking every bridge pod offline: run qinq "+
-			"in the node's mount namespace or with the node's PID 1 visible and CAP_SYS_ADMIN (see docs/kubernetes.md, Multus thick), "+
-			"or use containerLink \"macvlan\" or \"vlan\"", path)
+		return cnierr.Unavailable("qinq's network namespace (its bridges and chain links) would be bound at %s in this caller's mount namespace only "+
+			"(not the node's: PID 1's, which qinq cannot enter), and would vanish with it, taking every pod on it offline: run qinq "+
+			"in the node's mount namespace or with the node's PID 1 visible and CAP_SYS_ADMIN (see docs/kubernetes.md, Multus thick)", path)
 	}
 	return nil
 }

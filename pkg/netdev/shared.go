@@ -52,62 +52,103 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 	return &netlink.Vlan{LinkAttrs: attrs, VlanId: int(t.VID), VlanProtocol: t.Proto}
 }
 
-// EnsureShared returns the ifindex of the shared VLAN link l on parent,
-// creating it if there is none. The kernel allows one VLAN link per
-// (parent, protocol, ID), so an existing one is reused whoever made it;
-// inUse explains a link for it that the kernel has elsewhere (another
-// namespace: a container that owns it).
+// EnsureShared returns the shared VLAN link l on parent, creating it if
+// there is none. The kernel allows one VLAN link per (parent, protocol, ID),
+// in any namespace, so an existing one is reused whoever made it, wherever
+// it is (an older release's in the node's namespace); inUse explains a link
+// for it that the kernel has elsewhere (a container that owns it). A new one
+// goes to qinq's namespace (kernel mode, see Namespaces.Find).
 //
-// The usual cases cost no more than they must: one request finds the link
-// under its planned name, or the link is created. The namespace's links are
-// listed only when the kernel refuses the VLAN because it exists under
-// another name (an admin's, or a temporary one an ADD died with): an ADD
-// never scans the node.
+// The usual cases cost no more than they must: one request per namespace
+// finds the link under its planned name, or the link is created. The
+// namespaces' links are listed only when the kernel refuses the VLAN because
+// it exists under another name (an admin's, or a temporary one an ADD died
+// with): an ADD never scans the node.
 //
-// A link it makes on the host is isolated from the node before it goes up
-// (IsolateHostLink); one it finds is left as it is: an admin's link is the
-// admin's to set.
+// A link it makes is isolated from the stack of its namespace before it
+// goes up (IsolateHostLink); one it finds is left as it is: an admin's link
+// is the admin's to set.
 //
 // m.Store is the caller's store identity, written into the mark of a link it
 // creates and added to the mark of an owned link another store made, so
 // that store never deletes it from under the caller's users. It returns the
-// link's ifindex and MTU.
-func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func() error) (idx, mtu int, err error) {
-	h, isolate := n.Links, !n.inContainer()
-	found, err := byName(h, parent, l)
+// link and its MTU.
+func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func() error) (At, int, error) {
+	found, err := n.Find(parent, l, false)
 	if err != nil {
-		return 0, 0, err
+		return At{}, 0, err
 	}
-	if found == nil {
-		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
-		err := Retry(func() error { return h.LinkAdd(v) })
+	if !found.Found() {
+		v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
+		made, err := n.createShared(parent, v, l, m.Store)
 		if err == nil {
-			idx, err := createdShared(h, v, l, m.Store, isolate)
-			return idx, l.MTU, err
+			return made, l.MTU, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return 0, 0, CreateError(v, "create "+l.Name, err)
+			return At{}, 0, CreateError(v, "create "+l.Name, err)
 		}
-		if found, err = FindVLAN(h, parent, l.Tag); err != nil {
-			return 0, 0, err
+		if found, err = n.Find(parent, l, true); err != nil {
+			return At{}, 0, err
 		}
-		if found == nil {
-			return 0, 0, inUse()
+		if !found.Found() {
+			return At{}, 0, inUse()
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		idx, err := finishShared(h, found, l, m.Store, isolate) // an ADD died half-way through creating it
-		return idx, found.Attrs().MTU, err
+		// An ADD died half-way through creating it.
+		if _, err := finishShared(found.H, found.Link, l, m.Store, n.isolation(found)); err != nil {
+			return At{}, 0, err
+		}
+		return n.refetch(found)
 	}
-	if err := joinOwners(h, found, m, l.Key); err != nil {
-		return 0, 0, err
+	if found.Own && found.Attrs().MasterIndex != 0 {
+		return At{}, 0, inUse() // a bridge's uplink: its one receive handler is the bridge's
+	}
+	if err := joinOwners(found.H, found.Link, m, l.Key); err != nil {
+		return At{}, 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
-		if err := Retry(func() error { return h.LinkSetUp(found) }); err != nil {
-			return 0, 0, Error("set "+found.Attrs().Name+" up", err)
+		if err := Retry(func() error { return found.H.LinkSetUp(found.Link) }); err != nil {
+			return At{}, 0, Error("set "+found.Attrs().Name+" up", err)
 		}
 	}
-	return found.Attrs().Index, found.Attrs().MTU, nil
+	return found, found.Attrs().MTU, nil
+}
+
+// createShared creates v (l on parent) and finishes it (createdShared); an
+// EEXIST from the kernel comes back as it is.
+func (n *Namespaces) createShared(parent At, v *netlink.Vlan, l plan.VLANLink, store string) (At, error) {
+	made, isolate, err := n.createChainLink(parent, v)
+	if err != nil {
+		return At{}, err
+	}
+	if _, err := createdShared(made.H, made.Link, l, store, isolate); err != nil {
+		return At{}, err
+	}
+	made, _, err = n.refetch(made)
+	return made, err
+}
+
+// refetch reads a link again after its rename.
+func (n *Namespaces) refetch(a At) (At, int, error) {
+	l, err := a.H.LinkByIndex(a.Index())
+	if err != nil {
+		return At{}, 0, Error("find the shared link", err)
+	}
+	a.Link = l
+	return a, l.Attrs().MTU, nil
+}
+
+// isolation is how a link found at a is isolated from its namespace's
+// stack: nil in the container (linkInContainer).
+func (n *Namespaces) isolation(a At) func(string) error {
+	switch {
+	case a.Own:
+		return func(name string) error { return isolateIn(n.Own, name) }
+	case n.inContainer():
+		return nil
+	}
+	return IsolateHostLink
 }
 
 // FindShared finds the shared VLAN link l on parent under its planned names
@@ -141,7 +182,7 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
+func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate func(string) error) (int, error) {
 	idx, err := finishShared(h, v, l, store, isolate)
 	if err != nil {
 		_ = h.LinkDel(v)
@@ -153,9 +194,9 @@ func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store 
 // temporary name: the settings follow the rename), marks it as owned by
 // store and gives it its planned name (the alternative one when the first is
 // taken by an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
-	if isolate {
-		if err := IsolateHostLink(v.Attrs().Name); err != nil {
+func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate func(string) error) (int, error) {
+	if isolate != nil {
+		if err := isolate(v.Attrs().Name); err != nil {
 			return 0, err
 		}
 	}

@@ -125,7 +125,7 @@ func assertPodLink(t *testing.T, pod *testenv.Container, node *testenv.Node) net
 	if vs := testenv.VLANs(t, pod.NS); len(vs) != 0 {
 		t.Fatalf("the pod holds VLAN links %v", vs)
 	}
-	if n := testenv.CountVLANs(t, node.NS, netlink.VLAN_PROTOCOL_8021AD, podSVlan); n != 1 {
+	if n := testenv.CountChainVLANs(t, node.NS, env.StateDir, netlink.VLAN_PROTOCOL_8021AD, podSVlan); n != 1 {
 		t.Fatalf("%d 802.1ad S-links for VLAN %d on the node, want 1: %v", n, podSVlan, testenv.LinkNames(t, node.NS, ""))
 	}
 	if addrs := testenv.Addrs(t, pod.NS, "net1"); len(addrs) != 1 || addrs[0] != podIP+"/24" {

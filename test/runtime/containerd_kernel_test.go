@@ -182,8 +182,8 @@ func assertPodLink(t *testing.T, pod *testenv.Container, n network, ip string) {
 		t.Errorf("eth0 addresses %v, want %s/24", addrs, ip)
 	}
 	host := env.HostNode(t)
-	if c := testenv.CountVLANs(t, host.NS, netlink.VLAN_PROTOCOL_8021AD, n.sVlan); c != 1 {
-		t.Errorf("%d 802.1ad S-links for VLAN %d in the VM, want 1", c, n.sVlan)
+	if c := testenv.CountChainVLANs(t, host.NS, env.StateDir, netlink.VLAN_PROTOCOL_8021AD, n.sVlan); c != 1 {
+		t.Errorf("%d 802.1ad S-links for VLAN %d in the VM and qinq's namespace, want 1", c, n.sVlan)
 	}
 }
 

@@ -55,36 +55,35 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 // attachChain records the attachment as a user of each link of chain (the
 // plan's, or its first links), then finds or creates the link; it returns
 // the ifindex the next link sits on.
-func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.Plan, chain []plan.VLANLink) (int, error) {
-	master, err := n.Links.LinkByName(p.Master.Name)
+func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.Plan, chain []plan.VLANLink) (netdev.At, error) {
+	parent, err := n.Master(p.Master.Name)
 	if err != nil {
-		return 0, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
+		return netdev.At{}, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
 	}
-	idx := master.Attrs().Index
 	for i, l := range chain {
 		if err := links.Use(l.Key, p.Attachment); err != nil {
-			return 0, cnierr.Internal("record the user of "+l.Name, err)
+			return netdev.At{}, cnierr.Internal("record the user of "+l.Name, err)
 		}
 		if err := fault.Point(fault.SharedRef); err != nil {
-			return 0, err
+			return netdev.At{}, err
 		}
-		held := conflict{n: n, links: links, p: p, tag: l.Tag, key: l.Key, parent: idx}
+		held := conflict{links: links, p: p, tag: l.Tag, key: l.Key, parent: parent}
 		mark := netdev.Mark{Store: store, LegacyRecorded: func() bool {
 			users, err := links.Users(l.Key)
 			return err == nil && len(users) > 1 // others beside this attachment
 		}}
 		var mtu int
-		if idx, mtu, err = netdev.EnsureShared(n, idx, l, mark, held.explain); err != nil {
-			return 0, err
+		if parent, mtu, err = netdev.EnsureShared(n, parent, l, mark, held.explain); err != nil {
+			return netdev.At{}, err
 		}
-		if err := fits(p, i, l, idx, mtu); err != nil {
-			return 0, err
+		if err := fits(p, i, l, parent.Index(), mtu); err != nil {
+			return netdev.At{}, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
-			return 0, err
+			return netdev.At{}, err
 		}
 	}
-	return idx, nil
+	return parent, nil
 }
 
 // fits checks that what stacks on chain link i (the next chain link, or the
@@ -110,10 +109,10 @@ func fits(p plan.Plan, i int, l plan.VLANLink, idx, mtu int) error {
 // lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
 // another invocation does takes them away, so the endpoint is created after
 // the lock is dropped: parallel ADDs on one master overlap there.
-func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan) (int, error) {
+func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan) (netdev.At, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
-		return 0, cnierr.Internal("lock the master's state", err)
+		return netdev.At{}, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
 	parent, err := attachChain(n, links, store, p, p.Chain)
@@ -122,16 +121,19 @@ func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan
 		return parent, err
 	}
 	if err := links.Use(e.Key, p.Attachment); err != nil {
-		return 0, cnierr.Internal("record the container link", err)
+		return netdev.At{}, cnierr.Internal("record the container link", err)
 	}
 	return parent, fault.Point(fault.ContainerRef)
 }
 
 // createEndpoint creates the container's link on parent.
-func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent int, u *undo.Stack) (netlink.Link, error) {
-	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent), Name: p.Endpoint.Link().Name}
+func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent netdev.At, u *undo.Stack) (netlink.Link, error) {
+	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent.Index()), Name: p.Endpoint.Link().Name}
+	if parent.Own {
+		cl.Via = &parent.H
+	}
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
-		cl.InUse = conflict{n: n, links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}.explain
+		cl.InUse = conflict{links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}.explain
 	}
 	return netdev.CreateInContainer(n, cl, u)
 }
@@ -167,17 +169,16 @@ var (
 // namespace it went to, so a VLAN held by a container's own vlan link cannot
 // also be shared by macvlan/ipvlan containers, and the other way round.
 type conflict struct {
-	n      *netdev.Namespaces
 	links  record.Links
 	p      plan.Plan
 	tag    plan.Tag
 	key    string
-	parent int
+	parent netdev.At
 }
 
 func (c conflict) explain() error {
-	on := fmt.Sprintf("ifindex %d", c.parent)
-	if l, err := c.n.Links.LinkByIndex(c.parent); err == nil {
+	on := fmt.Sprintf("ifindex %d", c.parent.Index())
+	if l, err := c.parent.H.LinkByIndex(c.parent.Index()); err == nil {
 		on = l.Attrs().Name
 	}
 	holder := "another container"

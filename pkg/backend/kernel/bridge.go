@@ -52,6 +52,7 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 	if err != nil {
 		return backend.Attached{}, err
 	}
+	n.Own = own
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
 	bridge, err := reserveBridge(n, own, links, store, p, e)
 	if err != nil {
@@ -86,8 +87,8 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, st
 	if err := fault.Point(fault.SharedRef); err != nil {
 		return nil, err
 	}
-	held := conflict{n: n, links: links, p: p, tag: j.Tag, key: j.Key, parent: parent}
-	joined, err := netdev.EnsureJoined(n.Links, own, parent, j, store, held.explain)
+	held := conflict{links: links, p: p, tag: j.Tag, key: j.Key, parent: parent}
+	joined, err := netdev.EnsureJoined(n, parent, j, store, held.explain)
 	if err != nil {
 		return nil, err
 	}
@@ -145,32 +146,35 @@ func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, b
 	return l, how, err
 }
 
-// resolveBridgeChain is resolve for a bridge plan: the outer links on the
-// host, the last one in qinq's namespace (nil where missing), or, still on
-// the host under its temporary name, the one an ADD died with before moving
-// it (inHost).
-func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) (found []netlink.Link, inHost bool) {
+// resolveBridgeChain is resolve for a bridge plan: the outer links where
+// they are, the last one in qinq's namespace (nil where missing), or, still
+// on the host under its temporary name, the one an older release's ADD died
+// with before moving it.
+func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []netdev.At {
 	last := len(p.Chain) - 1
-	found = append(resolve(n, p.Master.Name, p.Chain[:last]), nil)
+	found := append(resolve(n, p.Master.Name, p.Chain[:last]), netdev.At{})
 	if own != nil {
-		found[last], _ = netdev.FindOwnedLink(own.H, p.Joined())
+		if l, _ := netdev.FindOwnedLink(own.H, p.Joined()); l != nil {
+			found[last] = netdev.At{Link: l, H: own.H, Own: true}
+			return found
+		}
 	}
-	if found[last] != nil || !n.HasLinks() {
-		return found, false
+	if !n.HasLinks() {
+		return found
 	}
-	var parent netlink.Link
+	var parent netdev.At
 	if last > 0 {
 		parent = found[last-1]
-	} else if m, err := n.Links.LinkByName(p.Master.Name); err == nil {
+	} else if m, err := n.Master(p.Master.Name); err == nil {
 		parent = m
 	}
-	if parent == nil {
-		return found, false
+	if !parent.Found() {
+		return found
 	}
-	if l, err := netdev.LookupVLAN(n.Links, parent.Attrs().Index, p.Joined()); err == nil && l != nil && netdev.IsTempName(l.Attrs().Name) {
-		found[last], inHost = l, true
+	if l, err := n.Find(parent, p.Joined(), true); err == nil && l.Found() && netdev.IsTempName(l.Attrs().Name) {
+		found[last] = l
 	}
-	return found, inHost
+	return found
 }
 
 // releaseBridge is release's part for a bridge plan, under the master's
@@ -200,28 +204,25 @@ func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.N
 		}
 		return fault.Point(fault.Unlinked)
 	}
-	found, inHost := resolveBridgeChain(n, own, p)
+	found := resolveBridgeChain(n, own, p)
 	// The bridge goes with the link it joins, on the same evidence: no users
 	// recorded, and a mark only this store holds (after a lost store, the
 	// pods on the bridge are unknown, not absent).
 	joined := found[len(found)-1]
-	if own != nil && usage[len(usage)-1] == record.Unused && (joined == nil || netdev.DeletableBy(joined, b.store.ID())) {
+	if own != nil && usage[len(usage)-1] == record.Unused && (!joined.Found() || netdev.DeletableBy(joined.Link, b.store.ID())) {
 		errs = append(errs, netdev.DeleteBridge(own.H, e.Bridge, p.Joined().Key))
 	}
 	outermost := -1
 	for i := len(found) - 1; i >= 0; i-- {
-		if b.goes(found[i], usage[i]) {
+		if b.goes(found[i].Link, usage[i]) {
 			outermost = i
 		}
 	}
 	if err := fault.Point(fault.Released); err != nil {
 		return err
 	}
-	switch {
-	case outermost == len(found)-1 && !inHost:
-		errs = append(errs, netdev.DeleteShared(own.H, found[outermost], b.store.ID()))
-	case outermost >= 0:
-		errs = append(errs, netdev.DeleteShared(n.Links, found[outermost], b.store.ID()))
+	if outermost >= 0 {
+		errs = append(errs, netdev.DeleteShared(found[outermost].H, found[outermost].Link, b.store.ID()))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -92,32 +92,37 @@ func checkMAC(got netlink.Link, e *plan.Iface) error {
 	return nil
 }
 
-func checkParent(n *netdev.Namespaces, got netlink.Link, name string, parent netlink.Link) error {
-	idx := got.Attrs().ParentIndex
-	if idx == parent.Attrs().Index {
+func checkParent(n *netdev.Namespaces, got netlink.Link, name string, parent netdev.At) error {
+	if n.SameLink(got, parent) {
 		return nil
 	}
-	actual := fmt.Sprintf("ifindex %d", idx)
-	if l, err := n.Links.LinkByIndex(idx); err == nil {
-		actual = fmt.Sprintf("%s (ifindex %d)", l.Attrs().Name, idx)
+	idx := got.Attrs().ParentIndex
+	return cnierr.CheckFailed("%s: stacked on ifindex %d (link-netnsid %d), expected %s (ifindex %d, in %s)",
+		name, idx, got.Attrs().NetNsID, parent.Attrs().Name, parent.Index(), where(parent))
+}
+
+// where names the namespace a chain link is in.
+func where(a netdev.At) string {
+	if a.Own {
+		return "qinq's network namespace"
 	}
-	return cnierr.CheckFailed("%s: stacked on %s, expected %s (ifindex %d)", name, actual, parent.Attrs().Name, parent.Attrs().Index)
+	return "the namespace of the master"
 }
 
 // expectedParent resolves the chain master -> S-link -> outer C-links and
 // returns the link the container link must sit on.
-func expectedParent(n *netdev.Namespaces, p plan.Plan) (netlink.Link, error) {
+func expectedParent(n *netdev.Namespaces, p plan.Plan) (netdev.At, error) {
 	if !n.HasLinks() {
-		return nil, cnierr.CheckFailed("the namespace holding master %q is gone", p.Master.Name)
+		return netdev.At{}, cnierr.CheckFailed("the namespace holding master %q is gone", p.Master.Name)
 	}
-	master, err := n.Links.LinkByName(p.Master.Name)
+	master, err := n.Master(p.Master.Name)
 	if err != nil {
-		return nil, cnierr.CheckFailed("master %q: not found", p.Master.Name)
+		return netdev.At{}, cnierr.CheckFailed("master %q: not found", p.Master.Name)
 	}
 	chain := resolve(n, p.Master.Name, p.Chain)
 	for i, l := range p.Chain {
-		if chain[i] == nil {
-			return nil, cnierr.CheckFailed("shared link for %s (%s) is missing", l.Tag, l.Key)
+		if !chain[i].Found() {
+			return netdev.At{}, cnierr.CheckFailed("shared link for %s (%s) is missing", l.Tag, l.Key)
 		}
 	}
 	if len(chain) > 0 {

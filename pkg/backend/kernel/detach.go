@@ -44,16 +44,14 @@ func onChain(n *netdev.Namespaces, p plan.Plan) bool {
 		return false
 	}
 	l, err := n.Container.LinkByName(p.Endpoint.Link().Name)
-	// The chain is in the container's namespace (linkInContainer) or the
-	// endpoint's parent is in another one (IFLA_LINK_NETNSID).
-	if err != nil || !isEndpoint(l, p.Endpoint) || p.InContainer != (l.Attrs().NetNsID < 0) {
+	if err != nil || !isEndpoint(l, p.Endpoint) {
 		return false
 	}
-	top, err := n.Links.LinkByName(p.Master.Name)
+	top, err := n.Master(p.Master.Name)
 	if found := resolve(n, p.Master.Name, p.Chain); len(found) > 0 {
 		top, err = found[len(found)-1], nil
 	}
-	return err == nil && top != nil && l.Attrs().ParentIndex == top.Attrs().Index
+	return err == nil && top.Found() && n.SameLink(l, top)
 }
 
 // made reports whether qinq may have made p's endpoint: a VLAN endpoint's
@@ -146,12 +144,12 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 		errs = append(errs, links.Forget())
 		return cnierr.AsCNI("release the chain", errors.Join(errs...))
 	}
-	outermost, found := -1, []netlink.Link(nil)
+	outermost, found := -1, []netdev.At(nil)
 	if slices.ContainsFunc(usage, func(u record.Usage) bool { return u != record.InUse }) {
 		found = resolve(n, p.Master.Name, p.Chain)
 	}
 	for i := len(found) - 1; i >= 0; i-- {
-		if b.goes(found[i], usage[i]) {
+		if b.goes(found[i].Link, usage[i]) {
 			outermost = i
 		}
 	}
@@ -164,7 +162,7 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 		}
 	}
 	if outermost >= 0 {
-		errs = append(errs, netdev.DeleteShared(n.Links, found[outermost], b.store.ID()))
+		errs = append(errs, netdev.DeleteShared(found[outermost].H, found[outermost].Link, b.store.ID()))
 	}
 	if err := fault.Point(fault.Unlinked); err != nil {
 		return err
@@ -206,24 +204,23 @@ func KeptLink(l netlink.Link, store string, u record.Usage) {
 		"link", l.Attrs().Name, "key", o.Key, "markedBy", o.Stores, "store", store, "recordedUsers", u.String())
 }
 
-// resolve finds which of chain exist in the links' namespace, outermost
-// first; a missing one (and so everything above it) is nil.
-func resolve(n *netdev.Namespaces, master string, chain []plan.VLANLink) []netlink.Link {
-	found := make([]netlink.Link, len(chain))
+// resolve finds which of chain exist, and where (netdev.Namespaces.Find),
+// outermost first; a missing one (and so everything above it) is not Found.
+func resolve(n *netdev.Namespaces, master string, chain []plan.VLANLink) []netdev.At {
+	found := make([]netdev.At, len(chain))
 	if !n.HasLinks() {
 		return found
 	}
-	m, err := n.Links.LinkByName(master)
+	parent, err := n.Master(master)
 	if err != nil {
 		return found
 	}
-	idx := m.Attrs().Index
 	for i, l := range chain {
-		f, err := netdev.LookupVLAN(n.Links, idx, l)
-		if err != nil || f == nil {
+		f, err := n.Find(parent, l, true)
+		if err != nil || !f.Found() {
 			break
 		}
-		found[i], idx = f, f.Attrs().Index
+		found[i], parent = f, f
 	}
 	return found
 }

@@ -64,6 +64,15 @@ func (b *Backend) namespaces(netns string, inContainer, tolerant bool) (*netdev.
 	if err != nil {
 		return nil, err
 	}
+	if !inContainer {
+		// Chain links live in qinq's namespace, made when a link is to be
+		// made there and not before.
+		if n.Own, err = b.ownNS(false); err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.MakeOwn = func() (*netdev.Own, error) { return b.ownNS(true) }
+	}
 	b.open, b.openFor = n, key
 	return n, nil
 }
@@ -101,13 +110,13 @@ func foundMTUs(n *netdev.Namespaces, master netlink.Link, c *config.Config, a pl
 		return nil, err
 	}
 	var found []int
-	idx := master.Attrs().Index
+	parent := netdev.At{Link: master, H: n.Links}
 	for _, l := range draft.Chain {
-		f, err := netdev.FindShared(n.Links, idx, l)
-		if err != nil || f == nil {
+		f, err := n.Find(parent, l, false)
+		if err != nil || !f.Found() {
 			return found, err
 		}
-		found, idx = append(found, f.Attrs().MTU), f.Attrs().Index
+		found, parent = append(found, f.Attrs().MTU), f
 	}
 	return found, nil
 }

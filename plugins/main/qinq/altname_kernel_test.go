@@ -33,9 +33,10 @@ func userKeys(t *testing.T, n *testenv.Node) (keys, locks []string) {
 	for _, dir := range []string{"links", "locks"} {
 		entries, _ := os.ReadDir(filepath.Join(scopeDir(t, n), dir))
 		for _, e := range entries {
-			if dir == "links" {
+			switch {
+			case dir == "links":
 				keys = append(keys, e.Name())
-			} else {
+			case e.Name() != ":netns.lock": // making qinq's namespace, no master's
 				locks = append(locks, e.Name())
 			}
 		}
@@ -58,7 +59,7 @@ func TestAltname_ANetworkNamingTheAltnameSharesTheChainOfTheName(t *testing.T) {
 			peerAlt, peerName := testenv.NewContainer(t), testenv.NewContainer(t)
 			p.b.Add(qinq(160, 10).WithStaticIP("10.160.10.9/24"), peerAlt, "net1")
 			p.b.Add(qinq(160, 20).WithStaticIP("10.160.20.9/24"), peerName, "net1")
-			if n := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 160); n != 1 {
+			if n := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 160); n != 1 {
 				t.Fatalf("%d S-links for S-VLAN 160 on the node, want 1", n)
 			}
 			keys, locks := userKeys(t, p.a)
@@ -78,7 +79,7 @@ func TestAltname_ANetworkNamingTheAltnameSharesTheChainOfTheName(t *testing.T) {
 				stays, staysPeer, staysIP = podAlt, peerAlt, "10.160.10.9"
 			}
 			p.a.Del(first[0].(testenv.Conf), first[1].(*testenv.Container), "net1")
-			if n := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 160); n != 1 {
+			if n := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 160); n != 1 {
 				t.Fatalf("the first DEL (%s) took the S-link another pod uses", order)
 			}
 			if err := testenv.Echo(t, stays, staysPeer, staysIP, 1496); err != nil {

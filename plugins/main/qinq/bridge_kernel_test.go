@@ -81,8 +81,11 @@ func TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirOw
 	peer := testenv.NewContainer(t)
 	p.b.Add(qinq(100, 10).WithStaticIP("10.30.0.9/24"), peer, "net1")
 
-	if vs := testenv.VLANs(t, p.a.NS); len(vs) != 1 || vs["wire0.100"] == nil {
-		t.Fatalf("node links %v: want only the S-link wire0.100 (the C-link is in qinq's namespace)", vs)
+	if vs := testenv.VLANs(t, p.a.NS); len(vs) != 0 {
+		t.Fatalf("node links %v: want none (the S-link and the C-link are in qinq's namespace)", vs)
+	}
+	if vs := chainVLANs(t, p.a); len(vs) != 2 || vs["wire0.100"] == nil || vs["wire0.100.10"] == nil {
+		t.Fatalf("chain links %v: want the S-link wire0.100 and the C-link wire0.100.10", vs)
 	}
 	for _, c := range pods {
 		if vs := testenv.VLANs(t, c.NS); len(vs) != 0 {

@@ -277,7 +277,7 @@ func TestBridge_30ParallelADDsOnTwoCVLANsThen30ParallelDELs(t *testing.T) {
 			t.Errorf("ADD %d: %v", i, err)
 		}
 	})
-	if got := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 2210); got != 1 {
+	if got := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 2210); got != 1 {
 		t.Fatalf("%d S-links after %d parallel ADDs, want 1", got, n)
 	}
 	if got := testenv.LinkNames(t, ownNS(t, p.a), "qbr"); len(got) != 2 {

@@ -179,7 +179,7 @@ func TestCrash_AFaultOrSIGKILLAtEveryStepOfGCThenGCAgainLeavesNothingAndBreaksNo
 				if err := testenv.Echo(t, valid, peer, "10.52.0.9", 1496); err != nil {
 					t.Fatalf("the valid pod after the repeated GC: %v", err)
 				}
-				left := testenv.VLANs(t, p.a.NS)
+				left := chainVLANs(t, p.a)
 				if _, ok := left[orphan]; ok {
 					t.Fatalf("the repeated GC kept the orphan %s", orphan)
 				}
@@ -209,8 +209,8 @@ func ownedOrphan(t *testing.T, n *testenv.Node, vid int) string {
 		return testenv.AddVLAN(testenv.VLAN{Parent: "wire0", Name: name, Proto: netlink.VLAN_PROTOCOL_8021AD, ID: vid,
 			Alias: fmt.Sprintf("qinq-cni: owned by store %s, deleted with its last user; key=%s", strings.TrimSpace(string(data)), key)})
 	})
-	if _, ok := testenv.VLANs(t, n.NS)[name]; !ok {
-		t.Fatalf("no orphan made: %v", slices.Sorted(maps.Keys(testenv.VLANs(t, n.NS))))
+	if _, ok := chainVLANs(t, n)[name]; !ok {
+		t.Fatalf("no orphan made: %v", slices.Sorted(maps.Keys(chainVLANs(t, n))))
 	}
 	return name
 }

@@ -217,3 +217,42 @@ func parallel(n int, f func(i int)) {
 	}
 	wg.Wait()
 }
+
+// chainVLANs are the VLAN links of node n's chains: in the node's namespace
+// (an older release's, an admin's) and in qinq's own, by name.
+func chainVLANs(t *testing.T, n *testenv.Node) map[string]*netlink.Vlan {
+	t.Helper()
+	out := testenv.VLANs(t, n.NS)
+	if o := ownNS(t, n); o != nil {
+		maps.Copy(out, testenv.VLANs(t, o))
+	}
+	return out
+}
+
+// countChainVLANs counts the chain VLAN links of n with proto and vid.
+func countChainVLANs(t *testing.T, n *testenv.Node, proto netlink.VlanProtocol, vid int) int {
+	t.Helper()
+	got := testenv.CountVLANs(t, n.NS, proto, vid)
+	if o := ownNS(t, n); o != nil {
+		got += testenv.CountVLANs(t, o, proto, vid)
+	}
+	return got
+}
+
+// chainNS is the namespace of n where the chain link name is: qinq's own,
+// or the node's.
+func chainNS(t *testing.T, n *testenv.Node, name string) ns.NetNS {
+	t.Helper()
+	if o := ownNS(t, n); o != nil {
+		if _, err := testenv.LinkByName(o, name); err == nil {
+			return o
+		}
+	}
+	return n.NS
+}
+
+// inChainNS runs f in chainNS.
+func inChainNS(t *testing.T, n *testenv.Node, name string, f func() error) {
+	t.Helper()
+	testenv.InNS(t, chainNS(t, n, name), f)
+}

@@ -48,7 +48,7 @@ func TestWire_QinQinQCarriesThreeTagsAndMTUIs8992On9000(t *testing.T) {
 	if mtu := testenv.Link(t, ca.NS, "net1").Attrs().MTU; mtu != 8992 {
 		t.Fatalf("container MTU %d, want 8992", mtu)
 	}
-	host := testenv.VLANs(t, p.a.NS)
+	host := chainVLANs(t, p.a)
 	if host["wire0.100"].MTU != 9000 || host["wire0.100.50"].MTU != 8996 {
 		t.Fatalf("host links: S %d, outer C %d; want 9000, 8996", host["wire0.100"].MTU, host["wire0.100.50"].MTU)
 	}
@@ -67,7 +67,7 @@ func TestMTU_QinQOn1500Gives1496AndAFullSizeDFPacketCrosses(t *testing.T) {
 	if mtu := testenv.Link(t, ca.NS, "net1").Attrs().MTU; mtu != 1496 {
 		t.Fatalf("container MTU %d, want 1496", mtu)
 	}
-	if mtu := testenv.VLANs(t, p.a.NS)["wire0.200"].MTU; mtu != 1500 {
+	if mtu := chainVLANs(t, p.a)["wire0.200"].MTU; mtu != 1500 {
 		t.Fatalf("S-link MTU %d, want 1500", mtu)
 	}
 	if err := testenv.Echo(t, ca, cb, "10.4.0.2", 1496); err != nil {
@@ -114,7 +114,7 @@ func TestTunnelMode_SecondContainerOnTheSameSVLANIsRefused(t *testing.T) {
 	p := newPair(t, 1500)
 	first, second, third := testenv.NewContainer(t), testenv.NewContainer(t), testenv.NewContainer(t)
 	p.a.Add(qinq(300), first, "net1")
-	before := testenv.VLANs(t, p.a.NS)
+	before := chainVLANs(t, p.a)
 
 	_, err := p.a.Invoke("ADD", qinq(300), second, "net1")
 	if testenv.CNICode(err) != 100 || !strings.Contains(err.Error(), "802.1ad VLAN 300") {
@@ -124,7 +124,7 @@ func TestTunnelMode_SecondContainerOnTheSameSVLANIsRefused(t *testing.T) {
 	if testenv.CNICode(err) != 100 {
 		t.Fatalf("QinQ ADD on an S-VLAN a tunnel-mode container owns: want code 100, got %v", err)
 	}
-	if after := testenv.VLANs(t, p.a.NS); len(after) != len(before) {
+	if after := chainVLANs(t, p.a); len(after) != len(before) {
 		t.Fatalf("failed ADDs left links on the host: %v", after)
 	}
 	if len(testenv.VLANs(t, second.NS)) != 0 || len(testenv.VLANs(t, third.NS)) != 0 {
@@ -140,18 +140,18 @@ func TestSharedSLink_SurvivesOneContainersDEL(t *testing.T) {
 	p.a.Add(conf2, c2, "net1")
 	p.b.Add(qinq(400, 20).WithStaticIP("10.7.1.2/24"), peer, "net1")
 
-	if n := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 400); n != 1 {
+	if n := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 400); n != 1 {
 		t.Fatalf("%d S-links for 802.1ad 400 on the host, want 1 shared", n)
 	}
 	p.a.Del(conf1, c1, "net1")
-	if _, ok := testenv.VLANs(t, p.a.NS)["wire0.400"]; !ok {
+	if _, ok := chainVLANs(t, p.a)["wire0.400"]; !ok {
 		t.Fatal("the S-link went with the first DEL while another container uses it")
 	}
 	if err := testenv.Echo(t, c2, peer, "10.7.1.2", 1496); err != nil {
 		t.Fatalf("second container after the first DEL: %v", err)
 	}
 	p.a.Del(conf2, c2, "net1")
-	if left := testenv.VLANs(t, p.a.NS); len(left) != 0 {
+	if left := chainVLANs(t, p.a); len(left) != 0 {
 		t.Fatalf("links left on the host after the last DEL: %v", left)
 	}
 }
@@ -221,7 +221,7 @@ func TestADD_OntoAnExistingIfNameFailsAndLeavesItAlone(t *testing.T) {
 	if l := testenv.Link(t, c.NS, "net1"); l.Type() != "dummy" {
 		t.Fatalf("existing net1 was replaced by a %s", l.Type())
 	}
-	if left := testenv.VLANs(t, p.a.NS); len(left) != 0 {
+	if left := chainVLANs(t, p.a); len(left) != 0 {
 		t.Fatalf("the failed ADD left host links: %v", left)
 	}
 	assertNoReferences(t, c.ID)

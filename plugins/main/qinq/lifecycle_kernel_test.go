@@ -178,7 +178,7 @@ func TestGC_DetachesWhatIsNotValidAndKeepsTheRest(t *testing.T) {
 	if _, ok := testenv.VLANs(t, c2.NS)["net1"]; !ok {
 		t.Fatal("GC removed a valid attachment's link")
 	}
-	if _, ok := testenv.VLANs(t, p.a.NS)["wire0.1600"]; !ok {
+	if _, ok := chainVLANs(t, p.a)["wire0.1600"]; !ok {
 		t.Fatal("GC removed the S-link a valid attachment uses")
 	}
 	gc(t, p.a, cf(10))
@@ -230,7 +230,7 @@ func TestGC_DeletesOwnedOrphansOnlyOnEvidenceAndNeverAnAdminsLink(t *testing.T) 
 		return nil
 	})
 	gc(t, p.a, qinq(1700, 10))
-	left := testenv.VLANs(t, p.a.NS)
+	left := chainVLANs(t, p.a)
 	for name, l := range links {
 		if _, kept := left[name]; kept != l.wantKept {
 			t.Errorf("%s (mark %q, users' directory %v): kept=%v, want %v", name, l.alias, l.usersDir, kept, l.wantKept)
@@ -272,8 +272,8 @@ func TestOverride_PodPicksVLANsFromCNIArgsOnlyWithinTheAllowLists(t *testing.T) 
 	c := testenv.NewContainer(t)
 	p.a.Add(allow, c, "net1", testenv.CNIArgs("K8S_POD_NAME=web;SVLAN=2050;CVLANS=15"))
 	v, ok := testenv.VLANs(t, c.NS)["net1"]
-	if !ok || v.VlanId != 15 || testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 2050) != 1 {
-		t.Fatalf("per-pod S 2050/C 15 not applied: %v", testenv.VLANs(t, p.a.NS))
+	if !ok || v.VlanId != 15 || countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 2050) != 1 {
+		t.Fatalf("per-pod S 2050/C 15 not applied: %v", chainVLANs(t, p.a))
 	}
 	hopper := testenv.NewContainer(t)
 	_, err := p.a.Invoke("ADD", allow, hopper, "net1", testenv.CNIArgs("SVLAN=2100"))
@@ -284,7 +284,7 @@ func TestOverride_PodPicksVLANsFromCNIArgsOnlyWithinTheAllowLists(t *testing.T) 
 	if testenv.CNICode(err) != 7 || !strings.Contains(err.Error(), "allows no per-pod sVlan") {
 		t.Fatalf("override without allow-lists: %v", err)
 	}
-	if len(testenv.VLANs(t, hopper.NS)) != 0 || testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 2100) != 0 {
+	if len(testenv.VLANs(t, hopper.NS)) != 0 || countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 2100) != 0 {
 		t.Fatal("a refused override changed something")
 	}
 	p.a.Del(allow, c, "net1", testenv.CNIArgs("SVLAN=2050;CVLANS=15"))
@@ -315,7 +315,7 @@ func TestLoad_50ParallelADDsOnOneSLinkThen50ParallelDELs(t *testing.T) {
 		}
 	})
 	t.Logf("%d parallel ADDs: %v", n, time.Since(start))
-	if got := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 2200); got != 1 {
+	if got := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 2200); got != 1 {
 		t.Fatalf("%d S-links after %d parallel ADDs, want 1", got, n)
 	}
 	for i, c := range ctrs {

@@ -30,11 +30,11 @@ func TestMTU_RaisingTheMasterAfterPodsExistGivesNewPodsTheSLinksMTU(t *testing.T
 	if err := testenv.Echo(t, second, peer, "10.40.0.9", 1496); err != nil {
 		t.Fatalf("full-size datagrams from the new pod: %v", err)
 	}
-	before := testenv.VLANs(t, p.a.NS)
+	before := chainVLANs(t, p.a)
 	third := testenv.NewContainer(t)
 	_, err := p.a.Invoke("ADD", qinq(400, 12).With("mtu", 8996), third, "net1")
 	testenv.WantCNIError(t, err, 7, "mtu", `"wire0.400"`, "1500", "8996")
-	if after := testenv.VLANs(t, p.a.NS); len(after) != len(before) {
+	if after := chainVLANs(t, p.a); len(after) != len(before) {
 		t.Fatalf("the refused ADD left links: %v", after)
 	}
 	testenv.AssertOnlyLoopback(t, third)
@@ -63,11 +63,11 @@ func TestMTU_AnAdminsSmallerSLinkIsWhatTheEndpointIsPlannedFrom(t *testing.T) {
 		t.Fatalf("code 999: %v", err)
 	}
 	testenv.AssertOnlyLoopback(t, other)
-	if _, ok := testenv.VLANs(t, p.a.NS)["adm403"]; !ok || !strings.Contains(err.Error(), "802.1ad VLAN 403") {
+	if _, ok := chainVLANs(t, p.a)["adm403"]; !ok || !strings.Contains(err.Error(), "802.1ad VLAN 403") {
 		t.Fatalf("the admin's link must stay and the error name its VLAN: %v", err)
 	}
 	p.a.Del(shared("macvlan", 402, 10), c, "net1")
-	if _, ok := testenv.VLANs(t, p.a.NS)["wire0.402"]; !ok {
+	if _, ok := chainVLANs(t, p.a)["wire0.402"]; !ok {
 		t.Fatal("DEL deleted the admin's S-link")
 	}
 }

@@ -56,7 +56,7 @@ func TestNames_TheFNV32CollidingPairWorksSideBySide(t *testing.T) {
 }
 
 // digestRelease is the plugin as the last release before 64-bit digest
-// names built it (make build: bin/qinq-$(FNV_NAMES_RELEASE)): its links and
+// names built it (make build: bin/qinq-$(PREV_RELEASE)): its links and
 // bridges carry FNV-32 names.
 func digestRelease(t *testing.T) testenv.InvokeOption {
 	bin := filepath.Join(env.Root, "bin", "qinq-fe54dd9")

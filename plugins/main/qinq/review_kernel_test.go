@@ -49,7 +49,7 @@ func TestDEL_AfterTheAllowListsWereNarrowedGoesByWhatADDRecorded(t *testing.T) {
 	c := testenv.NewContainer(t)
 	wide := qinq(3200, 10).With("overrideSVlans", []string{"3200-3299"})
 	p.a.Add(wide, c, "net1", testenv.CNIArgs("SVLAN=3250"))
-	if testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 3250) != 1 {
+	if countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 3250) != 1 {
 		t.Fatal("per-pod S-VLAN 3250 not built")
 	}
 	narrow := qinq(3200, 10).With("overrideSVlans", []string{"3200-3209"})
@@ -91,7 +91,7 @@ func TestGC_KeepsAnInUseSLinkWhoseMasterIsItselfAVLANLink(t *testing.T) {
 	cf := qinq(3500, 10).With("master", "wire0.5")
 	p.a.Add(cf, c, "net1")
 	gc(t, p.a, qinq(3599, 10).With("name", "another-network"))
-	if testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 3500) != 1 {
+	if countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 3500) != 1 {
 		t.Fatal("GC of another network deleted an S-link a container uses")
 	}
 	if _, ok := testenv.VLANs(t, c.NS)["net1"]; !ok {

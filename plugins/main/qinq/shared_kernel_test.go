@@ -44,9 +44,9 @@ func TestMacvlan_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithTheirO
 	peer := testenv.NewContainer(t)
 	p.b.Add(qinq(100, 10).WithStaticIP("10.20.0.9/24"), peer, "net1")
 
-	cLink, ok := testenv.VLANs(t, p.a.NS)["wire0.100.10"]
-	if !ok || len(testenv.VLANs(t, p.a.NS)) != 2 {
-		t.Fatalf("host links %v: want the S-link and one shared C-link wire0.100.10", testenv.VLANs(t, p.a.NS))
+	cLink, ok := chainVLANs(t, p.a)["wire0.100.10"]
+	if !ok || len(chainVLANs(t, p.a)) != 2 {
+		t.Fatalf("host links %v: want the S-link and one shared C-link wire0.100.10", chainVLANs(t, p.a))
 	}
 	for _, c := range pods {
 		l := testenv.Link(t, c.NS, "net1")
@@ -143,7 +143,7 @@ func TestMacvlan_TunnelModeRoutersShareTheSLinkAndEachTagsItsOwnCVLAN(t *testing
 		}
 		testenv.AssertTags(t, on, testenv.Tag8021AD(950), testenv.Tag8021Q(cvlan))
 	}
-	if n := testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 950); n != 1 {
+	if n := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 950); n != 1 {
 		t.Fatalf("%d S-links for 950 on node a, want one shared by both routers", n)
 	}
 }
@@ -164,7 +164,7 @@ func TestMacvlan_100PodsOfOneCVLANAddedInParallelThenDeletedInParallel(t *testin
 	if t.Failed() {
 		t.FailNow()
 	}
-	if got := testenv.VLANs(t, p.a.NS); len(got) != 2 || got["wire0.130.10"] == nil {
+	if got := chainVLANs(t, p.a); len(got) != 2 || got["wire0.130.10"] == nil {
 		t.Fatalf("host links after %d ADDs: %v, want the S-link and one shared C-link", n, got)
 	}
 	macs := map[string]bool{}
@@ -189,10 +189,10 @@ func TestSharedLink_ConflictsWithAVlanContainerLinkBothWaysNamingTheHolder(t *te
 	p := newPair(t, 1500)
 	holder, pod := testenv.NewContainer(t), testenv.NewContainer(t)
 	p.a.Add(qinq(140, 10), holder, "net1")
-	before := testenv.VLANs(t, p.a.NS)
+	before := chainVLANs(t, p.a)
 	_, err := p.a.Invoke("ADD", shared("macvlan", 140, 10), pod, "net1")
 	testenv.WantCNIError(t, err, 100, "802.1Q VLAN 10", holder.ID+":net1")
-	if after := testenv.VLANs(t, p.a.NS); len(after) != len(before) || len(containerLinks(t, pod)) != 0 {
+	if after := chainVLANs(t, p.a); len(after) != len(before) || len(containerLinks(t, pod)) != 0 {
 		t.Fatalf("the refused ADD changed something: host %v, pod %v", after, containerLinks(t, pod))
 	}
 	p.a.Del(qinq(140, 10), holder, "net1")
@@ -270,9 +270,9 @@ func TestMacvlan_CHECKNamesTheKindModeParentAndMTUThatChanged(t *testing.T) {
 	// The parent: net1 on the S-link instead of the shared C-link.
 	c := testenv.NewContainer(t)
 	res := p.a.Add(cf, c, "net1")
-	sLink := testenv.VLANs(t, p.a.NS)["wire0.160"]
+	sLink := chainVLANs(t, p.a)["wire0.160"]
 	c.Do(t, func() error { return testenv.DelLink("net1") })
-	p.a.Do(func() error {
+	inChainNS(t, p.a, "wire0.160", func() error {
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name, attrs.ParentIndex, attrs.MTU, attrs.Namespace = "net1", sLink.Index, 1496, netlink.NsFd(int(c.NS.Fd()))
 		return netlink.LinkAdd(&netlink.Macvlan{LinkAttrs: attrs, Mode: netlink.MACVLAN_MODE_BRIDGE})
@@ -291,10 +291,10 @@ func TestMacvlan_DELWorksWhenTheNetnsTheSharedLinkOrTheMasterAreGone(t *testing.
 	pods := podsOn(t, p.a, cf, "10.24.0", 3)
 	pods[0].Kill(t)
 	p.a.Del(cf, pods[0], "net1")
-	if testenv.VLANs(t, p.a.NS)["wire0.170.10"] == nil {
+	if chainVLANs(t, p.a)["wire0.170.10"] == nil {
 		t.Fatal("the shared C-link went while two pods still use it")
 	}
-	p.a.Do(func() error { return testenv.DelLink("wire0.170.10") })
+	inChainNS(t, p.a, "wire0.170.10", func() error { return testenv.DelLink("wire0.170.10") })
 	p.a.Del(cf, pods[1], "net1")
 	p.a.Do(func() error { return testenv.DelLink("wire0") })
 	p.a.Del(cf, pods[2], "net1")
@@ -310,7 +310,7 @@ func TestMacvlan_PerPodVLANsCreateTheirSharedLinksOnDemand(t *testing.T) {
 	a, b := testenv.NewContainer(t), testenv.NewContainer(t)
 	p.a.Add(cf, a, "net1", testenv.CNIArgs("SVLAN=181;CVLANS=12"))
 	p.a.Add(cf, b, "net1", testenv.CNIArgs("SVLAN=181;CVLANS=12"))
-	if got := testenv.VLANs(t, p.a.NS); len(got) != 2 || got["wire0.181.12"] == nil {
+	if got := chainVLANs(t, p.a); len(got) != 2 || got["wire0.181.12"] == nil {
 		t.Fatalf("host links %v: want S 181 and one shared C 12", got)
 	}
 	p.a.Del(cf, a, "net1", testenv.CNIArgs("SVLAN=181;CVLANS=12"))
@@ -329,7 +329,7 @@ func TestMacvlan_GCDetachesPodsNotValidAndTheSharedLinksGoWithTheLast(t *testing
 	if len(containerLinks(t, gone)) != 0 || len(containerLinks(t, kept)) != 1 {
 		t.Fatalf("after GC keeping one: gone %v, kept %v", containerLinks(t, gone), containerLinks(t, kept))
 	}
-	if testenv.VLANs(t, p.a.NS)["wire0.190.10"] == nil {
+	if chainVLANs(t, p.a)["wire0.190.10"] == nil {
 		t.Fatal("GC deleted the shared C-link a valid pod uses")
 	}
 	gc(t, p.a, cf)

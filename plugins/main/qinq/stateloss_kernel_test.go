@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
@@ -26,7 +29,17 @@ import (
 // store is a state directory of the test's own: removing it is the loss.
 type store struct{ dir string }
 
-func newStore(t *testing.T) store { return store{filepath.Join(t.TempDir(), "qinq")} }
+func newStore(t *testing.T) store {
+	s := store{filepath.Join(t.TempDir(), "qinq")}
+	// qinq's namespace of the store goes with the test, as with a reboot.
+	t.Cleanup(func() {
+		mounts, _ := filepath.Glob(filepath.Join(s.dir, "host-*", "netns"))
+		for _, m := range mounts {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	})
+	return s
+}
 
 func (s store) env() testenv.InvokeOption { return testenv.ExtraEnv("QINQ_STATE_DIR=" + s.dir) }
 
@@ -34,6 +47,18 @@ func (s store) env() testenv.InvokeOption { return testenv.ExtraEnv("QINQ_STATE_
 func (s store) id() string {
 	data, _ := os.ReadFile(filepath.Join(s.dir, "store-id"))
 	return strings.TrimSpace(string(data))
+}
+
+// chainVLANs are the VLAN links of node n's chains under store s: in the
+// node's namespace and in the store's namespace of qinq's.
+func (s store) chainVLANs(t *testing.T, n *testenv.Node) map[string]*netlink.Vlan {
+	t.Helper()
+	out := testenv.VLANs(t, n.NS)
+	if o, err := ns.GetNS(filepath.Join(s.dir, filepath.Base(scopeDir(t, n)), "netns")); err == nil {
+		defer o.Close()
+		maps.Copy(out, testenv.VLANs(t, o))
+	}
+	return out
 }
 
 // otherMountNS runs the plugin in a mount namespace of its own with a
@@ -149,7 +174,7 @@ func testStateLoss(t *testing.T, lc lossCase) {
 	for i, c := range pods {
 		opts := []testenv.InvokeOption{s.env()}
 		if lc.old {
-			opts = append(opts, prevRelease(t))
+			opts = append(opts, format1Release(t))
 		}
 		p.a.Add(lc.pod(i), c, "net1", opts...)
 		peerOf(i)
@@ -163,7 +188,7 @@ func testStateLoss(t *testing.T, lc lossCase) {
 	}
 	sharedUp := func(when string) {
 		t.Helper()
-		vlans := testenv.VLANs(t, p.a.NS)
+		vlans := s.chainVLANs(t, p.a)
 		for _, name := range lc.shared {
 			if _, ok := vlans[name]; !ok {
 				t.Fatalf("%s: shared link %s is gone (host VLANs now %v)", when, name, slices.Sorted(maps.Keys(vlans)))
@@ -173,9 +198,7 @@ func testStateLoss(t *testing.T, lc lossCase) {
 	online("before the loss")
 	before := s.id()
 
-	if err := os.RemoveAll(s.dir); err != nil {
-		t.Fatal(err)
-	}
+	removeAllBut(t, s.dir) // qinq's namespace, where the chain is, stays mounted
 	p.a.Del(lc.pod(0), pods[0], "net1", s.env())
 	sharedUp("DEL of one pod after the loss")
 	online("DEL of one pod after the loss")
@@ -205,13 +228,27 @@ func testStateLoss(t *testing.T, lc lossCase) {
 	sharedUp("GC after the loss")
 	online("GC after the loss")
 
-	// The same calls from a mount namespace whose /run is its own.
+	// The same calls from a mount namespace whose /run is its own: it sees
+	// no namespace of qinq's, where this release's chain is, and could make
+	// one only where it would vanish: its ADD is refused (50) and makes
+	// nothing. A chain the previous release made is in the node's
+	// namespace: the ADD finds it there.
 	own := otherMountNS(t)
 	p.a.Del(lc.pod(0), pods[0], "net1", own) // a repeated DEL, from elsewhere
 	again := testenv.NewContainer(t)
-	p.a.Add(lc.pod(2), again, "net1", own)
-	if err := testenv.Echo(t, again, peerOf(2), peerIP(lc.peer(2)), 1400); err != nil {
-		t.Fatalf("a pod added from another mount namespace: %v", err)
+	_, err := p.a.Invoke("ADD", lc.pod(2), again, "net1", own)
+	if lc.old {
+		if err != nil {
+			t.Fatalf("ADD from another mount namespace on the previous release's chain: %v", err)
+		}
+		if err := testenv.Echo(t, again, peerOf(2), peerIP(lc.peer(2)), 1400); err != nil {
+			t.Fatalf("a pod added from another mount namespace: %v", err)
+		}
+	} else {
+		testenv.WantCNIError(t, err, 50, "mount namespace")
+		if left := containerLinks(t, again); len(left) != 0 {
+			t.Fatalf("the refused ADD left %v in the pod", left)
+		}
 	}
 	p.a.Del(lc.pod(2), again, "net1", own)
 	if err := gcWith(p.a, other, own); err != nil {
@@ -236,7 +273,7 @@ func testStateLoss(t *testing.T, lc lossCase) {
 		t.Fatalf("adopt: %v", err)
 	}
 	for _, name := range lc.shared {
-		if mark := testenv.VLANs(t, p.a.NS)[name].Alias; !strings.Contains(mark, "owned by store "+s.id()+", deleted") {
+		if mark := s.chainVLANs(t, p.a)[name].Alias; !strings.Contains(mark, "owned by store "+s.id()+", deleted") {
 			t.Fatalf("%s after adopt is marked %q, want the current store %s alone", name, mark, s.id())
 		}
 	}
@@ -250,7 +287,7 @@ func testStateLoss(t *testing.T, lc lossCase) {
 	if err := gcWith(p.a, lc.pod(1), s.env()); err != nil {
 		t.Fatal(err)
 	}
-	left := testenv.VLANs(t, p.a.NS)
+	left := s.chainVLANs(t, p.a)
 	if len(left) != 0 {
 		t.Fatalf("after adopt and GC: host links left %v", slices.Sorted(maps.Keys(left)))
 	}
@@ -291,7 +328,7 @@ func TestBridge_AnADDFromAMountNamespaceOfItsOwnIsRefusedNotLeftToVanish(t *test
 	if links := containerLinks(t, pod); len(links) != 0 {
 		t.Fatalf("the refused ADD left %v in the pod", links)
 	}
-	if left := testenv.VLANs(t, p.a.NS); len(left) != 0 {
+	if left := chainVLANs(t, p.a); len(left) != 0 {
 		t.Fatalf("the refused ADD left VLAN links on the node: %v", left)
 	}
 	p.a.Del(conf, pod, "net1", otherMountNS(t))
@@ -351,7 +388,7 @@ func TestStateLoss_BridgePodsStayOnlineThroughDELADDAndGC(t *testing.T) {
 	removeAllBut(t, s.dir)
 	p.a.Del(conf(0), pods[0], "net1", s.env())
 	online("DEL of one pod after the loss")
-	if _, ok := testenv.VLANs(t, p.a.NS)["wire0.303"]; !ok {
+	if _, ok := s.chainVLANs(t, p.a)["wire0.303"]; !ok {
 		t.Fatal("the S-link went with a DEL after the loss")
 	}
 	fresh := testenv.NewContainer(t)

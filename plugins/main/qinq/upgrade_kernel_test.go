@@ -7,26 +7,35 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
-// prevRelease is the plugin as the last release built it (make build:
-// bin/qinq-<PREV_RELEASE>); its records are format 1.
-func prevRelease(t *testing.T) testenv.InvokeOption {
-	matches, _ := filepath.Glob(filepath.Join(env.Root, "bin", "qinq-86e0223"))
-	if len(matches) != 1 {
-		t.Fatalf("the previous release's binary bin/qinq-86e0223 is missing: run make build")
+// prevRelease is the plugin as the last release before chain links moved
+// to qinq's namespace built it (make build: bin/qinq-<PREV_RELEASE>); its
+// chains are in the node's namespace.
+func prevRelease(t *testing.T) testenv.InvokeOption { return release(t, "fe54dd9") }
+
+// format1Release is the last release writing format 1 records
+// (FORMAT1_RELEASE).
+func format1Release(t *testing.T) testenv.InvokeOption { return release(t, "86e0223") }
+
+func release(t *testing.T, rev string) testenv.InvokeOption {
+	path := filepath.Join(env.Root, "bin", "qinq-"+rev)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the release's binary bin/qinq-%s is missing: run make build", rev)
 	}
-	return testenv.Binary(matches[0])
+	return testenv.Binary(path)
 }
 
-// Pods the previous release made, with its default container link and with
+// Pods the format 1 release made, with its default container link and with
 // a shared one, keep working across the upgrade: the new binary CHECKs them
 // by their records (which say vlan, whatever the default now is), a new pod
 // joins their S-link, and DEL removes everything, in either order.
 func TestUpgrade_PodsOfThePreviousReleasePassCHECKAndAreDeletedByThisOne(t *testing.T) {
 	p := newPair(t, 1500)
-	old := prevRelease(t)
+	old := format1Release(t)
 	ipamDir := t.TempDir()
 	// No containerLink: the previous release's default (vlan), which is
 	// bridge now; the pod keeps what it was built with.
@@ -64,11 +73,11 @@ func TestUpgrade_PodsOfThePreviousReleasePassCHECKAndAreDeletedByThisOne(t *test
 	}
 }
 
-// GC collects a pod the previous release made (format 1 record) that the
+// GC collects a pod the format 1 release made (format 1 record) that the
 // runtime no longer lists, and keeps the one it lists.
 func TestUpgrade_GCCollectsAPodOfThePreviousRelease(t *testing.T) {
 	p := newPair(t, 1500)
-	old := prevRelease(t)
+	old := format1Release(t)
 	ipamDir := t.TempDir()
 	conf := qinq(820, 10).With("containerLink", "macvlan").WithHostLocal(ipamDir, "10.82.0.0/24")
 	kept, stale := testenv.NewContainer(t), testenv.NewContainer(t)
@@ -116,4 +125,42 @@ func TestDEL_AnUnreadableRecordDeletesItsPodAndBreaksNoOther(t *testing.T) {
 	}
 	p.a.Del(conf, other, "net1")
 	assertClean(t, p.a, ipamDir, damaged, other)
+}
+
+// Bridge pods of the previous release (its S-link in the node's namespace,
+// its uplink learning): a new pod joins the bridge, and the ADD turns
+// learning off on the uplink; both pods pass CHECK, reach the far node, and
+// are deleted cleanly.
+func TestUpgrade_BridgePodsOfThePreviousReleaseGetTheNewSettingsAndPassCHECK(t *testing.T) {
+	p := newPair(t, 1500)
+	oldConf, newConf := bridged(850, 10).WithStaticIP("10.85.0.1/24"), bridged(850, 10).WithStaticIP("10.85.0.2/24")
+	oldPod, newPod, peer := testenv.NewContainer(t), testenv.NewContainer(t), testenv.NewContainer(t)
+	r1 := p.a.Add(oldConf, oldPod, "net1", prevRelease(t))
+	p.b.Add(qinq(850, 10).WithStaticIP("10.85.0.9/24"), peer, "net1")
+	if testenv.CountVLANs(t, p.a.NS, netlink.VLAN_PROTOCOL_8021AD, 850) != 1 {
+		t.Fatalf("the previous release's S-link is not in the node's namespace: %v", testenv.VLANs(t, p.a.NS))
+	}
+	br, _ := bridgeOf(t, p.a, oldPod)
+	up := uplinkOf(t, p.a, br)
+	if !learning(t, p.a, up) {
+		t.Fatal("control: the previous release's uplink does not learn, so the test shows nothing")
+	}
+	r2 := p.a.Add(newConf, newPod, "net1")
+	if learning(t, p.a, up) {
+		t.Error("the new ADD on the old bridge left learning on on its uplink")
+	}
+	if err := p.a.Check(oldConf, oldPod, "net1", r1); err != nil {
+		t.Errorf("CHECK of the previous release's pod: %v", err)
+	}
+	if err := p.a.Check(newConf, newPod, "net1", r2); err != nil {
+		t.Errorf("CHECK of the new pod: %v", err)
+	}
+	for _, c := range []*testenv.Container{oldPod, newPod} {
+		if err := testenv.Echo(t, c, peer, "10.85.0.9", 1400); err != nil {
+			t.Errorf("%s to the far node: %v", c.ID, err)
+		}
+	}
+	p.a.Del(oldConf, oldPod, "net1")
+	p.a.Del(newConf, newPod, "net1")
+	assertClean(t, p.a, "", oldPod, newPod)
 }
