@@ -97,14 +97,31 @@ type Attacker struct {
 // outside.
 func (e *Env) NewAttacker(t testing.TB, ownUserNS bool) *Attacker {
 	t.Helper()
+	in, out, pid := e.startAttacker(t, ownUserNS)
+	path := filepath.Join(mkdirTemp(t, "attacker-netns"), "net")
+	bindNetNS(t, fmt.Sprintf("/proc/%d/ns/net", pid), path)
+	n, err := ns.GetNS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	id := fmt.Sprintf("atk%d-%d", containerSeq.Add(1), pid)
+	return &Attacker{Pod: &Container{ID: id, NS: n, path: path}, OwnUserNS: ownUserNS, env: e, in: in, out: out}
+}
+
+// startAttacker starts the attack program and returns its stdin, its
+// stdout and the pid of the process that holds the pod's namespaces. In a
+// user namespace of its own it is started by a launcher that prints its pid
+// first (qinq-nsattack own-userns).
+func (e *Env) startAttacker(t testing.TB, ownUserNS bool) (io.WriteCloser, *bufio.Scanner, int) {
+	t.Helper()
 	cmd := exec.Command(e.NSAttack())
-	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET,
 		Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, AmbientCaps: []uintptr{unix.CAP_NET_ADMIN}}
 	if ownUserNS {
-		cmd = exec.Command(e.NSAttack(), "own-userns") // it prints the attacker's pid first
-		cmd.Stderr = os.Stderr
+		cmd = exec.Command(e.NSAttack(), "own-userns")
 	}
+	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -123,15 +140,7 @@ func (e *Env) NewAttacker(t testing.TB, ownUserNS bool) *Attacker {
 	if ownUserNS && (!out.Scan() || func() error { _, err := fmt.Sscan(out.Text(), &pid); return err }() != nil) {
 		t.Fatalf("the attacker in a user namespace of its own did not start: %q %v", out.Text(), out.Err())
 	}
-	path := filepath.Join(mkdirTemp(t, "attacker-netns"), "net")
-	bindNetNS(t, fmt.Sprintf("/proc/%d/ns/net", pid), path)
-	n, err := ns.GetNS(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	id := fmt.Sprintf("atk%d-%d", containerSeq.Add(1), pid)
-	return &Attacker{Pod: &Container{ID: id, NS: n, path: path}, OwnUserNS: ownUserNS, env: e, in: in, out: out}
+	return in, out, pid
 }
 
 // bindNetNS bind-mounts the network namespace at src on a new file dst, as a
