@@ -34,6 +34,13 @@ type AttackRequest struct {
 	SVlan, CVlan   int
 	Addr           string
 	Do             bool
+	// Nest starts, below the attacker's user namespace, a process in a user
+	// namespace and a network namespace of its own (NestedPid).
+	Nest bool `json:",omitempty"`
+	// Below are network namespace paths the attacker's process judges with
+	// pkg/userns.Below, as qinq run in the attacker's user namespace would
+	// (qinq nested, as in kind); no attack is made.
+	Below []string `json:",omitempty"`
 	// Hints are ids found in this network namespace by a process that may
 	// list (root, in the test): tried when the attacker's own search cannot
 	// find them, so that every call of the attack is made.
@@ -62,6 +69,11 @@ type AttackReport struct {
 	Steps []AttackStep
 	// CLink is the name of the attacker's C-link in its own namespace, when made.
 	CLink string `json:",omitempty"`
+	// NestedPid and Below answer Nest and Below: Below's error text per
+	// path ("" admitted).
+	NestedPid int      `json:",omitempty"`
+	Below     []string `json:",omitempty"`
+	Err       string   `json:",omitempty"` // Nest failed
 }
 
 // Failed lists the steps that failed.

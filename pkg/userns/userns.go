@@ -21,7 +21,7 @@ const maxDepth = 33
 
 // ErrOwnUserNamespace: the network namespace belongs to qinq's own user
 // namespace (the pod has no user namespace of its own).
-var ErrOwnUserNamespace = errors.New("it is owned by qinq's own user namespace (the host's: a pod without a user namespace of its own, Kubernetes hostUsers: true)")
+var ErrOwnUserNamespace = errors.New("it is owned by qinq's own user namespace (a pod without a user namespace of its own: Kubernetes hostUsers: true)")
 
 // ErrOutside: the owner is neither qinq's user namespace nor below it.
 var ErrOutside = errors.New("it is owned by a user namespace outside the one qinq runs in")

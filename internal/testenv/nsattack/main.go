@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
+	"github.com/qinq-cni/qinq/pkg/userns"
 )
 
 // maxNamespaces bounds the search: a test's world is a handful.
@@ -59,6 +60,42 @@ func serve() {
 			os.Exit(2)
 		}
 	}
+}
+
+// nested holds the processes Nest started, until this one ends.
+var nested []*exec.Cmd
+
+// judge answers Nest and Below from this process's user namespace.
+func judge(req testenv.AttackRequest) (rep testenv.AttackReport) {
+	for _, path := range req.Below {
+		rep.Below = append(rep.Below, errText(userns.Below(path)))
+	}
+	if !req.Nest {
+		return rep
+	}
+	// Root here maps to root here: a user namespace one level down.
+	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL,
+		UidMappings: ids, GidMappings: ids, Credential: &syscall.Credential{Uid: 0, Gid: 0}}
+	if _, err := cmd.StdinPipe(); err != nil { // kept open: it serves until this process ends
+		rep.Err = err.Error()
+		return rep
+	}
+	if err := cmd.Start(); err != nil {
+		rep.Err = err.Error()
+		return rep
+	}
+	nested = append(nested, cmd)
+	rep.NestedPid = cmd.Process.Pid
+	return rep
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // launchInOwnUserNS starts the attacker (this program, serving stdin) in a
@@ -103,6 +140,9 @@ type attacker struct {
 }
 
 func attack(req testenv.AttackRequest) testenv.AttackReport {
+	if req.Nest || len(req.Below) > 0 {
+		return judge(req)
+	}
 	a := &attacker{req: req, rep: testenv.AttackReport{Found: testenv.Found{Listed: map[int][]string{}, Node: -1, VictimNS: -1}}}
 	a.search()
 	if !req.Do {

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
+	"github.com/qinq-cni/qinq/pkg/userns"
 )
 
 // A pod with CAP_NET_ADMIN attacks through the ids the kernel gives its
@@ -299,4 +301,35 @@ func TestUserNamespace_PolicyRequiredRefusesAHostUsersPodAndAdmitsAUserNamespace
 	}
 	p.a.Del(cf, pod, "net1")
 	assertClean(t, p.a, "", pod)
+}
+
+// qinq nested, as in kind: its own user namespace is whatever it runs in.
+// Seen from a process in a user namespace U1 (the attacker pod's, standing
+// for qinq in a kind node), a netns owned by a user namespace below U1
+// passes pkg/userns.Below; U1's own netns and one owned by the host's user
+// namespace (above U1: the node's) do not. From the host's user namespace,
+// the same netns two levels down passes too.
+func TestUserNamespace_NestedQinqJudgesFromItsOwnUserNamespace(t *testing.T) {
+	u1 := env.NewAttacker(t, true)
+	rep := u1.Attack(t, testenv.AttackRequest{Nest: true})
+	if rep.NestedPid == 0 {
+		t.Fatalf("no process in a user namespace below U1: %s", rep.Err)
+	}
+	// The attacker's root is PID 1's; the test's root is its fd 3
+	// (qinq-nsattack own-userns), where absolute symlinks do not lead.
+	nodeNS, err := filepath.EvalSymlinks(newNode(t).NS.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{fmt.Sprintf("/proc/%d/ns/net", rep.NestedPid), "/proc/self/ns/net", "/proc/self/fd/3" + nodeNS}
+	got := u1.Attack(t, testenv.AttackRequest{Below: paths}).Below
+	t.Logf("seen from U1: below U1 %q; U1's own %q; the node's, above U1 %q", got[0], got[1], got[2])
+	if len(got) != 3 || got[0] != "" || !strings.Contains(got[1], "qinq's own user namespace") || !strings.Contains(got[2], "outside the one qinq runs in") {
+		t.Errorf("from U1: %q, want admitted, its own refused, the node's refused as outside", got)
+	}
+	for what, path := range map[string]string{"U1's": u1.Pod.NetNSPath(), "below U1": paths[0]} {
+		if err := userns.Below(path); err != nil {
+			t.Errorf("from the host's user namespace, the netns %s: %v, want admitted", what, err)
+		}
+	}
 }
