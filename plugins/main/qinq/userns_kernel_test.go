@@ -35,7 +35,9 @@ type usernsWorld struct {
 	node, far *testenv.Node
 	master    string
 	conf      func(sVlan, cVlan int) testenv.Conf
-	victimIn  func(t *testing.T) ns.NetNS // where the neighbour's net1 has its peer or lower link
+	// places are where the neighbour's net1 may have its peer or lower
+	// link: the node's namespace, qinq's (nil until made).
+	places func(t *testing.T) []ns.NetNS
 }
 
 type usernsRow struct {
@@ -47,20 +49,16 @@ func usernsRows() []usernsRow {
 	kernel := func(link string) func(t *testing.T) usernsWorld {
 		return func(t *testing.T) usernsWorld {
 			p := newPair(t, 1500)
-			w := usernsWorld{node: p.a, far: p.b, master: "wire0",
-				conf: func(s, c int) testenv.Conf { return shared(link, s, c) }}
-			w.victimIn = func(*testing.T) ns.NetNS { return p.a.NS }
-			if link == "bridge" { // the pods' veth peers are bridge ports in qinq's namespace
-				w.victimIn = func(t *testing.T) ns.NetNS { return ownNS(t, p.a) }
-			}
-			return w
+			return usernsWorld{node: p.a, far: p.b, master: "wire0",
+				conf:   func(s, c int) testenv.Conf { return shared(link, s, c) },
+				places: func(t *testing.T) []ns.NetNS { return []ns.NetNS{p.a.NS, ownNS(t, p.a)} }}
 		}
 	}
 	ovs := func(t *testing.T) usernsWorld {
 		o, br, far := bridgeWithUplink(t)
 		return usernsWorld{node: o.Host, far: far, master: o.UplinkName(br),
-			conf:     func(s, c int) testenv.Conf { return ovsConf(br, s, c) },
-			victimIn: func(*testing.T) ns.NetNS { return o.Host.NS }}
+			conf:   func(s, c int) testenv.Conf { return ovsConf(br, s, c) },
+			places: func(*testing.T) []ns.NetNS { return []ns.NetNS{o.Host.NS} }}
 	}
 	return []usernsRow{
 		{"bridge", kernel("bridge")}, {"vlan", kernel("vlan")}, {"macvlan", kernel("macvlan")},
@@ -110,8 +108,7 @@ func attackFromPod(t *testing.T, w usernsWorld, ownUserNS bool) {
 	w.far.Add(qinq(140, 10).WithStaticIP(nbPeerIP+"/24"), x.nbPeer, "net1")
 	w.far.Add(qinq(200, 20).WithStaticIP(custIP+"/24"), x.cust, "net1")
 	x.ownTrafficWorks(t, "before the attack")
-	x.victimNS = w.victimIn(t)
-	x.victim = neighbourLink(t, x.nb, x.victimNS)
+	x.victim, x.victimNS = neighbourLink(t, x.nb, w.places(t))
 	x.req = testenv.AttackRequest{Victim: x.victim, SVlan: 200, CVlan: 20, Addr: custAtk + "/24", Do: true,
 		Master: testenv.LinkRef{Name: w.master, Index: testenv.Link(t, w.node.NS, w.master).Attrs().Index}}
 	t.Logf("the neighbour's link: %s (ifindex %d); the node's master: %s (ifindex %d)", x.victim.Name, x.victim.Index, w.master, x.req.Master.Index)
@@ -156,10 +153,11 @@ func (x *usernsAttack) hint(t *testing.T) {
 	x.req.Hints = &hints
 }
 
-// neighbourLink is the link in where that the neighbour's net1 hangs on:
-// down net1's lower links within the pod (OVS mode's C-link on the veth)
-// to the first whose peer or lower link is in another namespace.
-func neighbourLink(t *testing.T, nb *testenv.Container, where ns.NetNS) testenv.LinkRef {
+// neighbourLink is the link the neighbour's net1 hangs on, and the place
+// holding it: down net1's lower links within the pod (OVS mode's C-link on
+// the veth) to the first whose peer or lower link is elsewhere; the place is
+// the one the pod's netns calls by that link's link-netnsid.
+func neighbourLink(t *testing.T, nb *testenv.Container, places []ns.NetNS) (testenv.LinkRef, ns.NetNS) {
 	l := testenv.Link(t, nb.NS, "net1")
 	for depth := 0; l.Attrs().NetNsID < 0; depth++ {
 		if depth == 3 || l.Attrs().ParentIndex == 0 {
@@ -167,9 +165,19 @@ func neighbourLink(t *testing.T, nb *testenv.Container, where ns.NetNS) testenv.
 		}
 		nb.Do(t, func() (err error) { l, err = netlink.LinkByIndex(l.Attrs().ParentIndex); return err })
 	}
-	parent := l.Attrs().ParentIndex
-	testenv.InNS(t, where, func() (err error) { l, err = netlink.LinkByIndex(parent); return err })
-	return testenv.LinkRef{Name: l.Attrs().Name, Index: parent}
+	parent, id := l.Attrs().ParentIndex, l.Attrs().NetNsID
+	for _, where := range places {
+		var got int
+		if where != nil {
+			nb.Do(t, func() (err error) { got, err = netlink.GetNetNsIdByFd(int(where.Fd())); return err })
+		}
+		if where != nil && got == id {
+			testenv.InNS(t, where, func() (err error) { l, err = netlink.LinkByIndex(parent); return err })
+			return testenv.LinkRef{Name: l.Attrs().Name, Index: parent}, where
+		}
+	}
+	t.Fatalf("the neighbour's net1 hangs on ifindex %d in netns id %d, none of the places the test knows", parent, id)
+	return testenv.LinkRef{}, nil
 }
 
 func cmpOr(s, def string) string {
