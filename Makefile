@@ -1,6 +1,7 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
 #   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
-#                and bin/qinq-faults (test-only: fault points armed by QINQ_FAULT)
+#                bin/qinq-faults (test-only: fault points armed by QINQ_FAULT) and bin/qinq-nsattack
+#                (test-only: a pod's process attacking the namespaces the kernel gives it ids for)
 #   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
 #                (all of them on Debian 12's 6.1; the end-to-end and attack tests on 5.10 and 6.12:
 #                scripts/test-kernel-matrix.sh), then make bench-quick (the bench still runs; no figure is judged)
@@ -44,6 +45,7 @@ build:
 	$(GO) build -trimpath -tags faultinject,ovs -o $(BIN)/qinq-faults ./plugins/main/qinq
 	$(GO) build -trimpath -o $(BIN)/qinq-install ./cmd/qinq-install
 	$(GO) build -trimpath -o $(BIN)/qinq-admin ./cmd/qinq-admin
+	$(GO) build -trimpath -o $(BIN)/qinq-nsattack ./internal/testenv/nsattack
 	$(GO) build -trimpath -o $(BIN)/ $(TOOLS)
 	scripts/build-release.sh $(PREV_RELEASE) $(BIN)/qinq-$(PREV_RELEASE)
 	scripts/build-release.sh $(FORMAT1_RELEASE) $(BIN)/qinq-$(FORMAT1_RELEASE)

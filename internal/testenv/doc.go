@@ -20,6 +20,9 @@
 //   - World and Snapshot: what one test can change (links in its node, its
 //     containers and the VM, files in the state directory and the IPAM store,
 //     Open vSwitch ports) recorded before and after, and their Diff.
+//   - Attacker: a pod made of the attack program (bin/qinq-nsattack), in the
+//     host's user namespace with NET_ADMIN alone or in a user namespace of
+//     its own, acting on the namespaces the kernel gives it ids for.
 //   - OVS: Open vSwitch started once per test process inside the VM, bridges
 //     and uplinks for one test.
 //   - Containerd: Debian's containerd 1.6 started for one test with its CNI

@@ -210,6 +210,10 @@ func (o *OVS) NewBridge() string {
 // uplinkOf is the name of bridge br's uplink port.
 func uplinkOf(br string) string { return br + "up" }
 
+// UplinkName is the name of bridge br's uplink port, in o.Host: the node's
+// NIC on the wire.
+func (o *OVS) UplinkName(br string) string { return uplinkOf(br) }
+
 // Uplink joins bridge br to node far with a veth: a plain (trunk) port on
 // the bridge, named farName on the far node (its master).
 func (o *OVS) Uplink(br string, far *Node, farName string) {

@@ -1,16 +1,25 @@
 package policy
 
 import (
+	"errors"
+
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 )
 
+// UserNamespaceCheck answers for the pod being attached: nil when its
+// network namespace is owned by a user namespace strictly below qinq's,
+// otherwise why not (pkg/userns.Below on CNI_NETNS). A nil check is "cannot
+// be read".
+type UserNamespaceCheck func() error
+
 // Allow decides whether the caller named by cniArgs may have what c asks
-// for; c holds the final values (per-pod VLANs from cni-args applied). It
+// for; c holds the final values (per-pod VLANs from cni-args applied), and
+// userNS is asked only when the entry requires a user namespace. It
 // returns the policy entry that decided ("namespaces.tenant-a",
 // "noNamespace"), and, for a refusal, code 102 naming the rule. It reads only
 // the caller's own entry: no message names another tenant.
-func (p *Policy) Allow(cniArgs string, c *config.Config) (entry string, err error) {
+func (p *Policy) Allow(cniArgs string, c *config.Config, userNS UserNamespaceCheck) (entry string, err error) {
 	ns, named, err := Namespace(cniArgs)
 	if err != nil {
 		return "namespace", err
@@ -30,7 +39,10 @@ func (p *Policy) Allow(cniArgs string, c *config.Config) (entry string, err erro
 		// The admin's mistake in this entry: nothing of it is granted.
 		return entry, cnierr.PolicyRefused(entry, "the entry in %s is invalid, so it grants nothing: %v", Path(), err)
 	}
-	return entry, g.allow(entry, c)
+	if err := g.allow(entry, c); err != nil {
+		return entry, err
+	}
+	return entry, g.allowUserNamespace(entry, userNS)
 }
 
 // allow checks each grant in turn; the first it lacks refuses.
@@ -102,6 +114,22 @@ func (g *grant) allowLink(entry string, c *config.Config) error {
 
 func (g *grant) allowMAC(entry string, c *config.Config) error {
 	return refuseUnless(c.MAC == nil || g.mac, entry+".mac", "choosing the container's MAC (mac, runtimeConfig.mac) is not granted")
+}
+
+// allowUserNamespace: with "required", the pod's netns must be owned by a
+// user namespace of its own; whatever cannot be read refuses (fail closed).
+func (g *grant) allowUserNamespace(entry string, userNS UserNamespaceCheck) error {
+	if !g.userNamespace {
+		return nil
+	}
+	err := errors.New("the owner of CNI_NETNS cannot be read")
+	if userNS != nil {
+		err = userNS()
+	}
+	if err == nil {
+		return nil
+	}
+	return cnierr.PolicyRefused(entry+".userNamespace", "the pod's network namespace must be owned by a user namespace of its own (Kubernetes hostUsers: false); %v", err)
 }
 
 func refuseUnless(ok bool, rule, format string, a ...any) error {

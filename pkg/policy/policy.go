@@ -1,7 +1,8 @@
 // Package policy is the node admin's answer to "who may use which VLAN":
 // /etc/cni/qinq/policy.json grants each Kubernetes namespace (the runtime's
 // K8S_POD_NAMESPACE in CNI_ARGS) masters, S-VLAN and C-VLAN ranges, kinds of
-// container link, tunnel mode, Open vSwitch bridges and its own MACs. A
+// container link, tunnel mode, Open vSwitch bridges and its own MACs, and
+// says whether its pods need a user namespace of their own. A
 // network config is the tenant's; it can only narrow what the policy grants.
 // No /etc/cni/qinq directory means no policy (every config is allowed, as
 // before the policy existed); a directory without a valid policy.json
@@ -46,6 +47,7 @@ type grant struct {
 	bridges         map[string]bool
 	chainedOVS      bool
 	mac             bool
+	userNamespace   bool // required: the pod's netns is owned by a user namespace below qinq's
 }
 
 // topKeys are policy.json's keys, spelt exactly.
@@ -64,7 +66,14 @@ type grantJSON struct {
 	Bridges         []string `json:"bridges"`
 	ChainedOVS      bool     `json:"chainedOvs"`
 	MAC             bool     `json:"mac"`
+	UserNamespace   *string  `json:"userNamespace"`
 }
+
+// The values of userNamespace; absent is "any".
+const (
+	UserNamespaceRequired = "required"
+	UserNamespaceAny      = "any"
+)
 
 // Load reads the node's policy. (nil, nil) means no policy: the directory
 // /etc/cni/qinq does not exist. Any other problem is an error, and the verbs
@@ -170,6 +179,9 @@ func (g *grantJSON) parse(at string) (*grant, error) {
 	out := &grant{tunnelMode: g.TunnelMode, linkInContainer: g.LinkInContainer, chainedOVS: g.ChainedOVS, mac: g.MAC,
 		masters: set(g.Masters), bridges: set(g.Bridges), links: map[config.ContainerLink]bool{}, sProtos: map[netlink.VlanProtocol]bool{}}
 	var err error
+	if out.userNamespace, err = parseUserNamespace(at, g.UserNamespace); err != nil {
+		return nil, err
+	}
 	if out.sVlans, err = config.ParseAllowList(at+".sVlans", g.SVlans); err != nil {
 		return nil, err
 	}
@@ -196,6 +208,17 @@ func (g *grantJSON) parse(at string) (*grant, error) {
 		out.sProtos[p] = true
 	}
 	return out, nil
+}
+
+// parseUserNamespace: "required" or "any"; absent (or null) is "any".
+func parseUserNamespace(at string, v *string) (required bool, err error) {
+	switch {
+	case v == nil || *v == UserNamespaceAny:
+		return false, nil
+	case *v == UserNamespaceRequired:
+		return true, nil
+	}
+	return false, fmt.Errorf("%s.userNamespace: %q: must be %q or %q (absent: %q)", at, *v, UserNamespaceRequired, UserNamespaceAny, UserNamespaceAny)
 }
 
 func set(items []string) map[string]bool {

@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,7 +60,7 @@ func TestAllow_WhatTheEntryGrants(t *testing.T) {
 		{"IgnoreUnknown=1", `"master":"eth2","sVlan":3000,"cVlans":[1]`, "noNamespace"},
 		{"", `"master":"eth2","sVlan":3000,"cVlans":[1]`, "noNamespace"},
 	} {
-		entry, err := p.Allow(c.args, conf(t, c.conf))
+		entry, err := p.Allow(c.args, conf(t, c.conf), nil)
 		if err != nil || entry != c.entry {
 			t.Errorf("%s %s: %q %v, want allowed by %s", c.args, c.conf, entry, err, c.entry)
 		}
@@ -86,20 +88,74 @@ func TestAllow_RefusesWhatTheEntryDoesNotGrantNamingTheRule(t *testing.T) {
 		{"K8S_POD_NAMESPACE=tenant-c", `"master":"eth1","sVlan":150,"cVlans":[12]`, "namespaces.tenant-c"},
 		{"", `"master":"eth1","sVlan":150,"cVlans":[12]`, "noNamespace.masters"},
 	} {
-		_, err := p.Allow(c.args, conf(t, c.conf))
+		_, err := p.Allow(c.args, conf(t, c.conf), nil)
 		refusedBy(t, err, c.rule)
 		if strings.Contains(err.Error(), "tenant-b") != strings.Contains(c.args+c.rule, "tenant-b") {
 			t.Errorf("%v names another tenant", err)
 		}
 	}
 	// OVS tunnel mode narrowed by allowedCVlans to granted C-VLANs needs no tunnelMode grant.
-	if _, err := p.Allow(a, conf(t, `"mode":"ovs","bridge":"br-a","sVlan":100,"allowedCVlans":[10,11]`)); err != nil {
+	if _, err := p.Allow(a, conf(t, `"mode":"ovs","bridge":"br-a","sVlan":100,"allowedCVlans":[10,11]`), nil); err != nil {
 		t.Error(err)
 	}
 	// Without a noNamespace entry, callers naming none are refused.
-	_, err := mustParse(t, `{"version":1,"namespaces":{},"noNamespace":null}`).Allow("", conf(t, `"master":"eth1","sVlan":1,"cVlans":[1]`))
+	_, err := mustParse(t, `{"version":1,"namespaces":{},"noNamespace":null}`).Allow("", conf(t, `"master":"eth1","sVlan":1,"cVlans":[1]`), nil)
 	refusedBy(t, err, "noNamespace")
 }
+
+const userNSPolicy = `{"version": 1, "namespaces": {
+  "strict": {"masters": ["eth1"], "sVlans": ["100"], "cVlans": ["10"], "containerLinks": ["bridge"], "userNamespace": "required"},
+  "open":   {"masters": ["eth1"], "sVlans": ["200"], "cVlans": ["10"], "containerLinks": ["bridge"], "userNamespace": "any"},
+  "unsaid": {"masters": ["eth1"], "sVlans": ["300"], "cVlans": ["10"], "containerLinks": ["bridge"]}},
+  "noNamespace": {"masters": ["eth1"], "sVlans": ["400"], "cVlans": ["10"], "containerLinks": ["bridge"], "userNamespace": "required"}}`
+
+// userNamespace "required" asks the pod's netns (the check) and refuses,
+// naming userNamespace, whatever stands in the way, or no check at all;
+// "any" and an absent key never ask.
+func TestAllow_UserNamespaceRequiredAsksThePodsNetnsAndFailsClosed(t *testing.T) {
+	p := mustParse(t, userNSPolicy)
+	on := func(s int) *config.Config { return conf(t, `"master":"eth1","sVlan":`+itoa(s)+`,"cVlans":[10]`) }
+	own := errors.New("it is owned by qinq's own user namespace")
+	below := func() error { return nil }
+	for _, c := range []struct {
+		args  string
+		sVlan int
+		check UserNamespaceCheck
+		rule  string // "" = allowed
+		says  string
+	}{
+		{"K8S_POD_NAMESPACE=strict", 100, below, "", ""},
+		{"K8S_POD_NAMESPACE=strict", 100, func() error { return own }, "namespaces.strict.userNamespace", "qinq's own user namespace"},
+		{"K8S_POD_NAMESPACE=strict", 100, nil, "namespaces.strict.userNamespace", "cannot be read"},
+		{"", 400, func() error { return errors.New("open the network namespace: no such file") }, "noNamespace.userNamespace", "no such file"},
+		{"", 400, below, "", ""},
+		// The other grants are checked first: the config's refusal names them.
+		{"K8S_POD_NAMESPACE=strict", 101, below, "namespaces.strict.sVlans", "S-VLAN 101"},
+	} {
+		_, err := p.Allow(c.args, on(c.sVlan), c.check)
+		if c.rule == "" {
+			if err != nil {
+				t.Errorf("%q S%d: %v, want allowed", c.args, c.sVlan, err)
+			}
+			continue
+		}
+		refusedBy(t, err, c.rule)
+		if !strings.Contains(err.Error(), c.says) || c.rule != "namespaces.strict.sVlans" && !strings.Contains(err.Error(), "hostUsers: false") {
+			t.Errorf("%v: want it to say %q and how a pod gets a user namespace", err, c.says)
+		}
+	}
+	never := func() error {
+		t.Error("userNamespace \"any\" or absent read the pod's netns")
+		return errors.New("asked")
+	}
+	for args, s := range map[string]int{"K8S_POD_NAMESPACE=open": 200, "K8S_POD_NAMESPACE=unsaid": 300} {
+		if _, err := p.Allow(args, on(s), never); err != nil {
+			t.Errorf("%s: %v", args, err)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // The namespace comes from CNI_ARGS only, once, as a DNS-1123 label.
 func TestNamespace_RefusesEmptyTwiceAndInvalidNames(t *testing.T) {
@@ -128,18 +184,24 @@ func TestParse_IsStrict(t *testing.T) {
 		`{"version":2}`:                 "version",
 		`{"version":1,"extra":1}`:       "unknown field",
 		`{"version":1,"Namespaces":{}}`: "unknown field",
-		`{"version":1,"namespaces":{"a":{"master":["eth1"]}}}`:         "unknown field",
-		`{"version":1,"namespaces":{"a":{"Masters":["eth1"]}}}`:        "unknown field",
-		`{"version":1,"namespaces":{"A":{}}}`:                          "namespaces",
-		`{"version":1,"namespaces":{"a":null}}`:                        "namespaces.a",
-		`{"version":1,"namespaces":{"a":{"sVlans":["0-10"]}}}`:         "namespaces.a.sVlans[0]",
-		`{"version":1,"namespaces":{"a":{"sVlans":["20-10"]}}}`:        "namespaces.a.sVlans[0]",
-		`{"version":1,"namespaces":{"a":{"cVlans":[100]}}}`:            "cannot unmarshal",
-		`{"version":1,"namespaces":{"a":{"containerLinks":["veth"]}}}`: "containerLinks[0]",
-		`{"version":1,"namespaces":{"a":{"sProtos":["802.1ah"]}}}`:     "sProtos[0]",
-		`{"version":1,"namespaces":{"a":{"sProtos":[""]}}}`:            "sProtos[0]",
-		`{"version":1,"namespaces":{"a":{"mac":"yes"}}}`:               "cannot unmarshal",
-		`{"version":1} {"version":1}`:                                  "after top-level value",
+		`{"version":1,"namespaces":{"a":{"master":["eth1"]}}}`:          "unknown field",
+		`{"version":1,"namespaces":{"a":{"Masters":["eth1"]}}}`:         "unknown field",
+		`{"version":1,"namespaces":{"A":{}}}`:                           "namespaces",
+		`{"version":1,"namespaces":{"a":null}}`:                         "namespaces.a",
+		`{"version":1,"namespaces":{"a":{"sVlans":["0-10"]}}}`:          "namespaces.a.sVlans[0]",
+		`{"version":1,"namespaces":{"a":{"sVlans":["20-10"]}}}`:         "namespaces.a.sVlans[0]",
+		`{"version":1,"namespaces":{"a":{"cVlans":[100]}}}`:             "cannot unmarshal",
+		`{"version":1,"namespaces":{"a":{"containerLinks":["veth"]}}}`:  "containerLinks[0]",
+		`{"version":1,"namespaces":{"a":{"sProtos":["802.1ah"]}}}`:      "sProtos[0]",
+		`{"version":1,"namespaces":{"a":{"sProtos":[""]}}}`:             "sProtos[0]",
+		`{"version":1,"namespaces":{"a":{"mac":"yes"}}}`:                "cannot unmarshal",
+		`{"version":1} {"version":1}`:                                   "after top-level value",
+		`{"version":1,"namespaces":{"a":{"userNamespace":"Required"}}}`: `namespaces.a.userNamespace: "Required": must be "required" or "any"`,
+		`{"version":1,"namespaces":{"a":{"userNamespace":""}}}`:         `namespaces.a.userNamespace: "": must be`,
+		`{"version":1,"namespaces":{"a":{"userNamespace":"yes"}}}`:      `namespaces.a.userNamespace: "yes"`,
+		`{"version":1,"namespaces":{"a":{"userNamespace":true}}}`:       "cannot unmarshal",
+		`{"version":1,"namespaces":{"a":{"usernamespace":"any"}}}`:      "unknown field",
+		`{"version":1,"noNamespace":{"userNamespace":"none"}}`:          `noNamespace.userNamespace: "none"`,
 	} {
 		if _, err := Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error saying %q", data, err, want)
@@ -186,7 +248,7 @@ func BenchmarkLoadAndAllow(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := p.Allow("K8S_POD_NAMESPACE=tenant-a;K8S_POD_NAME=web", c); err != nil {
+		if _, err := p.Allow("K8S_POD_NAMESPACE=tenant-a;K8S_POD_NAME=web", c, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -204,14 +266,14 @@ func TestAllow_MastersMatchTheLinkAndEveryAltnameOfIt(t *testing.T) {
 		c.MasterAltNames = alts
 		return c
 	}
-	if _, err := byName.Allow("", resolved("uplink-a")); err != nil {
+	if _, err := byName.Allow("", resolved("uplink-a"), nil); err != nil {
 		t.Fatalf("a grant of eth1 refused its altname: %v", err)
 	}
-	if _, err := byAlt.Allow("", resolved("uplink-a")); err != nil {
+	if _, err := byAlt.Allow("", resolved("uplink-a"), nil); err != nil {
 		t.Fatalf("a grant of the altname uplink-a refused eth1: %v", err)
 	}
-	_, err := byAlt.Allow("", resolved("uplink-b"))
+	_, err := byAlt.Allow("", resolved("uplink-b"), nil)
 	refusedBy(t, err, "noNamespace.masters")
-	_, err = byAlt.Allow("", resolved())
+	_, err = byAlt.Allow("", resolved(), nil)
 	refusedBy(t, err, "noNamespace.masters")
 }

@@ -16,10 +16,14 @@ import (
 // The node policy of this test: tenant-a owns S-VLANs 100-199 on eth1,
 // tenant-b 200-299. Both namespaces have the very same NAD
 // (deploy/networks/per-pod.yaml) and Pod (pod-per-pod-vlan.yaml, asking for
-// S-VLAN 150 through cni-args): only the namespace differs.
+// S-VLAN 150 through cni-args): only the namespace differs. The Pod asks for
+// hostUsers: false, but no runtime stands between it and Multus here: its
+// netns is the test's, in the host's user namespace, so this node's admin
+// says "userNamespace": "any" (deploy/policy.yaml says "required";
+// plugins/main/qinq/userns_kernel_test.go proves both).
 const multusPolicy = `{"version": 1, "namespaces": {
-  "tenant-a": {"masters": ["eth1"], "sVlans": ["100-199", "300"], "cVlans": ["10-20"], "containerLinks": ["vlan"], "mac": true},
-  "tenant-b": {"masters": ["eth1"], "sVlans": ["200-299"], "cVlans": ["10-20"], "containerLinks": ["vlan"], "mac": true}}}`
+  "tenant-a": {"masters": ["eth1"], "sVlans": ["100-199", "300"], "cVlans": ["10-20"], "containerLinks": ["vlan"], "mac": true, "userNamespace": "any"},
+  "tenant-b": {"masters": ["eth1"], "sVlans": ["200-299"], "cVlans": ["10-20"], "containerLinks": ["vlan"], "mac": true, "userNamespace": "any"}}}`
 
 // policyNode is a node whose /etc/cni/qinq holds multusPolicy and whose
 // /var/log/qinq is its own (QINQ_ETC_DIR, QINQ_LOG_DIR: the runtime's

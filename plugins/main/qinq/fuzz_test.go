@@ -59,7 +59,7 @@ func FuzzVerbInputs(f *testing.F) {
 				continue
 			}
 			assertSafeConfig(t, settings, c)
-			if _, err := pol.Allow(cniArgs, c); err != nil {
+			if _, err := pol.Allow(cniArgs, c, nil); err != nil {
 				assertCode(t, err, cnierr.CodePolicy)
 			}
 		}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -53,6 +54,7 @@ type plugin struct {
 	etc     string // QINQ_ETC_DIR: absent unless a test makes it
 	logDir  string // QINQ_LOG_DIR
 	cniArgs string
+	netns   string // CNI_NETNS: /nonexistent/netns unless a test sets it
 }
 
 func newPlugin(t *testing.T) *plugin {
@@ -68,8 +70,9 @@ func newPlugin(t *testing.T) *plugin {
 
 func (p *plugin) run(verb, stdin string) (exit int, stdout string) {
 	cmd := exec.Command(p.bin)
+	netns := cmp.Or(p.netns, "/nonexistent/netns")
 	cmd.Env = append(os.Environ(), "QINQ_TEST_AS_PLUGIN=1", "CNI_COMMAND="+verb, "CNI_CONTAINERID=c1",
-		"CNI_NETNS=/nonexistent/netns", "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state,
+		"CNI_NETNS="+netns, "CNI_IFNAME=net1", "CNI_PATH="+p.cniPath, "QINQ_STATE_DIR="+p.state,
 		"QINQ_ETC_DIR="+p.etc, "QINQ_LOG_DIR="+p.logDir, "CNI_ARGS="+p.cniArgs)
 	cmd.Stdin = strings.NewReader(stdin)
 	confined(cmd)

@@ -12,6 +12,7 @@ import (
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/policy"
+	"github.com/qinq-cni/qinq/pkg/userns"
 )
 
 // policyInForce is set once a node policy decided this invocation: its
@@ -21,15 +22,17 @@ var policyInForce bool
 // enforcePolicy is the node policy's say on an ADD or CHECK, on the final
 // config (per-pod values applied), before anything changes. No policy
 // (no /etc/cni/qinq) allows everything; a policy that cannot be read allows
-// nothing (code 50); a refusal is code 102 naming the rule. Each decision
-// is one line in the node's policy log.
+// nothing (code 50); a refusal is code 102 naming the rule. An entry with
+// userNamespace "required" reads the owner of CNI_NETNS from the kernel,
+// never from the config. Each decision is one line in the node's policy log.
+// DEL and GC never come here: a pod is always let go.
 func enforcePolicy(verb string, args *skel.CmdArgs, conf *config.Config) error {
 	pol, err := loadPolicy()
 	if err != nil || pol == nil {
 		return err
 	}
 	policyInForce = true
-	entry, err := pol.Allow(args.Args, conf)
+	entry, err := pol.Allow(args.Args, conf, func() error { return userns.Below(args.Netns) })
 	auditPolicy(verb, args, entry, err)
 	return err
 }

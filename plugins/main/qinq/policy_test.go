@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,33 @@ func TestPolicy_AllowedADDPassesAndIsLogged(t *testing.T) {
 	}
 	if log := p.policyLog(); len(log) != 1 || log[0]["msg"] != "allow" || log[0]["entry"] != "namespaces.tenant-a" {
 		t.Fatalf("policy log %v, want one allow line", log)
+	}
+}
+
+// userNamespace "required": a pod whose netns qinq's own user namespace owns
+// (here the test's netns: the plugin runs confined in another; as non-root
+// the plugin has a user namespace of its own and the test's netns is above
+// it), or whose netns cannot be read, is refused at
+// ADD and CHECK with 102 naming userNamespace, and nothing is made; DEL is
+// never gated. The admission of a user-namespaced pod is proved in the VM
+// (userns_kernel_test.go).
+func TestPolicy_UserNamespaceRequiredRefusesAHostUsersPodAndAnUnreadableNetns(t *testing.T) {
+	testNetns := fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+	for netns, says := range map[string]string{testNetns: "it is owned by", "": "no such file"} {
+		p := newPlugin(t)
+		p.withPolicy(strings.Replace(policyAB, `"containerLinks":["vlan"]}`, `"containerLinks":["vlan"],"userNamespace":"required"}`, 1))
+		p.cniArgs, p.netns = "K8S_POD_NAMESPACE=tenant-a", netns
+		p.fails("ADD", kconf(150), 102, "policy: namespaces.tenant-a.userNamespace: ", says, "hostUsers: false")
+		if files := stateFiles(p.state); len(files) != 0 {
+			t.Errorf("a refused ADD left state: %v", files)
+		}
+		p.fails("CHECK", kconf(150), 102, "namespaces.tenant-a.userNamespace", says)
+		if exit, out := p.run("DEL", kconf(150)); exit != 0 {
+			t.Errorf("DEL is never gated: exit %d %s", exit, out)
+		}
+		if log := p.policyLog(); len(log) != 2 || log[0]["rule"] != "namespaces.tenant-a.userNamespace" {
+			t.Errorf("policy log %v, want the refusals of ADD and CHECK naming userNamespace", log)
+		}
 	}
 }
 
