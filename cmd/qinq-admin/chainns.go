@@ -18,9 +18,13 @@ func enterChainNS(store record.Store, name string) error {
 	if _, err := netlinksafe.LinkByName(name); err == nil {
 		return nil
 	}
-	own, err := ns.GetNS(store.OwnNSPath())
+	path, err := ownNamespace(store.OwnNSPath())
+	if err != nil || path == "" {
+		return err // not visible here: the link may be there, unknown; none made: the link is nowhere, tree says so
+	}
+	own, err := ns.GetNS(path)
 	if err != nil {
-		return nil // no namespace of qinq's: the link is nowhere, tree says so
+		return err
 	}
 	defer own.Close()
 	links, err := ownLinks(own)
@@ -47,9 +51,13 @@ func ownLinks(own ns.NetNS) ([]netlink.Link, error) {
 
 // chainLinks are the links of qinq's namespace of store, if it has one.
 func chainLinks(store record.Store) ([]netlink.Link, error) {
-	own, err := ns.GetNS(store.OwnNSPath())
+	path, err := ownNamespace(store.OwnNSPath())
+	if err != nil || path == "" {
+		return nil, err
+	}
+	own, err := ns.GetNS(path)
 	if err != nil {
-		return nil, nil
+		return nil, err
 	}
 	defer own.Close()
 	return ownLinks(own)

@@ -91,6 +91,13 @@ func cleanable(t tree, store string, usage func(key string) (record.Usage, error
 				"in the making): deleting %s would delete it", h.Attrs().Name, name, name)
 		}
 	}
+	for _, h := range t.hosts {
+		// A bridge's uplink in the tree's own namespace (chain links live in
+		// qinq's): the bridge's ports are pods, which stack on no link.
+		if h.Attrs().MasterIndex != 0 {
+			return fmt.Errorf("%s is in use: %s is a port of a bridge, whose other ports are pods': adopt it instead", name, h.Attrs().Name)
+		}
+	}
 	if pods := t.podsAbove(t.link); len(pods) > 0 {
 		return fmt.Errorf("%s is in use by %d links in other network namespaces: adopt it instead", name, len(pods))
 	}

@@ -51,6 +51,20 @@ func TestClean_AnS_LinkWithABridgeUplinkInQinqsNamespaceIsRefused(t *testing.T) 
 	}
 }
 
+// Chain links live in qinq's namespace with their bridge: an uplink there
+// is a host link of the tree, and its bridge's ports are pods.
+func TestClean_AnS_LinkWithABridgeUplinkBesideItIsRefused(t *testing.T) {
+	up := vlanLink("qinqup", 3, 2, mark("lost"))
+	up.Attrs().MasterIndex = 9
+	root, links := chain(mark("lost"), up)
+	uppers := map[int][]upper{2: {{name: "qinqup", index: 3, kind: "vlan", parent: 2}}}
+	wantRefused(t, cleanable(subtree(root, links, uppers), store, unused), "in use", "qinqup", "bridge")
+	up.Attrs().MasterIndex = 0 // control: the same C-link on no bridge goes with its S-link
+	if err := cleanable(subtree(root, links, uppers), store, unused); err != nil {
+		t.Fatalf("an unused lost store's C-link on no bridge: %v", err)
+	}
+}
+
 func TestClean_AnS_LinkWithAnAdminsC_LinkOnItIsRefused(t *testing.T) {
 	root, links := chain(mark("lost"), vlanLink("eth1.100.10", 3, 2, ""))
 	uppers := map[int][]upper{2: {{name: "eth1.100.10", index: 3, kind: "vlan", parent: 2}}}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/containernetworking/plugins/pkg/ns"
+
 	"github.com/qinq-cni/qinq/internal/testenv"
 )
 
@@ -29,10 +31,15 @@ func TestAdmin_CleanNeverDeletesAnS_LinkUnderABridgeUplink(t *testing.T) {
 	pod, peer := testenv.NewContainer(t), testenv.NewContainer(t)
 	p.b.Add(qinq(304, 10).WithStaticIP("10.34.0.9/24"), peer, "net1")
 	p.a.Add(conf, pod, "net1", s.env())
+	own, err := ns.GetNS(nsPath) // where the S-link and the uplink live
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { own.Close() })
 	removeAllBut(t, s.dir) // the store is lost; its namespace's mount stays
 	stays := func(when string) {
 		t.Helper()
-		if _, ok := testenv.VLANs(t, p.a.NS)["wire0.304"]; !ok {
+		if _, ok := testenv.VLANs(t, own)["wire0.304"]; !ok {
 			t.Fatalf("%s: the S-link under the bridge uplink was deleted", when)
 		}
 		if err := testenv.Echo(t, pod, peer, "10.34.0.9", 1400); err != nil {
