@@ -24,6 +24,13 @@ bridge='TestBridge_TwoPodsOfOneCVLANOnOneNodeReachTheFarNodeAndEachOtherWithThei
 bridge+='|TestBridge_APodThatChangesItsMACIsDropped|TestMAC_ANeighboursMACIsNeverTakenOver|TestBridge_NodeNetfilterDoesNotTouchTenantTraffic|TestBridge_DisableContainerInterfaceLetsAVMMigrateWithoutABlackhole'
 bridge+='|TestIsolation_TenantsStayInTheirVLANsAndTheNodeAnswersNone|TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket'
 
+# The attacks of the isolation work: the node's namespace hears no tenant
+# (with its control, an admin's S-link), a MAC flood from the wire, and the
+# netns-id attack from a pod with and without a user namespace of its own.
+common+='|TestNodeNS_HoldsOnlyTheMasterAndHearsNoTenant|TestNodeNS_AnAdminsSLinkStaysAndIsHeard'
+common+='|TestUserNamespace_APodWithNetAdminReachesTheNodeOnlyWithoutOne'
+bridge+='|TestBridge_UplinkFDBStaysBoundedUnderARandomSourceFlood'
+
 # suite, then the tests it runs. bullseye's 5.10 has no locked bridge ports:
 # there a tc filter keeps each port to its pod's MAC, and CHECK checks it.
 bridge+='|TestBridge_CHECKReportsATamperedPortBridgeAndNamespace|TestBridge_ADDAndSTATUSLogTheAntiSpoofMechanismInForce'

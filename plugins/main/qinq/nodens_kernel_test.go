@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,14 +65,22 @@ func TestNodeNS_HoldsOnlyTheMasterAndHearsNoTenant(t *testing.T) {
 			p := newPair(t, 1500)
 			pod := testenv.NewContainer(t)
 			cf := row.conf.WithStaticIP("10.150.0.1/24")
-			p.a.Add(cf, pod, "net1", prevRelease(t))
-			heard := probeNode(t, p, row.s, row.c)
-			t.Logf("the previous release (chain in the node's namespace): %s", heard)
-			if row.heardBefore && (heard.udp == 0 || heard.frames == 0) {
-				t.Errorf("control: the node must hear the tenant through the previous release's chain, got %s", heard)
+			if _, err := p.a.Invoke("ADD", cf, pod, "net1", prevRelease(t)); err != nil && strings.Contains(err.Error(), "no locked bridge ports") {
+				// The previous release has no bridge link before 5.18: the
+				// other rows' controls show the probe bites on this kernel.
+				t.Logf("the previous release on this kernel: %v", err)
+			} else {
+				if err != nil {
+					t.Fatalf("ADD by the previous release: %v", err)
+				}
+				heard := probeNode(t, p, row.s, row.c)
+				t.Logf("the previous release (chain in the node's namespace): %s", heard)
+				if row.heardBefore && (heard.udp == 0 || heard.frames == 0) {
+					t.Errorf("control: the node must hear the tenant through the previous release's chain, got %s", heard)
+				}
+				p.a.Del(cf, pod, "net1")
+				assertClean(t, p.a, "", pod)
 			}
-			p.a.Del(cf, pod, "net1")
-			assertClean(t, p.a, "", pod)
 			p.a.Add(cf, pod, "net1")
 			if links := nodeLinks(t, p.a); !slices.Equal(links, []string{"lo", "wire0"}) {
 				t.Errorf("links in the node's namespace after the ADD: %v, want only lo and the master", links)
