@@ -61,8 +61,8 @@ func ovsConf(br string, sVlan int, cVlans ...int) testenv.Conf {
 // newNode makes a node; when the test ends the node "reboots": its netns and
 // its state scope under /run/qinq go together, as /run does at a real reboot
 // (a later node may get the same netns inode, and with it the same scope).
-func newNode(t *testing.T) *testenv.Node {
-	n := env.NewNode(t)
+func newNode(t *testing.T, opts ...testenv.NodeOption) *testenv.Node {
+	n := env.NewNode(t, opts...)
 	scope := scopeDir(t, n)
 	t.Cleanup(func() {
 		// qinq's own netns is bound there: unbound, it goes with its links.
