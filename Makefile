@@ -1,5 +1,6 @@
 # qinq: a CNI plugin for QinQ (802.1ad) container networking.
 #   make build   bin/qinq, plus what the tests and demo use: the IPAM plugins, cnitool,
+#                portmap (the ipamTypes attack test runs it as a NAD would name it),
 #                bin/qinq-faults (test-only: fault points armed by QINQ_FAULT) and bin/qinq-nsattack
 #                (test-only: a pod's process attacking the namespaces the kernel gives it ids for)
 #   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
@@ -22,7 +23,8 @@ export CGO_ENABLED := 0
 TOOLS     := github.com/containernetworking/cni/cnitool \
              github.com/containernetworking/plugins/plugins/ipam/host-local \
              github.com/containernetworking/plugins/plugins/ipam/static \
-             github.com/containernetworking/plugins/plugins/main/loopback
+             github.com/containernetworking/plugins/plugins/main/loopback \
+             github.com/containernetworking/plugins/plugins/meta/portmap
 
 FUZZTIME  ?= 30s
 # The releases whose pods the upgrade tests make (bin/qinq-<rev>): pods

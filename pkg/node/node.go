@@ -58,12 +58,19 @@ type Settings struct {
 	// OVSDBEndpoints are ovsdbSocket values allowed besides unix sockets
 	// under Open vSwitch's run directories.
 	OVSDBEndpoints []string
+	// IPAM bounds what a network config's ipam object may make root run
+	// and touch (ipam.go).
+	IPAM IPAMBounds
 }
 
 type settingsFile struct {
 	Version        int      `json:"version"`
 	LogDir         string   `json:"logDir"`
 	OVSDBEndpoints []string `json:"ovsdbEndpoints"`
+	IPAMTypes      []string `json:"ipamTypes"`
+	IPAMDataDirs   []string `json:"ipamDataDirs"`
+	IPAMFiles      []string `json:"ipamFiles"`
+	IPAMEndpoints  []string `json:"ipamEndpoints"`
 }
 
 var loaded struct {
@@ -80,7 +87,9 @@ func Load() (Settings, error) {
 	return loaded.s, loaded.err
 }
 
-func defaults() Settings { return Settings{LogDir: envPath("QINQ_LOG_DIR", DefaultLogDir)} }
+func defaults() Settings {
+	return Settings{LogDir: envPath("QINQ_LOG_DIR", DefaultLogDir), IPAM: defaultIPAMBounds()}
+}
 
 func load(path string) (Settings, error) {
 	s := defaults()
@@ -102,6 +111,7 @@ func load(path string) (Settings, error) {
 		s.LogDir = f.LogDir
 	}
 	s.OVSDBEndpoints = f.OVSDBEndpoints
+	s.IPAM = f.ipamBounds()
 	return s, nil
 }
 
@@ -117,7 +127,7 @@ func (f *settingsFile) check() error {
 			return fmt.Errorf("ovsdbEndpoints[%d]: %q: must start with unix:/ or tcp:", i, e)
 		}
 	}
-	return nil
+	return f.checkIPAM()
 }
 
 // DecodeStrict decodes one JSON object into v: unknown fields, keys in

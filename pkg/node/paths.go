@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -89,29 +88,6 @@ func (s Settings) openLog(file string) (*os.File, error) {
 		return nil, fmt.Errorf("log file %s: %w", file, err)
 	}
 	return f, nil
-}
-
-// CheckIPAMDataDir refuses (code 7) an ipam.dataDir (host-local's store,
-// created by root) inside the node's own directories: /etc/cni/qinq (a
-// directory made there would switch the node policy on, closed, for every
-// pod), the log directory and qinq's state. Elsewhere host-local's own
-// rules apply, as for every plugin that delegates to it.
-func (s Settings) CheckIPAMDataDir(raw []byte, stateDir string) error {
-	var c struct {
-		IPAM struct {
-			DataDir string `json:"dataDir"`
-		} `json:"ipam"`
-	}
-	if json.Unmarshal(raw, &c) != nil || c.IPAM.DataDir == "" {
-		return nil
-	}
-	dir := resolved(c.IPAM.DataDir)
-	for _, own := range []string{Dir(), s.LogDir, stateDir} {
-		if rel, err := filepath.Rel(resolved(own), dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return cnierr.InvalidConfig("ipam.dataDir", "%q: must not be inside %s, qinq's own (node files, logs, state)", c.IPAM.DataDir, own)
-		}
-	}
-	return nil
 }
 
 // resolved is path with the symlinks of its longest existing prefix

@@ -18,7 +18,8 @@ die() { echo "vm: setup: $*" >&2; exit 1; }
 # is the VM's init userland; iproute2/tcpdump are the tools tests run inside
 # the VM (shared from the host over 9p); kmod gives depmod/modprobe to
 # compute module order; cpio builds the initramfs; util-linux gives flock;
-# iptables (iptables-legacy) sets the node rules of the br_netfilter test.
+# iptables (iptables-legacy) sets the node rules of the br_netfilter test and
+# is what the portmap plugin of the ipamTypes test writes its DNAT rules with.
 packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux coreutils xz-utils zstd grep iptables)
 
 # Kernel modules loaded at boot (their dependencies are added automatically).
@@ -26,6 +27,7 @@ packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux c
 # QINQ_VM_EXTRA_MODULES (space separated) adds more.
 modules=(virtio_pci 9p 9pnet_virtio overlay 8021q veth dummy bridge tun openvswitch macvlan ipvlan
 	br_netfilter iptable_filter iptable_nat xt_nat sch_ingress cls_flower cls_matchall act_gact
+	xt_tcpudp xt_comment xt_multiport xt_addrtype xt_mark xt_MASQUERADE
 	${QINQ_VM_EXTRA_MODULES:-})
 
 [ "$(id -u)" = 0 ] || die "must run as root (installs packages, VM runs tests as root)"

@@ -14,7 +14,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/fault"
-	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
 )
@@ -112,18 +111,18 @@ func delInvalid(args *skel.CmdArgs) error {
 }
 
 // releaseLeniently runs IPAM DEL when the config still names an IPAM
-// plugin that exists.
+// plugin that exists and the node allows, with keys within its bounds.
 func releaseLeniently(args *skel.CmdArgs) error {
 	var nc types.NetConf
 	if json.Unmarshal(args.StdinData, &nc) != nil || nc.IPAM.Type == "" {
 		return nil
 	}
+	if err := ipamAllowed(nc.IPAM.Type, args.StdinData); err != nil {
+		slog.Warn("IPAM not run: the node does not allow it", "error", err.Error())
+		return nil // never run; ADD refuses it, so it holds no allocation of ours
+	}
 	if _, err := invoke.FindInPath(nc.IPAM.Type, filepath.SplitList(args.Path)); err != nil {
 		return nil // no such IPAM plugin: it cannot hold an allocation either
-	}
-	settings, _ := node.Load()
-	if settings.CheckIPAMDataDir(args.StdinData, record.Dir()) != nil {
-		return nil // ADD refuses such a dataDir: no allocation can be there
 	}
 	return cnierr.AsCNI("release the IPAM allocation", ipam.ExecDel(nc.IPAM.Type, args.StdinData))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
@@ -31,8 +32,12 @@ func cmdGC(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if err := checkIPAM(conf, args.Path); err != nil {
-		return err
+	// A type or key the node does not allow is never run: GC still detaches.
+	ipamErr := ipamAllowed(conf.IPAMType, conf.Raw)
+	if ipamErr == nil {
+		if err := checkIPAM(conf, args.Path); err != nil {
+			return err
+		}
 	}
 	inv, err := open(conf, plan.Attachment{Network: conf.Name})
 	if err != nil {
@@ -50,13 +55,25 @@ func cmdGC(args *skel.CmdArgs) error {
 	}
 	more, err := inv.backend.Collect(conf.Name, keep)
 	errs = append(errs, err)
-	for _, a := range append(detached, more...) {
-		errs = append(errs, addressing.ReleaseFor(conf, args.Path, a))
+	if ipamErr != nil {
+		slog.Warn("IPAM not run: the node does not allow it", "error", ipamErr.Error())
+		return cnierr.Combine("garbage collection", errors.Join(errs...))
+	}
+	errs = append(errs, gcIPAM(conf, args.Path, append(detached, more...))...)
+	return cnierr.Combine("garbage collection", errors.Join(errs...))
+}
+
+// gcIPAM releases the allocations of what GC detached (many IPAM plugins,
+// host-local among them, implement no GC) and forwards GC to IPAM.
+func gcIPAM(conf *config.Config, cniPath string, detached []plan.Attachment) []error {
+	var errs []error
+	for _, a := range detached {
+		errs = append(errs, addressing.ReleaseFor(conf, cniPath, a))
 	}
 	if conf.IPAMType != "" {
 		errs = append(errs, invoke.DelegateGC(context.Background(), conf.IPAMType, conf.Raw, nil))
 	}
-	return cnierr.Combine("garbage collection", errors.Join(errs...))
+	return errs
 }
 
 // detachStale detaches, by their records, the network's attachments keep

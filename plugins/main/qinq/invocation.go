@@ -70,17 +70,24 @@ func resolveMaster(conf *config.Config, netns string) {
 	conf.Master, conf.MasterAltNames = names.Name, names.AltNames
 }
 
-// checkIPAM refuses (code 7) an IPAM plugin CNI_PATH lacks, and a dataDir
-// in qinq's own directories: root runs IPAM with the config's ipam object.
+// checkIPAM refuses (code 7) an IPAM plugin the node does not allow or
+// CNI_PATH lacks, and ipam keys outside the node's bounds: root runs IPAM
+// with the config's ipam object.
 func checkIPAM(conf *config.Config, cniPath string) error {
-	if conf.IPAMType == "" {
-		return nil
+	if err := ipamAllowed(conf.IPAMType, conf.Raw); err != nil {
+		return err
 	}
 	if err := findIPAM(conf.IPAMType, cniPath); err != nil {
 		return cnierr.InvalidConfig("ipam.type", "%v", err)
 	}
-	settings, _ := node.Load() // a bad node.json is STATUS's and ADD's to report
-	return settings.CheckIPAMDataDir(conf.Raw, record.Dir())
+	return nil
+}
+
+// ipamAllowed is node.json's say (ipamTypes and the IPAM bounds) on an
+// ipam object, asked before any verb runs IPAM: the one place it is decided.
+func ipamAllowed(ipamType string, stdin []byte) error {
+	settings, _ := node.Load() // a bad node.json leaves the strictest defaults
+	return settings.CheckIPAM(ipamType, stdin, record.Dir())
 }
 
 // open opens the state store and the backend for conf.

@@ -59,9 +59,10 @@ type plugin struct {
 
 func newPlugin(t *testing.T) *plugin {
 	dir := t.TempDir()
-	// An IPAM plugin that agrees to everything and says so in a file.
+	// A stand-in for host-local (an allowed IPAM type) that agrees to
+	// everything and says so in a file.
 	ipam := "#!/bin/sh\necho \"$CNI_COMMAND\" >> " + filepath.Join(dir, "ipam.calls") + "\nexit 0\n"
-	if err := os.WriteFile(filepath.Join(dir, "fake-ipam"), []byte(ipam), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "host-local"), []byte(ipam), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return &plugin{t: t, bin: os.Args[0], cniPath: dir, state: filepath.Join(dir, "state"),
@@ -96,7 +97,7 @@ func TestDEL_OfAConfigEditedIntoAnInvalidValueWithLogFileAndIPAMSucceedsAndLogsO
 	p := newPlugin(t)
 	logFile := filepath.Join(p.logDir, "qinq.log")
 	stdin := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":5000,` +
-		`"logFile":"` + logFile + `","ipam":{"type":"fake-ipam"}}`
+		`"logFile":"` + logFile + `","ipam":{"type":"host-local"}}`
 	exit, out := p.run("DEL", stdin)
 	if exit != 0 || out != "" {
 		t.Fatalf("DEL: exit %d, stdout %q; want exit 0 and nothing", exit, out)

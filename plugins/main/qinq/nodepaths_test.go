@@ -112,18 +112,20 @@ func TestGC_MalformedValidAttachmentsIsCode7(t *testing.T) {
 // The review's attack: a NAD's host-local dataDir under /etc/cni/qinq made
 // root create a directory there (even on DEL, which containerd sends after
 // a refused ADD), and with it the node policy switched on, closed, for
-// every pod. Every verb refuses such a dataDir and none runs IPAM with it;
-// DEL still succeeds.
+// every pod. ADD, CHECK and STATUS refuse such a dataDir; DEL and GC
+// succeed; none runs IPAM with it.
 func TestIPAMDataDir_InsideQinqsOwnDirectoriesIsRefusedAndNeverReachesIPAM(t *testing.T) {
 	p := newPlugin(t)
 	for _, dir := range []string{p.etc, p.etc + "/x", p.logDir, p.state + "/../state/y"} {
 		conf := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"cni.dev/valid-attachments":[],` +
-			`"ipam":{"type":"fake-ipam","dataDir":"` + dir + `"}}`
-		for _, verb := range []string{"ADD", "CHECK", "GC"} {
+			`"ipam":{"type":"host-local","dataDir":"` + dir + `"}}`
+		for _, verb := range []string{"ADD", "CHECK", "STATUS"} {
 			p.fails(verb, conf, 7, "ipam.dataDir")
 		}
-		if exit, out := p.run("DEL", conf); exit != 0 {
-			t.Fatalf("DEL with dataDir %s: exit %d %s", dir, exit, out)
+		for _, verb := range []string{"DEL", "GC"} {
+			if exit, out := p.run(verb, conf); exit != 0 {
+				t.Fatalf("%s with dataDir %s: exit %d %s", verb, dir, exit, out)
+			}
 		}
 	}
 	if _, err := os.Stat(p.etc); err == nil {
@@ -133,7 +135,7 @@ func TestIPAMDataDir_InsideQinqsOwnDirectoriesIsRefusedAndNeverReachesIPAM(t *te
 		t.Fatalf("IPAM ran with a refused dataDir: %q", calls)
 	}
 	// Control: the same config with a dataDir of its own reaches IPAM.
-	ok := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"ipam":{"type":"fake-ipam","dataDir":"` + t.TempDir() + `"}}`
+	ok := `{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth9","sVlan":100,"ipam":{"type":"host-local","dataDir":"` + t.TempDir() + `"}}`
 	if exit, out := p.run("DEL", ok); exit != 0 {
 		t.Fatalf("DEL: exit %d %s", exit, out)
 	}

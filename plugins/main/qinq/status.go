@@ -17,6 +17,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	if err := ipamAllowed(conf.IPAMType, conf.Raw); err != nil {
+		return err // an IPAM the node does not allow is never run
+	}
 	inv, err := open(conf, plan.Attachment{Network: conf.Name})
 	if err != nil {
 		return err
