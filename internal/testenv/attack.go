@@ -133,15 +133,7 @@ func (e *Env) startAttacker(t testing.TB, ownUserNS bool) (io.WriteCloser, *bufi
 	if ownUserNS {
 		cmd = exec.Command(e.NSAttack(), "own-userns")
 	}
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, stdout := pipes(t, cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the attacker pod %s: %v", e.NSAttack(), err)
 	}
@@ -153,6 +145,21 @@ func (e *Env) startAttacker(t testing.TB, ownUserNS bool) (io.WriteCloser, *bufi
 		t.Fatalf("the attacker in a user namespace of its own did not start: %q %v", out.Text(), out.Err())
 	}
 	return in, out, pid
+}
+
+// pipes are cmd's stdin and stdout, its stderr the test's.
+func pipes(t testing.TB, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser) {
+	t.Helper()
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, out
 }
 
 // bindNetNS bind-mounts the network namespace at src on a new file dst, as a
@@ -181,15 +188,7 @@ func (a *Attacker) Discover(t testing.TB, req AttackRequest) Found {
 	t.Helper()
 	req.Do, req.Hints = false, nil
 	cmd := exec.Command(a.env.NSAttack())
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, stdout := pipes(t, cmd)
 	a.Pod.Do(t, cmd.Start) // forked from a thread in the pod's namespace: it stays there
 	defer func() { in.Close(); _ = cmd.Wait() }()
 	return exchange(t, in, bufio.NewScanner(stdout), req).Found
