@@ -24,6 +24,7 @@ func main() {
 	list := flag.Bool("list", false, "print the names of the binaries it installs, one a line, and exit")
 	policySrc := flag.String("policy", "", "the node policy to install (the ConfigMap's policy.json); empty: none")
 	policyDst := flag.String("policy-dst", "/host/etc-cni-qinq", "the host's /etc/cni/qinq, as mounted in the container")
+	nodeSrc := flag.String("node", "", "the node's settings to install beside the policy (the ConfigMap's node.json); empty: none")
 	flag.Parse()
 	if *list {
 		fmt.Println(strings.Join(install.Binaries, "\n"))
@@ -31,7 +32,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	o := install.Options{SrcDir: *src, DstDir: *dst, PolicySrc: *policySrc, PolicyDstDir: *policyDst, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	o := install.Options{SrcDir: *src, DstDir: *dst, PolicySrc: *policySrc, PolicyDstDir: *policyDst, NodeSrc: *nodeSrc, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	run := install.Run
 	if *once {
 		run = install.Install

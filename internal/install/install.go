@@ -51,6 +51,9 @@ type Options struct {
 	// in the pod), PolicyDstDir the host's /etc/cni/qinq as mounted; ""
 	// installs no policy.
 	PolicySrc, PolicyDstDir string
+	// NodeSrc is node.json to install beside the policy (the ConfigMap's
+	// node.json in the pod); "" installs none.
+	NodeSrc string
 	// PolicyEvery is how often Run looks for a changed policy (PolicyInterval).
 	PolicyEvery time.Duration
 }
@@ -79,7 +82,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	o.Log.Info("installed; waiting for SIGTERM", "dir", o.DstDir)
-	if o.PolicySrc != "" {
+	if o.PolicySrc != "" || o.NodeSrc != "" {
 		watchPolicy(ctx, o)
 	}
 	<-ctx.Done()
@@ -106,10 +109,10 @@ func Install(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := commit(o, staged); err != nil || o.PolicySrc == "" {
+	if err := commit(o, staged); err != nil {
 		return err
 	}
-	return InstallPolicy(o)
+	return installAdmin(o)
 }
 
 // removeLeftovers deletes the temporary files an earlier run left when it

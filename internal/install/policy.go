@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/policy"
 )
 
@@ -23,39 +24,78 @@ const PolicyInterval = 10 * time.Second
 // dstDir, synced, renamed over the old one. The file is root's, mode 0644,
 // as qinq requires. An unchanged policy is left alone.
 func InstallPolicy(o Options) error {
+	return installAdminFile(o, adminFile{src: o.PolicySrc, name: policy.File, what: "node policy",
+		check: func(data []byte) error { _, err := policy.Parse(data); return err }})
+}
+
+// InstallNode installs the node's settings (the ConfigMap's node.json) as
+// node.json beside the policy, the same way: qinq's own parser first.
+func InstallNode(o Options) error {
+	return installAdminFile(o, adminFile{src: o.NodeSrc, name: node.SettingsFile, what: "node settings",
+		check: func(data []byte) error { _, err := node.Parse(data); return err }})
+}
+
+// adminFile is one of the admin's files in /etc/cni/qinq and its check.
+type adminFile struct {
+	src, name, what string
+	check           func([]byte) error
+}
+
+func installAdminFile(o Options, f adminFile) error {
 	o.defaults()
-	data, err := os.ReadFile(o.PolicySrc)
+	data, err := os.ReadFile(f.src)
 	if err != nil {
-		return fmt.Errorf("node policy %s: %w (is the ConfigMap mounted?)", o.PolicySrc, err)
+		return fmt.Errorf("%s %s: %w (is the ConfigMap mounted?)", f.what, f.src, err)
 	}
-	if _, err := policy.Parse(data); err != nil {
-		return fmt.Errorf("refusing node policy %s: %w", o.PolicySrc, err)
+	if err := f.check(data); err != nil {
+		return fmt.Errorf("refusing %s %s: %w", f.what, f.src, err)
 	}
 	if err := os.MkdirAll(o.PolicyDstDir, 0o755); err != nil {
 		return err
 	}
-	dst := filepath.Join(o.PolicyDstDir, policy.File)
+	dst := filepath.Join(o.PolicyDstDir, f.name)
 	if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
 	if err := removeLeftovers(Options{DstDir: o.PolicyDstDir, Log: o.Log}); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(o.PolicyDstDir, tempPrefix+policy.File+"-*")
+	if err := writeAtomically(o.PolicyDstDir, f.name, data); err != nil {
+		return err
+	}
+	o.Log.Info("installed the "+f.what, "file", dst)
+	return syncDir(o.PolicyDstDir)
+}
+
+// writeAtomically writes data to a temporary file in dir, mode 0644,
+// synced, then renamed to name.
+func writeAtomically(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
 	err = errors.Join(err, f.Chmod(0o644), f.Sync(), f.Close())
 	if err == nil {
-		err = os.Rename(f.Name(), dst)
+		err = os.Rename(f.Name(), filepath.Join(dir, name))
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return err
 	}
-	o.Log.Info("installed the node policy", "file", dst)
-	return syncDir(o.PolicyDstDir)
+	return err
+}
+
+// installAdmin installs node.json (first: its bounds hold when a new
+// policy comes into force) and the policy, each when given.
+func installAdmin(o Options) error {
+	var errs []error
+	if o.NodeSrc != "" {
+		errs = append(errs, InstallNode(o))
+	}
+	if o.PolicySrc != "" {
+		errs = append(errs, InstallPolicy(o))
+	}
+	return errors.Join(errs...)
 }
 
 func syncDir(dir string) error {
@@ -67,9 +107,9 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// watchPolicy installs the policy again whenever it changes, until ctx is
-// done. A policy that fails its check is logged and skipped: the node keeps
-// the last good one.
+// watchPolicy installs node.json and the policy again whenever they
+// change, until ctx is done. A file that fails its check is logged and
+// skipped: the node keeps the last good one.
 func watchPolicy(ctx context.Context, o Options) {
 	o.defaults()
 	tick := time.NewTicker(o.PolicyEvery)
@@ -79,7 +119,7 @@ func watchPolicy(ctx context.Context, o Options) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := InstallPolicy(o); err != nil {
+			if err := installAdmin(o); err != nil {
 				o.Log.Error(err.Error())
 			}
 		}

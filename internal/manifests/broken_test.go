@@ -46,7 +46,11 @@ func TestBroken_ManifestsFail(t *testing.T) {
 		{"the policy ConfigMap passes", policyCM(`{"version": 1, "namespaces": {"a": {"sVlans": ["1-9"]}}}`), ""},
 		{"a misspelt policy key", policyCM(`{"version": 1, "namespaces": {"a": {"sVlan": ["1-9"]}}}`), `unknown field "sVlan"`},
 		{"a policy without version", policyCM(`{"namespaces": {}}`), "version"},
-		{"another ConfigMap", strings.Replace(policyCM(`{"version": 1}`), "qinq-policy", "other", 1), "the only ConfigMap"},
+		{"another ConfigMap", strings.Replace(policyCM(`{"version": 1}`), "qinq-policy", "other", 1), "the only ConfigMaps"},
+		{"the node ConfigMap passes", nodeCM(`{"version": 1, "ipamTypes": ["host-local"]}`), ""},
+		{"a misspelt node key", nodeCM(`{"version": 1, "ipamtypes": ["host-local"]}`), `unknown field "ipamtypes"`},
+		{"a node value qinq refuses", nodeCM(`{"version": 1, "ipamTypes": ["../sh"]}`), "ipamTypes[0]"},
+		{"node.json in the policy's ConfigMap", strings.Replace(nodeCM(`{"version": 1}`), "qinq-node", "qinq-policy", 1), "no key policy.json"},
 		{"misspelt container field", nad(goodConf) + strings.Replace(pod(`[{"name": "tenants"}]`), "image:", "imagee:", 1), `unknown field "spec.containers[0].imagee"`},
 		{"misspelt selection key", nad(goodConf) + pod(`[{"name": "tenants", "cniArgs": {"sVlan": 150}}]`), `unknown field "cniArgs"`},
 		{"annotation is not JSON", nad(goodConf) + pod(`[{"name": "tenants"`), "unexpected EOF"},
@@ -103,6 +107,10 @@ func expectError(t *testing.T, err error, want string) {
 	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 		t.Fatalf("want an error containing %q, got %v", want, err)
 	}
+}
+
+func nodeCM(settings string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: qinq-node\ndata:\n  node.json: |\n    " + settings + "\n"
 }
 
 func policyCM(policy string) string {

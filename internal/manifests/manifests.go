@@ -27,6 +27,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/policy"
 )
 
@@ -237,23 +238,31 @@ func (s *Set) names() []string {
 	return out
 }
 
-// PolicyConfigMap is the ConfigMap the DaemonSet installs as the node policy.
-const PolicyConfigMap = "qinq-policy"
+// PolicyConfigMap is the ConfigMap the DaemonSet installs as the node policy,
+// NodeConfigMap the one it installs as node.json.
+const (
+	PolicyConfigMap = "qinq-policy"
+	NodeConfigMap   = "qinq-node"
+)
 
-// checkPolicyConfigMap: the only ConfigMap deploy/ uses is the node policy,
-// whose policy.json must be one qinq's own parser accepts (the installer
-// refuses any other).
+// checkPolicyConfigMap: the only ConfigMaps deploy/ uses are the node
+// policy and the node's settings, each one key that qinq's own parser
+// accepts (the installer refuses any other).
 func checkPolicyConfigMap(where string, cm *corev1.ConfigMap) error {
 	where = fmt.Sprintf("%s: ConfigMap %q", where, cm.Name)
-	if cm.Name != PolicyConfigMap || len(cm.Data) != 1 || len(cm.BinaryData) != 0 {
-		return fmt.Errorf("%s: the only ConfigMap is %q, with one key, policy.json", where, PolicyConfigMap)
+	key, check := policy.File, func(data []byte) error { _, err := policy.Parse(data); return err }
+	if cm.Name == NodeConfigMap {
+		key, check = node.SettingsFile, func(data []byte) error { _, err := node.Parse(data); return err }
 	}
-	data, ok := cm.Data[policy.File]
+	if cm.Name != PolicyConfigMap && cm.Name != NodeConfigMap || len(cm.Data) != 1 || len(cm.BinaryData) != 0 {
+		return fmt.Errorf("%s: the only ConfigMaps are %q (one key, policy.json) and %q (one key, node.json)", where, PolicyConfigMap, NodeConfigMap)
+	}
+	data, ok := cm.Data[key]
 	if !ok {
-		return fmt.Errorf("%s: no key %s", where, policy.File)
+		return fmt.Errorf("%s: no key %s", where, key)
 	}
-	if _, err := policy.Parse([]byte(data)); err != nil {
-		return fmt.Errorf("%s: %s: %w", where, policy.File, err)
+	if err := check([]byte(data)); err != nil {
+		return fmt.Errorf("%s: %s: %w", where, key, err)
 	}
 	return nil
 }

@@ -116,8 +116,8 @@ func rendered(t *testing.T, fs filesys.FileSystem, dir string) *appsv1.DaemonSet
 	if err := s.AddYAML("kustomize build", out); err != nil {
 		t.Fatal(err)
 	}
-	if s.Objects["DaemonSet"] != 1 || s.Objects["ConfigMap"] != 1 {
-		t.Fatalf("kustomize build: %v, want one DaemonSet and the policy ConfigMap", s.Objects)
+	if s.Objects["DaemonSet"] != 1 || s.Objects["ConfigMap"] != 2 {
+		t.Fatalf("kustomize build: %v, want one DaemonSet and the policy's and node's ConfigMaps", s.Objects)
 	}
 	for _, doc := range strings.Split(string(out), "\n---\n") {
 		if !strings.Contains(doc, "kind: DaemonSet") {
@@ -142,9 +142,10 @@ func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 		"system-node-critical":  spec.PriorityClassName == "system-node-critical",
 		"tolerates every taint": len(spec.Tolerations) == 1 && spec.Tolerations[0].Operator == corev1.TolerationOpExists && spec.Tolerations[0].Key == "",
 		"one container":         len(spec.Containers) == 1,
-		"host dirs: the CNI dir and /etc/cni/qinq only, the policy from its ConfigMap": len(spec.Volumes) == 3 && spec.Volumes[0].HostPath != nil &&
-			spec.Volumes[1].HostPath != nil && spec.Volumes[1].HostPath.Path == "/etc/cni/qinq" &&
-			spec.Volumes[2].ConfigMap != nil && spec.Volumes[2].ConfigMap.Name == PolicyConfigMap,
+		"host dirs: the CNI dir and /etc/cni/qinq only, the policy and node.json from their ConfigMaps": len(spec.Volumes) == 4 &&
+			spec.Volumes[0].HostPath != nil && spec.Volumes[1].HostPath != nil && spec.Volumes[1].HostPath.Path == "/etc/cni/qinq" &&
+			spec.Volumes[2].ConfigMap != nil && spec.Volumes[2].ConfigMap.Name == PolicyConfigMap &&
+			spec.Volumes[3].ConfigMap != nil && spec.Volumes[3].ConfigMap.Name == NodeConfigMap,
 	}
 	c := spec.Containers[0]
 	sc := c.SecurityContext
@@ -155,9 +156,10 @@ func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 	checks["drops ALL capabilities, adds none"] = sc.Capabilities != nil && len(sc.Capabilities.Add) == 0 &&
 		len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL"
 	args := strings.Join(c.Args, " ")
-	checks["mounts the host dirs where the installer writes"] = len(c.VolumeMounts) == 3 && c.VolumeMounts[0].MountPath == "/host/cni-bin" &&
+	checks["mounts the host dirs where the installer writes"] = len(c.VolumeMounts) == 4 && c.VolumeMounts[0].MountPath == "/host/cni-bin" &&
 		strings.Contains(args, "-dst=/host/cni-bin") && c.VolumeMounts[1].MountPath == "/host/etc-cni-qinq" && strings.Contains(args, "-policy-dst=/host/etc-cni-qinq") &&
-		c.VolumeMounts[2].ReadOnly && strings.Contains(args, "-policy="+c.VolumeMounts[2].MountPath+"/policy.json")
+		c.VolumeMounts[2].ReadOnly && strings.Contains(args, "-policy="+c.VolumeMounts[2].MountPath+"/policy.json") &&
+		c.VolumeMounts[3].ReadOnly && strings.Contains(args, "-node="+c.VolumeMounts[3].MountPath+"/node.json")
 	checks["default dir /opt/cni/bin"] = spec.Volumes[0].HostPath.Path == "/opt/cni/bin"
 	var failed []string
 	for what, ok := range checks {
@@ -176,7 +178,7 @@ func TestKustomize_DaemonSetAsTheIssueSpecifies(t *testing.T) {
 func copyDeploy(t *testing.T, edit func(string) string) filesys.FileSystem {
 	t.Helper()
 	fs := filesys.MakeFsInMemory()
-	for _, f := range []string{"kustomization.yaml", "daemonset.yaml", "policy.yaml"} {
+	for _, f := range []string{"kustomization.yaml", "daemonset.yaml", "policy.yaml", "node.yaml"} {
 		data, err := os.ReadFile(filepath.Join(root, "deploy", f))
 		if err != nil {
 			t.Fatal(err)

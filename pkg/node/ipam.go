@@ -43,14 +43,15 @@ type IPAMBounds struct {
 	Endpoints []string // servers IPAM may connect to, exactly
 }
 
-func defaultIPAMBounds() IPAMBounds {
+// DefaultIPAMBounds are the bounds without node.json, or for keys it omits.
+func DefaultIPAMBounds() IPAMBounds {
 	return IPAMBounds{Types: DefaultIPAMTypes, DataDirs: DefaultIPAMDataDirs, Files: DefaultIPAMFiles}
 }
 
 // ipamBounds is node.json's list for each key it gives, the default for
 // each it omits (an empty list allows nothing).
 func (f *settingsFile) ipamBounds() IPAMBounds {
-	b := defaultIPAMBounds()
+	b := DefaultIPAMBounds()
 	for _, o := range []struct{ given, bound *[]string }{
 		{&f.IPAMTypes, &b.Types}, {&f.IPAMDataDirs, &b.DataDirs}, {&f.IPAMFiles, &b.Files}, {&f.IPAMEndpoints, &b.Endpoints},
 	} {

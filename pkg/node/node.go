@@ -88,7 +88,7 @@ func Load() (Settings, error) {
 }
 
 func defaults() Settings {
-	return Settings{LogDir: envPath("QINQ_LOG_DIR", DefaultLogDir), IPAM: defaultIPAMBounds()}
+	return Settings{LogDir: envPath("QINQ_LOG_DIR", DefaultLogDir), IPAM: DefaultIPAMBounds()}
 }
 
 func load(path string) (Settings, error) {
@@ -100,12 +100,23 @@ func load(path string) (Settings, error) {
 	if err != nil {
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
-	var f settingsFile
-	if err := DecodeStrict(data, &f); err != nil {
+	parsed, err := Parse(data)
+	if err != nil {
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
+	return parsed, nil
+}
+
+// Parse decodes and checks node.json strictly; what it omits keeps the
+// defaults. The installer checks a ConfigMap's node.json with it.
+func Parse(data []byte) (Settings, error) {
+	s := defaults()
+	var f settingsFile
+	if err := DecodeStrict(data, &f); err != nil {
+		return s, err
+	}
 	if err := f.check(); err != nil {
-		return s, fmt.Errorf("%s: %w", path, err)
+		return s, err
 	}
 	if f.LogDir != "" {
 		s.LogDir = f.LogDir

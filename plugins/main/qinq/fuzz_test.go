@@ -5,11 +5,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/allocator"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
@@ -34,11 +36,13 @@ func FuzzVerbInputs(f *testing.F) {
 	f.Add([]byte(`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth1","sVlan":150,"cVlans":[12],"logFile":"/var/log/qinq/x","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"net1"}]}`),
 		"K8S_POD_NAMESPACE=a;K8S_POD_NAMESPACE=b", "../x", "net1")
 	f.Add([]byte(`{"cniVersion":"1.1.0","name":"n","type":"qinq","mode":"ovs","bridge":"br0","sVlan":1,"ovsdbSocket":"unix:/run/openvswitch/db.sock"}`), "", "c", "eth0")
+	f.Add([]byte(`{"cniVersion":"1.1.0","name":"../../etc","type":"qinq","master":"eth1","sVlan":1,"ipam":{"type":"host-local","dataDir":"/tmp/x","resolvConf":"/etc/resolv.conf"}}`), "", "c", "eth0")
+	f.Add([]byte(`{"cniVersion":"1.1.0","name":"n","type":"qinq","master":"eth1","sVlan":1,"ipam":{"type":"portmap"},"runtimeConfig":{"portMappings":[{"hostPort":22,"containerPort":22}]}}`), "", "c", "eth0")
 	pol, err := policy.Parse([]byte(`{"version":1,"namespaces":{"tenant-a":{"masters":["eth1"],"sVlans":["100-199"],"cVlans":["1-4094"],"containerLinks":["vlan"],"bridges":["br0"]}},"noNamespace":{"masters":["eth1"],"sVlans":["1-4094"],"cVlans":["1-4094"],"tunnelMode":true,"containerLinks":["vlan","macvlan","ipvlan"]}}`))
 	if err != nil {
 		f.Fatal(err)
 	}
-	settings := node.Settings{LogDir: "/var/log/qinq"}
+	settings := node.Settings{LogDir: "/var/log/qinq", IPAM: node.DefaultIPAMBounds()}
 	f.Fuzz(func(t *testing.T, stdin []byte, cniArgs, containerID, ifName string) {
 		args := &skel.CmdArgs{ContainerID: containerID, IfName: ifName, Args: cniArgs, StdinData: stdin}
 		if a, err := attachmentOf(args, "n"); err == nil {
@@ -104,11 +108,44 @@ func assertSafeConfig(t *testing.T, s node.Settings, c *config.Config) {
 	if s.CheckLogFile(c.LogFile) == nil && c.LogFile != "" && filepath.Dir(c.LogFile) != s.LogDir {
 		t.Fatalf("logFile %q outside %s passed", c.LogFile, s.LogDir)
 	}
+	if err := s.CheckIPAM(c.IPAMType, c.Raw, "/run/qinq"); err != nil {
+		assertCode(t, err, types.ErrInvalidNetworkConfig)
+	} else {
+		assertSafeIPAM(t, s, c)
+	}
 	if c.Backend == config.BackendOVS {
 		if err := s.CheckOVSDB(c.OVSDBSocket); err == nil && !strings.HasPrefix(c.OVSDBSocket, "unix:/run/openvswitch/") && !strings.HasPrefix(c.OVSDBSocket, "unix:/var/run/openvswitch/") {
 			t.Fatalf("ovsdbSocket %q passed", c.OVSDBSocket)
 		} else if err != nil {
 			assertCode(t, err, types.ErrInvalidNetworkConfig)
 		}
+	}
+}
+
+// assertSafeIPAM: an ipam object the node's bounds accept names an allowed
+// type, and host-local, reading the config with its own parser, keeps its
+// store in an allowed directory and reads an allowed resolver file.
+func assertSafeIPAM(t *testing.T, s node.Settings, c *config.Config) {
+	t.Helper()
+	if c.IPAMType != "" && !slices.Contains(s.IPAM.Types, c.IPAMType) {
+		t.Fatalf("ipam.type %q passed", c.IPAMType)
+	}
+	if c.IPAMType != "host-local" {
+		return
+	}
+	hl, _, err := allocator.LoadIPAMConfig(c.Raw, "")
+	if err != nil {
+		return // host-local refuses it itself
+	}
+	dir := hl.DataDir
+	if dir == "" {
+		dir = "/var/lib/cni/networks"
+	}
+	store := filepath.Join(dir, hl.Name)
+	if !slices.ContainsFunc(s.IPAM.DataDirs, func(d string) bool { return strings.HasPrefix(store, d+"/") }) {
+		t.Fatalf("host-local's store %s (dataDir %q, name %q) passed", store, hl.DataDir, hl.Name)
+	}
+	if hl.ResolvConf != "" && !slices.Contains(s.IPAM.Files, hl.ResolvConf) {
+		t.Fatalf("host-local's resolvConf %q passed", hl.ResolvConf)
 	}
 }
