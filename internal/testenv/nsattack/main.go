@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -219,10 +220,13 @@ func is(l netlink.Link, ref testenv.LinkRef) bool {
 	return ref.Name != "" && l.Attrs().Name == ref.Name && l.Attrs().Index == ref.Index
 }
 
+// linkNetnsIDs are the ids links' link-netnsids give. A link of another
+// namespace whose peer has no id here says NETNSA_NSID_NOT_ASSIGNED (-1,
+// read back unsigned as 4294967295 on 5.10): no id.
 func linkNetnsIDs(links []netlink.Link) []int {
 	var ids []int
 	for _, l := range links {
-		if id := l.Attrs().NetNsID; id >= 0 && !slices.Contains(ids, id) {
+		if id := l.Attrs().NetNsID; id >= 0 && id <= math.MaxInt32 && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
