@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -51,16 +52,30 @@ func chainNamespaces(where ns.NetNS, stateDir string, f func(ns.NetNS)) {
 		stateDir = "/run/qinq"
 	}
 	f(where)
+	// By its fd: where's path may be a thread's (/proc/<pid>/task/<tid>)
+	// that has exited since.
 	var st syscall.Stat_t
-	if syscall.Stat(where.Path(), &st) != nil {
+	if syscall.Fstat(int(where.Fd()), &st) != nil {
 		return
 	}
-	own, err := ns.GetNS(filepath.Join(stateDir, fmt.Sprintf("host-%d", st.Ino), "netns"))
+	path := filepath.Join(stateDir, fmt.Sprintf("host-%d", st.Ino), "netns")
+	own, err := ns.GetNS(path)
+	for try := 0; err != nil && try < 10 && fileExists(path); try++ {
+		// The file is there before its bind mount (qinq makes the mount
+		// point first): a loaded machine was seen between the two.
+		time.Sleep(200 * time.Millisecond)
+		own, err = ns.GetNS(path)
+	}
 	if err != nil {
 		return // none made, or a plain file left from before a reboot
 	}
 	defer own.Close()
 	f(own)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // CountChainVLANs is CountVLANs over where and qinq's namespaces under
