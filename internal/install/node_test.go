@@ -20,46 +20,6 @@ func nodeOptions(t *testing.T, data string) Options {
 	return Options{NodeSrc: src, PolicyDstDir: filepath.Join(t.TempDir(), "etc-cni-qinq")}
 }
 
-func TestInstallNode_InstallsCheckedSettingsAtomicallyMode0644(t *testing.T) {
-	o := nodeOptions(t, goodNode)
-	if err := InstallNode(o); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(o.PolicyDstDir, node.SettingsFile)
-	st, err := os.Stat(dst)
-	if err != nil || st.Mode().Perm() != 0o644 {
-		t.Fatalf("%v %v, want node.json mode 0644", st, err)
-	}
-	if data, _ := os.ReadFile(dst); string(data) != goodNode {
-		t.Fatalf("installed %q", data)
-	}
-	if entries, _ := os.ReadDir(o.PolicyDstDir); len(entries) != 1 {
-		t.Fatalf("left in the directory: %v", entries)
-	}
-}
-
-// Settings qinq would refuse are never installed: the node keeps its own.
-func TestInstallNode_RefusesBadSettingsAndKeepsTheInstalledOnes(t *testing.T) {
-	o := nodeOptions(t, goodNode)
-	if err := InstallNode(o); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{``, `{"version":1`, `{"version":1,"ipamtypes":[]}`, `{"version":2}`,
-		`{"version":1,"ipamTypes":["../bin/sh"]}`, `{"version":1,"ipamDataDirs":["/"]}`, `{"version":1,"logDir":"x"}`} {
-		os.WriteFile(o.NodeSrc, []byte(bad), 0o644)
-		if err := InstallNode(o); err == nil || !strings.Contains(err.Error(), "refusing node settings") {
-			t.Errorf("%q: %v, want a refusal", bad, err)
-		}
-		if data, _ := os.ReadFile(filepath.Join(o.PolicyDstDir, node.SettingsFile)); string(data) != goodNode {
-			t.Fatalf("%q replaced the installed node.json with %q", bad, data)
-		}
-	}
-	os.Remove(o.NodeSrc)
-	if err := InstallNode(o); err == nil {
-		t.Error("a missing source must fail the install, not remove node.json")
-	}
-}
-
 func TestRun_InstallsChangedNodeSettingsBesideThePolicy(t *testing.T) {
 	o := nodeOptions(t, goodNode)
 	p := policyOptions(t, goodPolicy)

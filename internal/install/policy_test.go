@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/policy"
 )
 
@@ -20,43 +21,67 @@ func policyOptions(t *testing.T, data string) Options {
 	return Options{PolicySrc: src, PolicyDstDir: filepath.Join(t.TempDir(), "etc-cni-qinq")}
 }
 
-func TestInstallPolicy_InstallsACheckedPolicyAtomicallyMode0644(t *testing.T) {
-	o := policyOptions(t, goodPolicy)
-	if err := InstallPolicy(o); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(o.PolicyDstDir, policy.File)
-	st, err := os.Stat(dst)
-	if err != nil || st.Mode().Perm() != 0o644 {
-		t.Fatalf("%v %v, want policy.json mode 0644", st, err)
-	}
-	if data, _ := os.ReadFile(dst); string(data) != goodPolicy {
-		t.Fatalf("installed %q", data)
-	}
-	entries, _ := os.ReadDir(o.PolicyDstDir)
-	if len(entries) != 1 {
-		t.Fatalf("left in the directory: %v", entries)
+// adminFileCase is one of the admin's files the installer puts in
+// /etc/cni/qinq: a good source, sources it must refuse, and how.
+type adminFileCase struct {
+	name, dst, good, refusal string
+	bad                      []string
+	options                  func(*testing.T, string) Options
+	install                  func(Options) error
+	src                      func(Options) string
+}
+
+var adminFiles = []adminFileCase{
+	{"policy", policy.File, goodPolicy, "refusing node policy",
+		[]string{``, `{"version":1`, `{"version":1,"tenants":{}}`, `{"version":2}`, `{"version":1,"namespaces":{"a":{"sVlans":["0"]}}}`},
+		policyOptions, InstallPolicy, func(o Options) string { return o.PolicySrc }},
+	{"node settings", node.SettingsFile, goodNode, "refusing node settings",
+		[]string{``, `{"version":1`, `{"version":1,"ipamtypes":[]}`, `{"version":2}`,
+			`{"version":1,"ipamTypes":["../bin/sh"]}`, `{"version":1,"ipamDataDirs":["/"]}`, `{"version":1,"logDir":"x"}`},
+		nodeOptions, InstallNode, func(o Options) string { return o.NodeSrc }},
+}
+
+func TestInstallAdminFiles_InstallCheckedContentAtomicallyMode0644(t *testing.T) {
+	for _, f := range adminFiles {
+		o := f.options(t, f.good)
+		if err := f.install(o); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		dst := filepath.Join(o.PolicyDstDir, f.dst)
+		st, err := os.Stat(dst)
+		if err != nil || st.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: %v %v, want mode 0644", f.name, st, err)
+		}
+		if data, _ := os.ReadFile(dst); string(data) != f.good {
+			t.Fatalf("%s: installed %q", f.name, data)
+		}
+		if entries, _ := os.ReadDir(o.PolicyDstDir); len(entries) != 1 {
+			t.Fatalf("%s: left in the directory: %v", f.name, entries)
+		}
 	}
 }
 
-// A policy qinq would refuse is never installed: the node keeps its own.
-func TestInstallPolicy_RefusesABadPolicyAndKeepsTheInstalledOne(t *testing.T) {
-	o := policyOptions(t, goodPolicy)
-	if err := InstallPolicy(o); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{``, `{"version":1`, `{"version":1,"tenants":{}}`, `{"version":2}`, `{"version":1,"namespaces":{"a":{"sVlans":["0"]}}}`} {
-		os.WriteFile(o.PolicySrc, []byte(bad), 0o644)
-		if err := InstallPolicy(o); err == nil || !strings.Contains(err.Error(), "refusing node policy") {
-			t.Errorf("%q: %v, want a refusal", bad, err)
+// What qinq would refuse is never installed: the node keeps what it has,
+// and a missing source removes nothing.
+func TestInstallAdminFiles_RefuseBadContentAndKeepTheInstalledOne(t *testing.T) {
+	for _, f := range adminFiles {
+		o := f.options(t, f.good)
+		if err := f.install(o); err != nil {
+			t.Fatal(err)
 		}
-		if data, _ := os.ReadFile(filepath.Join(o.PolicyDstDir, policy.File)); string(data) != goodPolicy {
-			t.Fatalf("%q replaced the installed policy with %q", bad, data)
+		for _, bad := range f.bad {
+			os.WriteFile(f.src(o), []byte(bad), 0o644)
+			if err := f.install(o); err == nil || !strings.Contains(err.Error(), f.refusal) {
+				t.Errorf("%s %q: %v, want a refusal", f.name, bad, err)
+			}
+			if data, _ := os.ReadFile(filepath.Join(o.PolicyDstDir, f.dst)); string(data) != f.good {
+				t.Fatalf("%s %q replaced the installed file with %q", f.name, bad, data)
+			}
 		}
-	}
-	os.Remove(o.PolicySrc)
-	if err := InstallPolicy(o); err == nil {
-		t.Error("a missing source must fail the install, not remove the policy")
+		os.Remove(f.src(o))
+		if err := f.install(o); err == nil {
+			t.Errorf("%s: a missing source must fail the install, not remove the file", f.name)
+		}
 	}
 }
 
