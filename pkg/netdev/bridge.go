@@ -80,6 +80,20 @@ type BridgeSpec struct {
 	// dropped, as OVS drops them on a dot1q-tunnel port whose cvlans lacks 0.
 	// Nil: every frame the pod sends passes (see untaggedVID).
 	VLANs []config.VID
+	// Reserved: with PassReserved (l2ProtocolTunnel) the bridge forwards
+	// reserved 802.1 frames between its ports, pause excepted; else only
+	// STP's group address crosses it (the kernel's rule with STP off), and
+	// the uplink's filter drops it.
+	Reserved Reserved
+}
+
+// fwdMask is a port's group_fwd_mask for r: bit n forwards 01:80:c2:00:00:0n.
+// The kernel refuses the pause bit on a port.
+func fwdMask(r Reserved) uint16 {
+	if r == PassReserved {
+		return 0xffff &^ (1 << 1)
+	}
+	return 0
 }
 
 // untaggedVID is the one VLAN of a bridge without VLANs: it filters 802.1ad
@@ -193,7 +207,7 @@ func setBridgeOptions(index int, ad bool) error {
 // FDB entry pointing at it (IFLA_BRPORT_LOCKED, 5.18+), learn nothing, and
 // receive no unknown unicast. vishvananda/netlink has no setter for
 // LOCKED; one request sets all three. Runs in the port's namespace.
-func lockPort(index int) error {
+func lockPort(index int, r Reserved) error {
 	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
 	msg.Index = int32(index)
@@ -202,6 +216,25 @@ func lockPort(index int) error {
 	pi.AddRtAttr(nl.IFLA_BRPORT_LEARNING, []byte{0})
 	pi.AddRtAttr(nl.IFLA_BRPORT_UNICAST_FLOOD, []byte{0})
 	pi.AddRtAttr(nl.IFLA_BRPORT_LOCKED, []byte{1})
+	pi.AddRtAttr(nl.IFLA_BRPORT_GROUP_FWD_MASK, nl.Uint16Attr(fwdMask(r)))
+	req.AddData(pi)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+// setFwdMask sets the uplink's group_fwd_mask for r, so the customer's far
+// end reaches its pods with LACP or LLDP too (l2ProtocolTunnel); 0, the
+// kernel's default, needs no request. Runs in the port's namespace.
+func setFwdMask(index int, r Reserved) error {
+	if fwdMask(r) == 0 {
+		return nil
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	pi := nl.NewRtAttr(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, nil)
+	pi.AddRtAttr(nl.IFLA_BRPORT_GROUP_FWD_MASK, nl.Uint16Attr(fwdMask(r)))
 	req.AddData(pi)
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
@@ -254,13 +287,17 @@ func vidRanges(vids []config.VID) [][2]config.VID {
 
 // JoinBridge makes the joined link a port of the bridge (on the bridge's
 // VLANs, when it filters) and sets it up.
-func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
+func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
+	vids := b.VLANs
 	if joined.Attrs().MasterIndex != bridge.Attrs().Index {
 		if err := Retry(func() error { return o.H.LinkSetMaster(joined, bridge) }); err != nil {
 			return Error("make "+joined.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 		}
 		if err := portVLANs(o.H, joined, vids); err != nil {
 			return err
+		}
+		if err := o.NS.Do(func(ns.NetNS) error { return setFwdMask(joined.Attrs().Index, b.Reserved) }); err != nil {
+			return Error("forward reserved 802.1 frames from "+joined.Attrs().Name, err)
 		}
 	} else if vids != nil {
 		// Another network on this S-VLAN may allow other C-VLANs: the
@@ -282,8 +319,13 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 // macvlan/ipvlan endpoint's shared link, and qinq puts no bridge on a link
 // it did not make, nor two rx handlers on one (code 100); inUse explains one
 // found nowhere (a container's own vlan link).
-func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, store string, inUse func() error) (netlink.Link, error) {
+//
+// Its filter of reserved 802.1 frames is m.Reserved (see Mark).
+func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, m Mark, inUse func() error) (netlink.Link, error) {
 	if found, err := findOwned(o.H, l); found != nil || err != nil {
+		if err == nil {
+			err = m.ensureReserved(o.H, o.NS, found)
+		}
 		if err == nil && IsTempName(found.Attrs().Name) {
 			return renameJoined(o, found, l)
 		}
@@ -297,7 +339,7 @@ func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, sto
 		if err != nil {
 			return nil, Error("find the new link for "+l.Key, err)
 		}
-		j, err := moveJoined(h, o, created, l, store)
+		j, err := moveJoined(h, o, created, l, m)
 		if err != nil {
 			_ = IgnoreGone(h.LinkDel(created))
 			_ = deleteOwnedKey(o.H, l.Key)
@@ -313,7 +355,7 @@ func EnsureJoined(h netlinksafe.Handle, o *Own, parent int, l plan.VLANLink, sto
 	case found == nil:
 		return nil, inUse()
 	case IsTempName(found.Attrs().Name):
-		return moveJoined(h, o, found, l, store) // an ADD died before the move
+		return moveJoined(h, o, found, l, m) // an ADD died before the move
 	}
 	return nil, cnierr.Conflict("%s on the host (%s) is not qinq's bridge uplink: it is shared by macvlan or ipvlan containers or was made by an admin; "+
 		"a bridge and a macvlan/ipvlan cannot share one link (a link has one receive handler), and qinq puts no bridge on a link it did not make",
@@ -350,9 +392,9 @@ func deleteOwnedKey(h netlinksafe.Handle, key string) error {
 	return IgnoreGone(h.LinkDel(f))
 }
 
-func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, store string) (netlink.Link, error) {
+func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, m Mark) (netlink.Link, error) {
 	// qinq's netns is this store's alone: no other store ever sees the link.
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(m.Store, l.Key)) }); err != nil {
 		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	if err := Retry(func() error { return h.LinkSetNsFd(v, int(o.NS.Fd())) }); err != nil {
@@ -364,6 +406,10 @@ func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, s
 	}
 	// A link's settings are per namespace: they are set where it lives now.
 	if err := isolateIn(o, moved.Attrs().Name); err != nil {
+		return nil, err
+	}
+	// A move drops a link's qdiscs: the filter is made where it stays.
+	if err := FilterReserved(o.NS, moved.Attrs().Index, m.Reserved); err != nil {
 		return nil, err
 	}
 	return renameJoined(o, moved, l)
@@ -421,7 +467,8 @@ func isolateIn(o *Own, name string) error {
 // frames from mac (on every VLAN in vids, or on untaggedVID): a
 // static, sticky FDB entry per VLAN, so neither the pod nor a frame from the
 // wire can move or add entries. A full bridge is code 11.
-func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) error {
+func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, b BridgeSpec) error {
+	vids := b.VLANs
 	if err := Retry(func() error { return o.H.LinkSetMaster(host, bridge) }); err != nil {
 		if errors.Is(err, unix.EXFULL) {
 			return cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
@@ -429,7 +476,7 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 		}
 		return Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 	}
-	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index) }); err != nil {
+	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index, b.Reserved) }); err != nil {
 		return Error("lock the bridge port "+host.Attrs().Name, err)
 	}
 	if err := portVLANs(o.H, host, vids); err != nil {

@@ -6,9 +6,11 @@ import (
 	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -78,11 +80,15 @@ func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func
 	if err != nil {
 		return 0, 0, err
 	}
+	fin := finish{h: h, l: l, m: m, isolate: isolate}
+	if !isolate {
+		fin.where = n.ContainerNS
+	}
 	if found == nil {
 		v := NewVLAN(TempName(), parent, l.Tag, l.MTU)
 		err := Retry(func() error { return h.LinkAdd(v) })
 		if err == nil {
-			idx, err := createdShared(h, v, l, m.Store, isolate)
+			idx, err := fin.created(v)
 			return idx, l.MTU, err
 		}
 		if !errors.Is(err, unix.EEXIST) {
@@ -96,10 +102,13 @@ func EnsureShared(n *Namespaces, parent int, l plan.VLANLink, m Mark, inUse func
 		}
 	}
 	if IsTempName(found.Attrs().Name) {
-		idx, err := finishShared(h, found, l, m.Store, isolate) // an ADD died half-way through creating it
+		idx, err := fin.finish(found) // an ADD died half-way through creating it
 		return idx, found.Attrs().MTU, err
 	}
 	if err := joinOwners(h, found, m); err != nil {
+		return 0, 0, err
+	}
+	if err := m.ensureReserved(h, fin.where, found); err != nil {
 		return 0, 0, err
 	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
@@ -138,31 +147,46 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 	return nil, nil
 }
 
-// createdShared finishes a shared link just created. It was made so that it
-// is recognisably qinq's at every instant, even if the process dies: the
+// finish is what finishes a shared link EnsureShared makes: in h's
+// namespace (where: nil for the calling thread's, else the container's).
+type finish struct {
+	h       netlinksafe.Handle
+	where   ns.NetNS
+	l       plan.VLANLink
+	m       Mark
+	isolate bool
+}
+
+// created finishes a shared link just created. It was made so that it is
+// recognisably qinq's at every instant, even if the process dies: the
 // kernel takes no alias at creation, so the link is born under a temporary
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
-	idx, err := finishShared(h, v, l, store, isolate)
+func (f finish) created(v netlink.Link) (int, error) {
+	idx, err := f.finish(v)
 	if err != nil {
-		_ = h.LinkDel(v)
+		_ = f.h.LinkDel(v)
 	}
 	return idx, err
 }
 
-// finishShared isolates a shared link on the host from the node (under its
-// temporary name: the settings follow the rename), marks it as owned by
-// store and gives it its planned name (the alternative one when the first is
-// taken by an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate bool) (int, error) {
-	if isolate {
+// finish isolates a shared link on the host from the node (under its
+// temporary name: the settings follow the rename), filters the reserved
+// 802.1 frames it lets out, marks it as owned by the store and gives it its
+// planned name (the alternative one when the first is taken by an unrelated
+// link).
+func (f finish) finish(v netlink.Link) (int, error) {
+	h, l := f.h, f.l
+	if f.isolate {
 		if err := IsolateHostLink(v.Attrs().Name); err != nil {
 			return 0, err
 		}
 	}
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
+	if err := FilterReserved(f.where, v.Attrs().Index, f.m.Reserved); err != nil {
+		return 0, err
+	}
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(f.m.Store, l.Key)) }); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	var err error
@@ -189,6 +213,33 @@ type Mark struct {
 	// upgraded in place, same state directory): it is re-marked as this
 	// store's alone. Without such evidence the legacy mark stays beside it.
 	LegacyRecorded func() bool
+	// Reserved is the filter of reserved 802.1 frames a link gets; Top:
+	// pods' frames enter the link directly (the chain's last link), so an
+	// existing link's filter must be Reserved itself, not just present.
+	Reserved Reserved
+	Top      bool
+}
+
+// ensureReserved gives an owned link found without the filter (made by a
+// release before it) the filter, and refuses (code 100) a top link whose
+// filter lets other frames out than this attachment may send: one S-VLAN's
+// tunnel-mode networks agree on l2ProtocolTunnel. An admin's link is the
+// admin's (see docs/security.md).
+func (m Mark) ensureReserved(h netlinksafe.Handle, where ns.NetNS, l netlink.Link) error {
+	if _, owned := OwnerOf(l); !owned {
+		return nil
+	}
+	got, found, err := ReservedOf(h, l)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return FilterReserved(where, l.Attrs().Index, m.Reserved)
+	case m.Top && got != m.Reserved:
+		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
+			l.Attrs().Name, got, m.Reserved)
+	}
+	return nil
 }
 
 // joinOwners adds the store to the mark of an owned link that does not name

@@ -90,6 +90,9 @@ type Plan struct {
 	// (linkInContainer).
 	InContainer bool
 	Switch      *Switch
+	// L2ProtocolTunnel (tunnel mode): the pods' reserved 802.1 frames leave,
+	// pause excepted. Not recorded: CHECK reads it from the config.
+	L2ProtocolTunnel bool
 }
 
 // For plans attachment a of config c on a master (or bridge) whose MTU is
@@ -108,7 +111,7 @@ func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
 // MTU was raised), and every link and the endpoint above it are planned from
 // it. The caller reads the MTUs; the plan stays pure.
 func ForFound(c *config.Config, a Attachment, masterMTU int, found []int) (Plan, error) {
-	p := Plan{Attachment: a, Backend: c.Backend, InContainer: c.LinkInContainer}
+	p := Plan{Attachment: a, Backend: c.Backend, InContainer: c.LinkInContainer, L2ProtocolTunnel: c.L2ProtocolTunnel}
 	if c.Backend == config.BackendOVS {
 		p.ovs(c, masterMTU)
 	} else {

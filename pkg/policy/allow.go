@@ -35,7 +35,7 @@ func (p *Policy) Allow(cniArgs string, c *config.Config) (entry string, err erro
 
 // allow checks each grant in turn; the first it lacks refuses.
 func (g *grant) allow(entry string, c *config.Config) error {
-	for _, check := range []func(string, *config.Config) error{g.allowWhere, g.allowSVlan, g.allowCVlans, g.allowLink, g.allowMAC} {
+	for _, check := range []func(string, *config.Config) error{g.allowWhere, g.allowSVlan, g.allowCVlans, g.allowLink, g.allowMAC, g.allowL2ProtocolTunnel} {
 		if err := check(entry, c); err != nil {
 			return err
 		}
@@ -98,6 +98,13 @@ func (g *grant) allowLink(entry string, c *config.Config) error {
 
 func (g *grant) allowMAC(entry string, c *config.Config) error {
 	return refuseUnless(c.MAC == nil || g.mac, entry+".mac", "choosing the container's MAC (mac, runtimeConfig.mac) is not granted")
+}
+
+// allowL2ProtocolTunnel: reserved 802.1 frames leave the node only where the
+// admin grants it (a switch with BPDU guard shuts the node's port on one).
+func (g *grant) allowL2ProtocolTunnel(entry string, c *config.Config) error {
+	return refuseUnless(!c.L2ProtocolTunnel || g.l2ProtocolTunnel, entry+".l2ProtocolTunnel",
+		"l2ProtocolTunnel (reserved 802.1 frames such as STP, LACP and LLDP leaving the node) is not granted")
 }
 
 func refuseUnless(ok bool, rule, format string, a ...any) error {

@@ -46,6 +46,9 @@ type grant struct {
 	bridges         map[string]bool
 	chainedOVS      bool
 	mac             bool
+	// l2ProtocolTunnel: a tunnel-mode network may let its pods' reserved
+	// 802.1 frames (STP, LACP, LLDP...) leave, pause excepted.
+	l2ProtocolTunnel bool
 }
 
 // topKeys are policy.json's keys, spelt exactly.
@@ -64,6 +67,8 @@ type grantJSON struct {
 	Bridges         []string `json:"bridges"`
 	ChainedOVS      bool     `json:"chainedOvs"`
 	MAC             bool     `json:"mac"`
+	// L2ProtocolTunnel grants the network key of the same name.
+	L2ProtocolTunnel bool `json:"l2ProtocolTunnel"`
 }
 
 // Load reads the node's policy. (nil, nil) means no policy: the directory
@@ -168,7 +173,8 @@ func (g *grantJSON) parse(at string) (*grant, error) {
 		return nil, fmt.Errorf("%s: must be an object", at)
 	}
 	out := &grant{tunnelMode: g.TunnelMode, linkInContainer: g.LinkInContainer, chainedOVS: g.ChainedOVS, mac: g.MAC,
-		masters: set(g.Masters), bridges: set(g.Bridges), links: map[config.ContainerLink]bool{}, sProtos: map[netlink.VlanProtocol]bool{}}
+		l2ProtocolTunnel: g.L2ProtocolTunnel,
+		masters:          set(g.Masters), bridges: set(g.Bridges), links: map[config.ContainerLink]bool{}, sProtos: map[netlink.VlanProtocol]bool{}}
 	var err error
 	if out.sVlans, err = config.ParseAllowList(at+".sVlans", g.SVlans); err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux c
 # 9p/9pnet_virtio/overlay share the host's / read-only with a tmpfs overlay.
 # QINQ_VM_EXTRA_MODULES (space separated) adds more.
 modules=(virtio_pci 9p 9pnet_virtio overlay 8021q veth dummy bridge tun openvswitch macvlan ipvlan
+	sch_ingress cls_flower act_gact
 	br_netfilter iptable_filter iptable_nat xt_nat
 	${QINQ_VM_EXTRA_MODULES:-})
 
