@@ -257,3 +257,101 @@ func stripClsact(t *testing.T, where ...ns.NetNS) int {
 	}
 	return n
 }
+
+// The opt-in: a tunnel-mode network with l2ProtocolTunnel (the router on a
+// stick that runs LACP or STP with its customer) sends every kind but pause,
+// in its S-VLAN; CHECK agrees. On the same S-link, a network that did not
+// opt in is refused (its pods would share the filter), and a C-mode pod's
+// frames still stay in: its C-link filters its own.
+func TestReserved_L2ProtocolTunnelPassesAllButPauseInTheSVLAN(t *testing.T) {
+	ad := testenv.Tag8021AD
+	for _, row := range []reservedRow{
+		{name: "bridge", conf: shared("bridge", 1501), tags: []testenv.Tag{ad(1501)}},
+		{name: "macvlan", conf: shared("macvlan", 1502), tags: []testenv.Tag{ad(1502)}},
+		{name: "vlan", conf: qinq(1503), tags: []testenv.Tag{ad(1503)}},
+	} {
+		t.Run(row.name, func(t *testing.T) { row.runOptIn(t) })
+	}
+}
+
+func (row reservedRow) runOptIn(t *testing.T) {
+	p := newPair(t, 1500)
+	router := testenv.NewContainer(t)
+	cf := row.conf.With("l2ProtocolTunnel", true)
+	res := p.a.Add(cf, router, "net1")
+	got := sendReserved(t, p.b, router.NS, "net1")
+	if len(got.control) == 0 {
+		t.Fatal("the control broadcast did not cross the wire: the capture proves nothing")
+	}
+	want := slices.DeleteFunc(slices.Clone(allKinds), func(b byte) bool { return b == 0x01 })
+	if !slices.Equal(got.kinds(), want) {
+		t.Fatalf("with l2ProtocolTunnel %s left, want %s (all but pause)", kindNames(got.kinds()), kindNames(want))
+	}
+	for _, k := range want {
+		wantTags(t, "reserved", got.reserved[k], row.tags)
+	}
+	if err := p.a.Check(cf, router, "net1", res); err != nil {
+		t.Fatalf("CHECK of the opt-in: %v", err)
+	}
+	t.Logf("l2ProtocolTunnel: %s left in %v", kindNames(got.kinds()), row.tags)
+	if row.name == "macvlan" {
+		sharedSLink(t, p, row)
+	}
+	p.a.Del(cf, router, "net1")
+}
+
+// sharedSLink: the opt-in network's S-link, shared with another tunnel-mode
+// network without the opt-in (refused: 100, naming the key), and with a
+// C-mode network (its pods' reserved frames stay in).
+func sharedSLink(t *testing.T, p pair, row reservedRow) {
+	other := testenv.NewContainer(t)
+	_, err := p.a.Invoke("ADD", row.conf, other, "net1")
+	testenv.WantCNIError(t, err, 100, "l2ProtocolTunnel")
+	testenv.AssertOnlyLoopback(t, other) // nothing of the refused ADD in the pod
+	cmode := shared("macvlan", 1502, 10)
+	p.a.Add(cmode, other, "net2")
+	got := sendReserved(t, p.b, other.NS, "net2")
+	if len(got.control) == 0 {
+		t.Fatal("the C-mode pod's control broadcast did not cross the wire")
+	}
+	if k := got.kinds(); len(k) > 0 {
+		t.Fatalf("a C-mode pod on the opt-in network's S-link sent %s to the wire", kindNames(k))
+	}
+	p.a.Del(cmode, other, "net2")
+}
+
+// OVS drops reserved frames on its own (other_config:forward-bpdu false, the
+// default), on a dot1q-tunnel port in tunnel and C-mode alike; the control
+// turns forward-bpdu on, and they leave.
+func TestReserved_OVSKeepsThemInOnADot1qTunnelPort(t *testing.T) {
+	o, br, far := bridgeWithUplink(t)
+	for _, c := range []struct {
+		name string
+		conf testenv.Conf
+		tags []testenv.Tag
+	}{
+		{"tunnel", ovsConf(br, 1601), []testenv.Tag{testenv.Tag8021AD(1601)}},
+		{"C-mode", ovsConf(br, 1602, 10), []testenv.Tag{testenv.Tag8021AD(1602), testenv.Tag8021Q(10)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pod := testenv.NewContainer(t)
+			o.Host.Add(c.conf, pod, "net1")
+			defer o.Host.Del(c.conf, pod, "net1")
+			got := sendReserved(t, far, pod.NS, "net1")
+			if len(got.control) == 0 {
+				t.Fatal("the control broadcast did not cross the wire: the capture proves nothing")
+			}
+			wantTags(t, "control", got.control, c.tags)
+			if k := got.kinds(); len(k) > 0 {
+				t.Fatalf("reserved frames left through OVS: %s", kindNames(k))
+			}
+			o.Vsctl("set", "bridge", br, "other_config:forward-bpdu=true")
+			defer o.Vsctl("remove", "bridge", br, "other_config", "forward-bpdu")
+			bare := sendReserved(t, far, pod.NS, "net1")
+			if len(bare.kinds()) == 0 {
+				t.Fatal("with forward-bpdu=true no reserved frame left either: the test does not bite")
+			}
+			t.Logf("forward-bpdu=false: none left; true: %s left", kindNames(bare.kinds()))
+		})
+	}
+}
