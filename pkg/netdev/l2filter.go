@@ -96,6 +96,9 @@ func addReservedFilter(index int, r Reserved) error {
 	}
 	req.AddData(opts)
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	if errors.Is(err, unix.EEXIST) {
+		return nil // an ADD that died after making it: the link is finished now
+	}
 	return err
 }
 

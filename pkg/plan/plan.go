@@ -93,6 +93,10 @@ type Plan struct {
 	// L2ProtocolTunnel (tunnel mode): the pods' reserved 802.1 frames leave,
 	// pause excepted. Not recorded: CHECK reads it from the config.
 	L2ProtocolTunnel bool
+	// ReservedFiltered: the kernel backend filters reserved 802.1 frames
+	// on this attachment's links (every plan of this release; recorded, so
+	// CHECK does not hold a pod an older release made to it).
+	ReservedFiltered bool
 }
 
 // For plans attachment a of config c on a master (or bridge) whose MTU is
@@ -116,6 +120,7 @@ func ForFound(c *config.Config, a Attachment, masterMTU int, found []int) (Plan,
 		p.ovs(c, masterMTU)
 	} else {
 		p.kernel(c, masterMTU, found)
+		p.ReservedFiltered = true
 	}
 	if masterMTU == 0 || p.Endpoint.Link() == nil {
 		return p, nil

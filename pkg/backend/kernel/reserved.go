@@ -21,6 +21,9 @@ type filtered struct {
 // first lets out what the config asks for. links are the chain's links as
 // found, outermost first; an admin's link is the admin's to filter.
 func (b *Backend) checkReserved(p plan.Plan, links []filtered) error {
+	if !p.ReservedFiltered {
+		return nil // made by a release before the filter: its next ADD on the chain adds it
+	}
 	p.L2ProtocolTunnel = b.conf != nil && b.conf.L2ProtocolTunnel // not recorded
 	for _, f := range links {
 		if f.link == nil {
