@@ -88,7 +88,6 @@ func (r *Reserved) timeOne(h netlinksafe.Handle, l netlink.Link) error {
 	return nil
 }
 
-
 // measurePPS attaches a qinq bridge pod on each end of a wire and runs the
 // rounds, each with and without the filters, in alternating order.
 func (r *Reserved) measurePPS(e *Env, p params) error {
