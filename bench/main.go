@@ -134,6 +134,7 @@ func measure(e *Env, p params, isQuick bool, only string) (*Report, error) {
 		{"concurrency", func() (err error) { r.Concurrency, err = runConcurrency(e, p); return }},
 		{"datapath", func() (err error) { r.DataPath, err = runDataPath(e, p); return }},
 		{"scale", func() (err error) { r.Scale, err = runScale(e, p); return }},
+		{"reserved", func() (err error) { r.Reserved, err = runReserved(e, p); return }},
 	}
 	var err error
 	for _, it := range items {

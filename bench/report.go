@@ -79,6 +79,7 @@ type Report struct {
 	Concurrency []Concurrency      `json:"concurrency"`
 	DataPath    []DataPath         `json:"dataPath"`
 	Memory      Memory             `json:"memory"`
+	Reserved    Reserved           `json:"reserved"`
 	ItemSec     map[string]float64 `json:"itemSeconds"`
 	Problems    []string           `json:"problems"`
 }
@@ -131,6 +132,7 @@ func (r *Report) computeRatios() {
 	m := r.Memory
 	r.Ratios = append(r.Ratios,
 		mkRatio("memory.add", "peak RSS of one ADD, qinq / vlan", m.QinqKB.P50/1024, m.VlanKB.P50/1024, "MiB", none, ""))
+	r.Ratios = append(r.Ratios, r.reservedRatios(lat)...)
 }
 
 // growth is p50 at the last level over p50 at the first, per plugin.

@@ -66,7 +66,8 @@ func sample() *Report {
 			{Mode: "untagged", TCP: []float64{100, 1000}, UDP: []float64{10, 100}},
 			{Mode: "qinq-bridge", TCP: []float64{96, 960}, UDP: []float64{9, 90}},
 			{Mode: "bridge", TCP: []float64{100, 1000}, UDP: []float64{10, 100}}},
-		Memory: Memory{QinqKB: Summary{P50: 16384}, VlanKB: Summary{P50: 8192}},
+		Memory:   Memory{QinqKB: Summary{P50: 16384}, VlanKB: Summary{P50: 8192}},
+		Reserved: Reserved{FilterAddMs: []float64{2, 1, 3}, FilterReadMs: []float64{1}, PPSWith: []float64{90, 900}, PPSWithout: []float64{100, 1000}},
 	}
 	r.computeRatios()
 	return r
@@ -91,6 +92,7 @@ func TestRatios(t *testing.T) {
 		"latency.pair.p50": 2, "startup.version.p50": 2, "memory.add": 2,
 		"scale.attach.ADD": 2, "scale.slinks.DEL": 1, "datapath.tcp.qinq-single": 0.9,
 		"scale.bridge.ADD": 0.6, "scale.bridge.DEL": 0.6, "datapath.tcp.qinq-bridge-bridge": 0.96, "datapath.udp.qinq-bridge-bridge": 0.9,
+		"reserved.add": 0.01, "reserved.read": 0.005, "reserved.pps": 0.9,
 	} {
 		if got := float64(byID(t, r, id).Value); math.Abs(got-want) > 1e-9 {
 			t.Errorf("%s = %v, want %v", id, got, want)

@@ -25,10 +25,13 @@ bridge+='|TestBridge_APodThatChangesItsMACIsDropped|TestMAC_ANeighboursMACIsNeve
 bridge+='|TestIsolation_TenantsStayInTheirVLANsAndTheNodeAnswersNone|TestIsolation_OnlyLimitedBroadcastFromNoAddressReachesANodeSocket'
 
 # The attacks of the isolation work: the node's namespace hears no tenant
-# (with its control, an admin's S-link), a MAC flood from the wire, and the
+# (with its control, an admin's S-link), a MAC flood from the wire, the
 # netns-id attack from a pod with and without a user namespace of its own.
 common+='|TestNodeNS_HoldsOnlyTheMasterAndHearsNoTenant|TestNodeNS_AnAdminsSLinkStaysAndIsHeard'
 common+='|TestUserNamespace_APodWithNetAdminReachesTheNodeOnlyWithoutOne'
+# Reserved 802.1 frames: none leaves from any container link or OVS, and the
+# opt-in passes all but pause.
+common+='|TestReserved_NoReservedFrameLeavesAPodOnAnyContainerLink|TestReserved_L2ProtocolTunnelPassesAllButPauseInTheSVLAN|TestReserved_OVSKeepsThemInOnADot1qTunnelPort'
 bridge+='|TestBridge_UplinkFDBStaysBoundedUnderARandomSourceFlood'
 
 # suite, then the tests it runs. bullseye's 5.10 has no locked bridge ports:

@@ -75,6 +75,10 @@ type Config struct {
 	MTU int
 	// LinkInContainer: Master lives in the container netns.
 	LinkInContainer bool
+	// L2ProtocolTunnel (tunnel mode only): the pods' reserved 802.1 frames
+	// (01:80:c2:00:00:0x: STP, LACP, LLDP...) leave in the S-VLAN, pause
+	// (…01) excepted; without it none leaves.
+	L2ProtocolTunnel bool
 	// MAC of the container link (runtimeConfig.mac, else the mac key); nil
 	// means kernel-chosen.
 	MAC net.HardwareAddr
@@ -125,6 +129,7 @@ type rawConfig struct {
 	CVlans          []int  `json:"cVlans"`
 	MTU             *int   `json:"mtu"`
 	LinkInContainer bool   `json:"linkInContainer"`
+	L2ProtoTunnel   bool   `json:"l2ProtocolTunnel"`
 	MAC             string `json:"mac"`
 	// envMAC is CNI_ARGS MAC (not JSON): the reference plugins' per-pod MAC.
 	envMAC        string
@@ -157,6 +162,7 @@ var expected = map[string]string{
 	"cVlans":                    "a list of integers 1-4094",
 	"mtu":                       "an integer, at least 68",
 	"linkInContainer":           "true or false",
+	"l2ProtocolTunnel":          "true or false",
 	"mac":                       "a MAC address string",
 	"containerLink":             `"bridge", "vlan", "macvlan" or "ipvlan"`,
 	"containerLinkMode":         `for macvlan "bridge", "private" or "vepa"; for ipvlan "l2", "l3" or "l3s"`,
@@ -205,6 +211,9 @@ func Parse(stdin []byte, cniArgs string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.fillOverrides(stdin, cniArgs); err != nil {
+		return nil, err
+	}
+	if err := c.fillL2ProtocolTunnel(raw); err != nil {
 		return nil, err
 	}
 	if err := c.fillOVS(raw); err != nil {
@@ -434,6 +443,22 @@ func allZero(mac net.HardwareAddr) bool {
 		}
 	}
 	return true
+}
+
+// fillL2ProtocolTunnel: only a tunnel-mode network owns its S-VLAN, and so
+// may pass its pods' reserved frames to the customer's far end. Checked once
+// the per-pod cVlans are applied.
+func (c *Config) fillL2ProtocolTunnel(raw *rawConfig) error {
+	if raw.L2ProtoTunnel && !c.TunnelMode() {
+		return cnierr.InvalidConfig("l2ProtocolTunnel", "true is allowed only in tunnel mode (no cVlans): the pod then holds the whole S-VLAN %d; "+
+			"with cVlans the S-VLAN is shared with other networks, whose switches must not see this pod's STP, LACP or LLDP", c.SVlan)
+	}
+	if raw.L2ProtoTunnel && c.Backend == BackendOVS {
+		return cnierr.InvalidConfig("l2ProtocolTunnel", "true is allowed only in kernel mode: Open vSwitch drops reserved 802.1 frames on every port "+
+			"unless the admin sets other_config:forward-bpdu on the whole bridge")
+	}
+	c.L2ProtocolTunnel = raw.L2ProtoTunnel
+	return nil
 }
 
 func (c *Config) fillPrevResult(raw *rawConfig) error {

@@ -86,6 +86,10 @@ func TestBadConfigIsCode7NamingTheKey(t *testing.T) {
 		{"mac multicast", `{"master":"eth0","sVlan":1,"mac":"01:00:5e:00:00:01"}`, "mac", "unicast"},
 		{"mac infiniband", `{"master":"eth0","sVlan":1,"mac":"00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01"}`, "mac", "unicast"},
 		{"linkInContainer string", `{"master":"eth0","sVlan":1,"linkInContainer":"yes"}`, "linkInContainer", "true or false"},
+		{"l2ProtocolTunnel with cVlans", `{"master":"eth0","sVlan":1,"cVlans":[10],"l2ProtocolTunnel":true}`, "l2ProtocolTunnel", "only in tunnel mode"},
+		{"l2ProtocolTunnel string", `{"master":"eth0","sVlan":1,"l2ProtocolTunnel":"yes"}`, "l2ProtocolTunnel", "true or false"},
+		{"l2ProtocolTunnel per-pod cVlans", `{"master":"eth0","sVlan":1,"overrideCVlans":["10"],"args":{"cni":{"cVlans":[10]}},"l2ProtocolTunnel":true}`, "l2ProtocolTunnel", "only in tunnel mode"},
+		{"l2ProtocolTunnel in OVS mode", `{"mode":"ovs","bridge":"br0","sVlan":1,"l2ProtocolTunnel":true}`, "l2ProtocolTunnel", "kernel mode"},
 		{"type other", `{"type":"vlan","master":"eth0","sVlan":1}`, "type", `"qinq"`},
 		{"ipam without type", `{"master":"eth0","sVlan":1,"ipam":{"subnet":"10.0.0.0/24"}}`, "ipam.type", "host-local"},
 		{"cniVersion garbage", `{"cniVersion":"x.y","master":"eth0","sVlan":1}`, "cniVersion", "1.0.0"},
@@ -193,4 +197,18 @@ func v1(js string) []byte {
 		return []byte(js)
 	}
 	return []byte(`{"cniVersion":"1.0.0",` + js[1:])
+}
+
+func TestL2ProtocolTunnelIsTunnelModesOwnAndOffByDefault(t *testing.T) {
+	for js, want := range map[string]bool{
+		`"master":"eth0","sVlan":1,"l2ProtocolTunnel":true`:                           true,
+		`"master":"eth0","sVlan":1,"containerLink":"macvlan","l2ProtocolTunnel":true`: true,
+		`"master":"eth0","sVlan":1`:                                                   false,
+		`"master":"eth0","sVlan":1,"cVlans":[10],"l2ProtocolTunnel":false`:            false,
+	} {
+		c, err := Parse([]byte(`{"cniVersion":"1.0.0",`+js+`}`), "")
+		if err != nil || c.L2ProtocolTunnel != want {
+			t.Errorf("%s: %v, want l2ProtocolTunnel %v", js, err, want)
+		}
+	}
 }

@@ -81,6 +81,20 @@ type BridgeSpec struct {
 	// dropped, as OVS drops them on a dot1q-tunnel port whose cvlans lacks 0.
 	// Nil: every frame the pod sends passes (see untaggedVID).
 	VLANs []config.VID
+	// Reserved: with PassReserved (l2ProtocolTunnel) the bridge forwards
+	// reserved 802.1 frames between its ports, pause excepted; else only
+	// STP's group address crosses it (the kernel's rule with STP off), and
+	// the uplink's filter drops it.
+	Reserved Reserved
+}
+
+// fwdMask is a port's group_fwd_mask for r: bit n forwards 01:80:c2:00:00:0n.
+// The kernel refuses the pause bit on a port.
+func fwdMask(r Reserved) uint16 {
+	if r == PassReserved {
+		return 0xffff &^ (1 << 1)
+	}
+	return 0
 }
 
 // untaggedVID is the one VLAN of a bridge without VLANs: it filters 802.1ad
@@ -199,7 +213,7 @@ func setBridgeOptions(index int, ad bool) error {
 // FDB entry pointing at it (IFLA_BRPORT_LOCKED, 5.18+), learn nothing, and
 // receive no unknown unicast. vishvananda/netlink has no setter for
 // LOCKED; one request sets all three. Runs in the port's namespace.
-func lockPort(index int) error {
+func lockPort(index int, r Reserved) error {
 	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
 	msg.Index = int32(index)
@@ -208,6 +222,25 @@ func lockPort(index int) error {
 	pi.AddRtAttr(nl.IFLA_BRPORT_LEARNING, []byte{0})
 	pi.AddRtAttr(nl.IFLA_BRPORT_UNICAST_FLOOD, []byte{0})
 	pi.AddRtAttr(nl.IFLA_BRPORT_LOCKED, []byte{1})
+	pi.AddRtAttr(nl.IFLA_BRPORT_GROUP_FWD_MASK, nl.Uint16Attr(fwdMask(r)))
+	req.AddData(pi)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+// setFwdMask sets the uplink's group_fwd_mask for r, so the customer's far
+// end reaches its pods with LACP or LLDP too (l2ProtocolTunnel); 0, the
+// kernel's default, needs no request. Runs in the port's namespace.
+func setFwdMask(index int, r Reserved) error {
+	if fwdMask(r) == 0 {
+		return nil
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	pi := nl.NewRtAttr(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, nil)
+	pi.AddRtAttr(nl.IFLA_BRPORT_GROUP_FWD_MASK, nl.Uint16Attr(fwdMask(r)))
 	req.AddData(pi)
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
@@ -260,13 +293,17 @@ func vidRanges(vids []config.VID) [][2]config.VID {
 
 // JoinBridge makes the joined link a port of the bridge (on the bridge's
 // VLANs, when it filters) that learns nothing, and sets it up.
-func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
+func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
+	vids := b.VLANs
 	if joined.Attrs().MasterIndex != bridge.Attrs().Index {
 		if err := Retry(func() error { return o.H.LinkSetMaster(joined, bridge) }); err != nil {
 			return Error("make "+joined.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 		}
 		if err := portVLANs(o.H, joined, vids); err != nil {
 			return err
+		}
+		if err := o.NS.Do(func(ns.NetNS) error { return setFwdMask(joined.Attrs().Index, b.Reserved) }); err != nil {
+			return Error("forward reserved 802.1 frames from "+joined.Attrs().Name, err)
 		}
 	} else if vids != nil {
 		// Another network on this S-VLAN may allow other C-VLANs: the
@@ -293,18 +330,24 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, vids []config.VID) error {
 // macvlan/ipvlan endpoint's shared link, and qinq puts no bridge on a link
 // it did not make, nor two rx handlers on one (code 100); inUse explains one
 // found nowhere (a container's own vlan link).
-func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, store string, inUse func() error) (netlink.Link, error) {
+//
+// Its filter of reserved 802.1 frames is m.Reserved (see Mark).
+func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func() error) (netlink.Link, error) {
 	o := n.Own
 	if found, err := findOwned(o.H, l); found != nil || err != nil {
 		switch {
 		case err != nil:
 			return nil, err
-		case IsTempName(found.Attrs().Name):
-			return renameJoined(o, found, l)
-		case found.Attrs().MasterIndex == 0 && found.Attrs().Flags&net.FlagUp != 0:
+		case !IsTempName(found.Attrs().Name) && found.Attrs().MasterIndex == 0 && found.Attrs().Flags&net.FlagUp != 0:
 			// Up and no bridge's port: a macvlan/ipvlan shared link (an
 			// uplink stays down until it is a port).
 			return nil, notUplink(l, true, found)
+		}
+		if err := m.ensureReserved(o.H, o.NS, found); err != nil {
+			return nil, err
+		}
+		if IsTempName(found.Attrs().Name) {
+			return renameJoined(o, found, l)
 		}
 		return found, nil
 	}
@@ -312,7 +355,7 @@ func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, store string, inUse
 	made, _, err := n.createChainLink(parent, v)
 	switch {
 	case err == nil:
-		j, err := finishJoined(o, made.Link, l, store)
+		j, err := finishJoined(o, made.Link, l, m)
 		if err != nil {
 			_ = IgnoreGone(o.H.LinkDel(made.Link))
 		}
@@ -327,9 +370,9 @@ func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, store string, inUse
 	case !found.Found():
 		return nil, inUse()
 	case IsTempName(found.Attrs().Name) && found.Own:
-		return finishJoined(o, found.Link, l, store) // an ADD died before marking it
+		return finishJoined(o, found.Link, l, m) // an ADD died before marking it
 	case IsTempName(found.Attrs().Name):
-		return moveJoined(found.H, o, found.Link, l, store) // an older release's ADD died before the move
+		return moveJoined(found.H, o, found.Link, l, m) // an older release's ADD died before the move
 	}
 	return nil, notUplink(l, found.Own, found)
 }
@@ -368,9 +411,9 @@ func findOwned(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
 
 // moveJoined moves into qinq's namespace the uplink an older release's ADD
 // created on the host and died with before moving it.
-func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, store string) (netlink.Link, error) {
+func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, m Mark) (netlink.Link, error) {
 	// Marked before it moves, as that release did.
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(m.Store, l.Key)) }); err != nil {
 		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	if err := Retry(func() error { return h.LinkSetNsFd(v, int(o.NS.Fd())) }); err != nil {
@@ -380,17 +423,22 @@ func moveJoined(h netlinksafe.Handle, o *Own, v netlink.Link, l plan.VLANLink, s
 	if err != nil {
 		return nil, Error("find "+v.Attrs().Name+" in qinq's network namespace", err)
 	}
-	return finishJoined(o, moved, l, store)
+	return finishJoined(o, moved, l, m)
 }
 
 // finishJoined isolates the uplink in qinq's namespace (still down, under
-// its temporary name), marks it as owned (qinq's namespace is this store's
-// alone) and gives it its planned name.
-func finishJoined(o *Own, v netlink.Link, l plan.VLANLink, store string) (netlink.Link, error) {
+// its temporary name), filters the reserved 802.1 frames it lets out, marks
+// it as owned (qinq's namespace is this store's alone) and gives it its
+// planned name.
+func finishJoined(o *Own, v netlink.Link, l plan.VLANLink, m Mark) (netlink.Link, error) {
 	if err := isolateIn(o, v.Attrs().Name); err != nil {
 		return nil, err
 	}
-	if err := Retry(func() error { return o.H.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
+	// A move drops a link's qdiscs: the filter is made where it stays.
+	if err := FilterReserved(o.NS, v.Attrs().Index, m.Reserved); err != nil {
+		return nil, err
+	}
+	if err := Retry(func() error { return o.H.LinkSetAlias(v, OwnerAlias(m.Store, l.Key)) }); err != nil {
 		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	return renameJoined(o, v, l)
@@ -448,7 +496,8 @@ func isolateIn(o *Own, name string) error {
 // frames from mac (on every VLAN in vids, or on untaggedVID): a
 // static, sticky FDB entry per VLAN, so neither the pod nor a frame from the
 // wire can move or add entries. A full bridge is code 11.
-func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []config.VID) (AntiSpoof, error) {
+func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, b BridgeSpec) (AntiSpoof, error) {
+	vids := b.VLANs
 	if err := Retry(func() error { return o.H.LinkSetMaster(host, bridge) }); err != nil {
 		if errors.Is(err, unix.EXFULL) {
 			return "", cnierr.TryAgain("bridge "+bridge.Attrs().Name+" has its "+strconv.Itoa(MaxBridgePorts)+
@@ -456,7 +505,7 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, vids []
 		}
 		return "", Error("make "+host.Attrs().Name+" a port of "+bridge.Attrs().Name, err)
 	}
-	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index) }); err != nil {
+	if err := o.NS.Do(func(ns.NetNS) error { return lockPort(host.Attrs().Index, b.Reserved) }); err != nil {
 		return "", Error("lock the bridge port "+host.Attrs().Name, err)
 	}
 	how, err := keepToMAC(o, host, mac)

@@ -6,9 +6,11 @@ import (
 	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -80,7 +82,7 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	}
 	if !found.Found() {
 		v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
-		made, err := n.createShared(parent, v, l, m.Store)
+		made, err := n.createShared(parent, v, l, m)
 		if err == nil {
 			return made, l.MTU, nil
 		}
@@ -96,7 +98,7 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	}
 	if IsTempName(found.Attrs().Name) {
 		// An ADD died half-way through creating it.
-		if _, err := finishShared(found.H, found.Link, l, m.Store, n.isolation(found)); err != nil {
+		if _, err := n.finishing(found, l, m).finish(found.Link); err != nil {
 			return At{}, 0, err
 		}
 		return n.refetch(found)
@@ -107,6 +109,9 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	if err := joinOwners(found.H, found.Link, m, l.Key); err != nil {
 		return At{}, 0, err
 	}
+	if err := m.ensureReserved(found.H, n.nsOf(found), found.Link); err != nil {
+		return At{}, 0, err
+	}
 	if found.Attrs().Flags&net.FlagUp == 0 {
 		if err := Retry(func() error { return found.H.LinkSetUp(found.Link) }); err != nil {
 			return At{}, 0, Error("set "+found.Attrs().Name+" up", err)
@@ -115,14 +120,15 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 	return found, found.Attrs().MTU, nil
 }
 
-// createShared creates v (l on parent) and finishes it (createdShared); an
-// EEXIST from the kernel comes back as it is.
-func (n *Namespaces) createShared(parent At, v *netlink.Vlan, l plan.VLANLink, store string) (At, error) {
+// createShared creates v (l on parent) and finishes it (finish.created);
+// an EEXIST from the kernel comes back as it is.
+func (n *Namespaces) createShared(parent At, v *netlink.Vlan, l plan.VLANLink, m Mark) (At, error) {
 	made, isolate, err := n.createChainLink(parent, v)
 	if err != nil {
 		return At{}, err
 	}
-	if _, err := createdShared(made.H, made.Link, l, store, isolate); err != nil {
+	f := finish{h: made.H, where: n.nsOf(made), l: l, m: m, isolate: isolate}
+	if _, err := f.created(made.Link); err != nil {
 		return At{}, err
 	}
 	made, _, err = n.refetch(made)
@@ -139,16 +145,30 @@ func (n *Namespaces) refetch(a At) (At, int, error) {
 	return a, l.Attrs().MTU, nil
 }
 
-// isolation is how a link found at a is isolated from its namespace's
-// stack: nil in the container (linkInContainer).
-func (n *Namespaces) isolation(a At) func(string) error {
+// finishing is how a link found at a is finished: isolated from its
+// namespace's stack (not in the container: linkInContainer), filtered and
+// marked there.
+func (n *Namespaces) finishing(a At, l plan.VLANLink, m Mark) finish {
+	f := finish{h: a.H, where: n.nsOf(a), l: l, m: m, isolate: IsolateHostLink}
 	switch {
 	case a.Own:
-		return func(name string) error { return isolateIn(n.Own, name) }
+		f.isolate = func(name string) error { return isolateIn(n.Own, name) }
 	case n.inContainer():
-		return nil
+		f.isolate = nil
 	}
-	return IsolateHostLink
+	return f
+}
+
+// nsOf is the namespace of a link found at a, for what netlink handles do
+// not carry (tc filters): nil for the calling thread's, the node's.
+func (n *Namespaces) nsOf(a At) ns.NetNS {
+	switch {
+	case a.Own:
+		return n.Own.NS
+	case n.inContainer():
+		return n.ContainerNS
+	}
+	return nil
 }
 
 // FindShared finds the shared VLAN link l on parent under its planned names
@@ -176,31 +196,47 @@ func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, er
 	return nil, nil
 }
 
-// createdShared finishes a shared link just created. It was made so that it
-// is recognisably qinq's at every instant, even if the process dies: the
+// finish is what finishes a shared link EnsureShared makes: in h's
+// namespace (where: nil for the calling thread's), isolated from its stack
+// by isolate (nil: the container's own link).
+type finish struct {
+	h       netlinksafe.Handle
+	where   ns.NetNS
+	l       plan.VLANLink
+	m       Mark
+	isolate func(string) error
+}
+
+// created finishes a shared link just created. It was made so that it is
+// recognisably qinq's at every instant, even if the process dies: the
 // kernel takes no alias at creation, so the link is born under a temporary
 // name, qinq's by construction, gets the owner alias, and only then takes
 // its real name; it is set up last, as the kernel renames only links that
 // are down. If finishing fails, the link goes.
-func createdShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate func(string) error) (int, error) {
-	idx, err := finishShared(h, v, l, store, isolate)
+func (f finish) created(v netlink.Link) (int, error) {
+	idx, err := f.finish(v)
 	if err != nil {
-		_ = h.LinkDel(v)
+		_ = f.h.LinkDel(v)
 	}
 	return idx, err
 }
 
-// finishShared isolates a shared link on the host from the node (under its
-// temporary name: the settings follow the rename), marks it as owned by
-// store and gives it its planned name (the alternative one when the first is
-// taken by an unrelated link).
-func finishShared(h netlinksafe.Handle, v netlink.Link, l plan.VLANLink, store string, isolate func(string) error) (int, error) {
-	if isolate != nil {
-		if err := isolate(v.Attrs().Name); err != nil {
+// finish isolates a shared link from its namespace's stack (under its
+// temporary name: the settings follow the rename), filters the reserved
+// 802.1 frames it lets out, marks it as owned by the store and gives it its
+// planned name (the alternative one when the first is taken by an unrelated
+// link).
+func (f finish) finish(v netlink.Link) (int, error) {
+	h, l := f.h, f.l
+	if f.isolate != nil {
+		if err := f.isolate(v.Attrs().Name); err != nil {
 			return 0, err
 		}
 	}
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(store, l.Key)) }); err != nil {
+	if err := FilterReserved(f.where, v.Attrs().Index, f.m.Reserved); err != nil {
+		return 0, err
+	}
+	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(f.m.Store, l.Key)) }); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	var err error
@@ -227,6 +263,33 @@ type Mark struct {
 	// upgraded in place, same state directory): it is re-marked as this
 	// store's alone. Without such evidence the legacy mark stays beside it.
 	LegacyRecorded func() bool
+	// Reserved is the filter of reserved 802.1 frames a link gets; Top:
+	// pods' frames enter the link directly (the chain's last link), so an
+	// existing link's filter must be Reserved itself, not just present.
+	Reserved Reserved
+	Top      bool
+}
+
+// ensureReserved gives an owned link found without the filter (made by a
+// release before it) the filter, and refuses (code 100) a top link whose
+// filter lets other frames out than this attachment may send: one S-VLAN's
+// tunnel-mode networks agree on l2ProtocolTunnel. An admin's link is the
+// admin's (see docs/security.md).
+func (m Mark) ensureReserved(h netlinksafe.Handle, where ns.NetNS, l netlink.Link) error {
+	if _, owned := OwnerOf(l); !owned {
+		return nil
+	}
+	got, found, err := ReservedOf(h, l)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return FilterReserved(where, l.Attrs().Index, m.Reserved)
+	case m.Top && got != m.Reserved:
+		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
+			l.Attrs().Name, got, m.Reserved)
+	}
+	return nil
 }
 
 // joinOwners adds the store to the mark of an owned link that does not name

@@ -93,6 +93,13 @@ type Plan struct {
 	// (linkInContainer).
 	InContainer bool
 	Switch      *Switch
+	// L2ProtocolTunnel (tunnel mode): the pods' reserved 802.1 frames leave,
+	// pause excepted. Not recorded: CHECK reads it from the config.
+	L2ProtocolTunnel bool
+	// ReservedFiltered: the kernel backend filters reserved 802.1 frames
+	// on this attachment's links (every plan of this release; recorded, so
+	// CHECK does not hold a pod an older release made to it).
+	ReservedFiltered bool
 }
 
 // For plans attachment a of config c on a master (or bridge) whose MTU is
@@ -111,11 +118,12 @@ func For(c *config.Config, a Attachment, masterMTU int) (Plan, error) {
 // MTU was raised), and every link and the endpoint above it are planned from
 // it. The caller reads the MTUs; the plan stays pure.
 func ForFound(c *config.Config, a Attachment, masterMTU int, found []int) (Plan, error) {
-	p := Plan{Attachment: a, Backend: c.Backend, InContainer: c.LinkInContainer}
+	p := Plan{Attachment: a, Backend: c.Backend, InContainer: c.LinkInContainer, L2ProtocolTunnel: c.L2ProtocolTunnel}
 	if c.Backend == config.BackendOVS {
 		p.ovs(c, masterMTU)
 	} else {
 		p.kernel(c, masterMTU, found)
+		p.ReservedFiltered = true
 	}
 	if masterMTU == 0 || p.Endpoint.Link() == nil {
 		return p, nil

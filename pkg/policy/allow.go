@@ -47,7 +47,7 @@ func (p *Policy) Allow(cniArgs string, c *config.Config, userNS UserNamespaceChe
 
 // allow checks each grant in turn; the first it lacks refuses.
 func (g *grant) allow(entry string, c *config.Config) error {
-	for _, check := range []func(string, *config.Config) error{g.allowWhere, g.allowSVlan, g.allowCVlans, g.allowLink, g.allowMAC} {
+	for _, check := range []func(string, *config.Config) error{g.allowWhere, g.allowSVlan, g.allowCVlans, g.allowLink, g.allowMAC, g.allowL2ProtocolTunnel} {
 		if err := check(entry, c); err != nil {
 			return err
 		}
@@ -130,6 +130,13 @@ func (g *grant) allowUserNamespace(entry string, userNS UserNamespaceCheck) erro
 		return nil
 	}
 	return cnierr.PolicyRefused(entry+".userNamespace", "the pod's network namespace must be owned by a user namespace of its own (Kubernetes hostUsers: false); %v", err)
+}
+
+// allowL2ProtocolTunnel: reserved 802.1 frames leave the node only where the
+// admin grants it (a switch with BPDU guard shuts the node's port on one).
+func (g *grant) allowL2ProtocolTunnel(entry string, c *config.Config) error {
+	return refuseUnless(!c.L2ProtocolTunnel || g.l2ProtocolTunnel, entry+".l2ProtocolTunnel",
+		"l2ProtocolTunnel (reserved 802.1 frames such as STP, LACP and LLDP leaving the node) is not granted")
 }
 
 func refuseUnless(ok bool, rule, format string, a ...any) error {

@@ -48,6 +48,9 @@ type grant struct {
 	chainedOVS      bool
 	mac             bool
 	userNamespace   bool // required: the pod's netns is owned by a user namespace below qinq's
+	// l2ProtocolTunnel: a tunnel-mode network may let its pods' reserved
+	// 802.1 frames (STP, LACP, LLDP...) leave, pause excepted.
+	l2ProtocolTunnel bool
 }
 
 // topKeys are policy.json's keys, spelt exactly.
@@ -67,6 +70,8 @@ type grantJSON struct {
 	ChainedOVS      bool     `json:"chainedOvs"`
 	MAC             bool     `json:"mac"`
 	UserNamespace   *string  `json:"userNamespace"`
+	// L2ProtocolTunnel grants the network key of the same name.
+	L2ProtocolTunnel bool `json:"l2ProtocolTunnel"`
 }
 
 // The values of userNamespace; absent is "any".
@@ -177,7 +182,8 @@ func (g *grantJSON) parse(at string) (*grant, error) {
 		return nil, fmt.Errorf("%s: must be an object", at)
 	}
 	out := &grant{tunnelMode: g.TunnelMode, linkInContainer: g.LinkInContainer, chainedOVS: g.ChainedOVS, mac: g.MAC,
-		masters: set(g.Masters), bridges: set(g.Bridges), links: map[config.ContainerLink]bool{}, sProtos: map[netlink.VlanProtocol]bool{}}
+		l2ProtocolTunnel: g.L2ProtocolTunnel,
+		masters:          set(g.Masters), bridges: set(g.Bridges), links: map[config.ContainerLink]bool{}, sProtos: map[netlink.VlanProtocol]bool{}}
 	var err error
 	if out.userNamespace, err = parseUserNamespace(at, g.UserNamespace); err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ const twoTenants = `{
   "version": 1,
   "namespaces": {
     "tenant-a": {"masters": ["eth1"], "sVlans": ["100-199"], "sProtos": null, "cVlans": ["10-19"],
-                 "containerLinks": ["macvlan", "ipvlan"], "tunnelMode": false, "linkInContainer": false,
+                 "containerLinks": ["macvlan", "ipvlan"], "tunnelMode": false, "linkInContainer": false, "l2ProtocolTunnel": true,
                  "bridges": ["br-a"], "chainedOvs": false, "mac": true},
     "tenant-b": {"masters": ["eth1"], "sVlans": ["200-299"], "cVlans": ["1-4094"], "containerLinks": ["vlan"],
                  "tunnelMode": true, "sProtos": ["802.1ad", "802.1Q"]}
@@ -57,6 +57,7 @@ func TestAllow_WhatTheEntryGrants(t *testing.T) {
 		{"K8S_POD_NAMESPACE=tenant-a;K8S_POD_NAME=web", `"master":"eth1","sVlan":150,"cVlans":[12],"containerLink":"macvlan","mac":"02:00:00:00:00:01"`, "namespaces.tenant-a"},
 		{"K8S_POD_NAMESPACE=tenant-b", `"master":"eth1","sVlan":250,"sProto":"802.1Q"`, "namespaces.tenant-b"},
 		{"K8S_POD_NAMESPACE=tenant-a", `"mode":"ovs","bridge":"br-a","sVlan":100,"cVlans":[10]`, "namespaces.tenant-a"},
+		{"K8S_POD_NAMESPACE=tenant-b", `"master":"eth1","sVlan":250`, "namespaces.tenant-b"},
 		{"IgnoreUnknown=1", `"master":"eth2","sVlan":3000,"cVlans":[1]`, "noNamespace"},
 		{"", `"master":"eth2","sVlan":3000,"cVlans":[1]`, "noNamespace"},
 	} {
@@ -84,6 +85,7 @@ func TestAllow_RefusesWhatTheEntryDoesNotGrantNamingTheRule(t *testing.T) {
 		{a, `"mode":"ovs","bridge":"br-a","sVlan":100`, "namespaces.tenant-a.tunnelMode"},
 		{a, `"mode":"ovs","bridge":"br-a","sVlan":100,"allowedCVlans":[10,30]`, "namespaces.tenant-a.cVlans"},
 		{"K8S_POD_NAMESPACE=tenant-b", `"master":"eth1","sVlan":250,"mac":"02:00:00:00:00:01"`, "namespaces.tenant-b.mac"},
+		{"K8S_POD_NAMESPACE=tenant-b", `"master":"eth1","sVlan":250,"l2ProtocolTunnel":true`, "namespaces.tenant-b.l2ProtocolTunnel"},
 		{"K8S_POD_NAMESPACE=tenant-b", `"master":"eth1","sVlan":150,"cVlans":[12]`, "namespaces.tenant-b.sVlans"},
 		{"K8S_POD_NAMESPACE=tenant-c", `"master":"eth1","sVlan":150,"cVlans":[12]`, "namespaces.tenant-c"},
 		{"", `"master":"eth1","sVlan":150,"cVlans":[12]`, "noNamespace.masters"},

@@ -33,6 +33,9 @@ type fileV2 struct {
 	InContainer bool       `json:"inContainer,omitempty"`
 	Switch      *switchV2  `json:"switch,omitempty"`
 	Endpoint    endpointV2 `json:"endpoint"`
+	// ReservedFiltered: made by a release that filters reserved 802.1
+	// frames; absent in older records, whose pods CHECK does not hold to it.
+	ReservedFiltered bool `json:"reservedFiltered,omitempty"`
 }
 
 type masterV2 struct {
@@ -109,7 +112,7 @@ type bridgeV2 struct {
 func encode(p plan.Plan) ([]byte, error) {
 	a := p.Attachment
 	f := fileV2{Version: Version, Network: a.Network, ContainerID: a.ContainerID, IfName: a.IfName, Netns: a.Netns,
-		Backend: string(p.Backend), Master: masterV2(p.Master), InContainer: p.InContainer}
+		Backend: string(p.Backend), Master: masterV2(p.Master), InContainer: p.InContainer, ReservedFiltered: p.ReservedFiltered}
 	for _, l := range p.Chain {
 		f.Chain = append(f.Chain, linkV2{Tag: tagOf(l.Tag), Name: l.Name, AltName: l.AltName, Key: l.Key, MTU: l.MTU})
 	}
@@ -182,6 +185,7 @@ func decodeV2(data []byte) (plan.Plan, error) {
 	p := plan.Plan{
 		Attachment: plan.Attachment{Network: f.Network, ContainerID: f.ContainerID, IfName: f.IfName, Netns: f.Netns},
 		Backend:    config.Backend(f.Backend), Master: plan.Master(f.Master), InContainer: f.InContainer,
+		ReservedFiltered: f.ReservedFiltered,
 	}
 	for _, l := range f.Chain {
 		t, err := l.Tag.tag()

@@ -178,6 +178,7 @@ func v1Plan(t *testing.T, js string) plan.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.ReservedFiltered = false // format 1 came before the filter of reserved 802.1 frames
 	if tunnel {
 		m := p.Endpoint.(*plan.MacvlanEndpoint)
 		p.Endpoint = &plan.IpvlanEndpoint{Iface: m.Iface, Mode: "l3"}

@@ -10,7 +10,7 @@
 #                        to a temp dir unless QINQ_BENCH_OUT is set
 #   QINQ_BENCH_OUT=dir   where latest.json and latest.svg go (docs/bench)
 #   QINQ_BENCH_ONLY=a,b  run only these items (latency, startup, memory,
-#                        concurrency, datapath, scale): for working on one
+#                        concurrency, datapath, scale, reserved): for working on one
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD

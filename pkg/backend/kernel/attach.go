@@ -68,10 +68,11 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 			return netdev.At{}, err
 		}
 		held := conflict{links: links, p: p, tag: l.Tag, key: l.Key, parent: parent}
+		top := i == len(p.Chain)-1
 		mark := netdev.Mark{Store: store, LegacyRecorded: func() bool {
 			users, err := links.Users(l.Key)
 			return err == nil && len(users) > 1 // others beside this attachment
-		}}
+		}, Reserved: reservedAt(p, top), Top: top}
 		var mtu int
 		if parent, mtu, err = netdev.EnsureShared(n, parent, l, mark, held.explain); err != nil {
 			return netdev.At{}, err
@@ -126,7 +127,9 @@ func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan
 	return parent, fault.Point(fault.ContainerRef)
 }
 
-// createEndpoint creates the container's link on parent.
+// createEndpoint creates the container's link on parent. A VLAN endpoint
+// on the master itself (tunnel mode) has no chain link of qinq's below it:
+// it carries the filter of reserved 802.1 frames itself.
 func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent netdev.At, u *undo.Stack) (netlink.Link, error) {
 	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent.Index()), Name: p.Endpoint.Link().Name}
 	if parent.Own {
@@ -135,7 +138,24 @@ func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, paren
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
 		cl.InUse = conflict{links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}.explain
 	}
-	return netdev.CreateInContainer(n, cl, u)
+	l, err := netdev.CreateInContainer(n, cl, u)
+	if err != nil || len(p.Chain) > 0 {
+		return l, err
+	}
+	return l, netdev.FilterReserved(n.ContainerNS, l.Attrs().Index, reserved(p))
+}
+
+// reserved is the filter of reserved 802.1 frames on the link p's pods
+// send through first: all dropped, unless the network opts in.
+func reserved(p plan.Plan) netdev.Reserved { return reservedAt(p, true) }
+
+// reservedAt is reserved for a chain link: below the top, only other chain
+// links' pods send through it, and each top filters its own.
+func reservedAt(p plan.Plan, top bool) netdev.Reserved {
+	if top && p.L2ProtocolTunnel {
+		return netdev.PassReserved
+	}
+	return netdev.DropReserved
 }
 
 // endpointLink is the link of endpoint e's kind, on parent.

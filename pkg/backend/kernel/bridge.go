@@ -41,7 +41,7 @@ func (b *Backend) ownNS(make bool) (*netdev.Own, error) {
 
 func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.BridgeSpec {
 	j := p.Joined()
-	return netdev.BridgeSpec{Name: e.Bridge, Key: j.Key, Store: store, MTU: j.MTU, VLANs: e.AllowedCVlans}
+	return netdev.BridgeSpec{Name: e.Bridge, Key: j.Key, Store: store, MTU: j.MTU, VLANs: e.AllowedCVlans, Reserved: reserved(p)}
 }
 
 // attachBridge reserves the chain and the bridge on its last link under the
@@ -58,7 +58,7 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 	if err != nil {
 		return backend.Attached{}, err
 	}
-	l, how, err := createPort(n, own, e, bridge, u)
+	l, how, err := createPort(n, own, portOn{e: e, bridge: bridge, spec: bridgeSpec(p, e, store)}, u)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -88,7 +88,8 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, st
 		return nil, err
 	}
 	held := conflict{links: links, p: p, tag: j.Tag, key: j.Key, parent: parent}
-	joined, err := netdev.EnsureJoined(n, parent, j, store, held.explain)
+	mark := netdev.Mark{Store: store, Reserved: reserved(p), Top: true}
+	joined, err := netdev.EnsureJoined(n, parent, j, mark, held.explain)
 	if err != nil {
 		return nil, err
 	}
@@ -100,16 +101,24 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, st
 	if err != nil {
 		return nil, err
 	}
-	if err := netdev.JoinBridge(own, joined, bridge, spec.VLANs); err != nil {
+	if err := netdev.JoinBridge(own, joined, bridge, spec); err != nil {
 		return nil, err
 	}
 	return bridge, fault.Point(fault.Bridge)
 }
 
+// portOn is a pod's port to make on a bridge.
+type portOn struct {
+	e      *plan.BridgeEndpoint
+	bridge netlink.Link
+	spec   netdev.BridgeSpec
+}
+
 // createPort creates the veth pair, locks its host end on the bridge to the
 // container end's MAC, then names the container end CNI_IFNAME and sets it
 // up: the pod sends nothing before its port accepts only its own MAC.
-func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, bridge netlink.Link, u *undo.Stack) (netlink.Link, netdev.AntiSpoof, error) {
+func createPort(n *netdev.Namespaces, own *netdev.Own, on portOn, u *undo.Stack) (netlink.Link, netdev.AntiSpoof, error) {
+	e := on.e
 	port := netdev.Port{HostName: e.HostName, TempName: netdev.TempName(), MTU: e.MTU, MAC: e.HardwareAddr()}
 	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, port); err != nil {
 		return nil, "", err
@@ -127,7 +136,7 @@ func createPort(n *netdev.Namespaces, own *netdev.Own, e *plan.BridgeEndpoint, b
 	if err != nil {
 		return nil, "", cnierr.Internal("find the bridge port "+e.HostName, err)
 	}
-	how, err := netdev.AttachPort(own, host, bridge, l.Attrs().HardwareAddr, e.AllowedCVlans)
+	how, err := netdev.AttachPort(own, host, on.bridge, l.Attrs().HardwareAddr, on.spec)
 	if err != nil {
 		return nil, "", err
 	}

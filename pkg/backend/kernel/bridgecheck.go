@@ -48,6 +48,9 @@ func (b *Backend) checkBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Nam
 	if err := netdev.CheckOwnNS(own.NS); err != nil {
 		return err
 	}
+	if err := b.checkReserved(p, bridgeChain(n, own, p)); err != nil {
+		return err
+	}
 	return b.checkUsers(p)
 }
 
@@ -113,4 +116,16 @@ func checkPortLocked(own *netdev.Own, host netlink.Link, mac net.HardwareAddr, v
 		return cnierr.CheckFailed("%s: no static FDB entry for %s on VLAN %d: the pod's frames are dropped", host.Attrs().Name, mac, vid)
 	}
 	return nil
+}
+
+// bridgeChain lists a bridge plan's chain links: the outer ones on the host,
+// the bridge's uplink (the top) in qinq's namespace.
+func bridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []filtered {
+	last := len(p.Chain) - 1
+	var out []filtered
+	for _, l := range resolve(n, p.Master.Name, p.Chain[:last]) {
+		out = append(out, filtered{h: n.Links, link: l})
+	}
+	up, _ := netdev.FindOwnedLink(own.H, p.Joined())
+	return append(out, filtered{h: own.H, link: up, top: true})
 }

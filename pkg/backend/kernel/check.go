@@ -45,6 +45,9 @@ func (b *Backend) Check(p plan.Plan) error {
 	if err := checkParent(n, got, i.Name, parent); err != nil {
 		return err
 	}
+	if err := b.checkReserved(p, hostChain(n, p, got)); err != nil {
+		return err
+	}
 	return b.checkUsers(p)
 }
 
