@@ -124,7 +124,7 @@ func bridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []filtered 
 	last := len(p.Chain) - 1
 	var out []filtered
 	for _, l := range resolve(n, p.Master.Name, p.Chain[:last]) {
-		out = append(out, filtered{h: n.Links, link: l})
+		out = append(out, filteredAt(l, false))
 	}
 	up, _ := netdev.FindOwnedLink(own.H, p.Joined())
 	return append(out, filtered{h: own.H, link: up, top: true})

@@ -47,7 +47,16 @@ func (b *Backend) checkReserved(p plan.Plan, links []filtered) error {
 	return nil
 }
 
-// hostChain lists the chain links found on the host (or, linkInContainer,
+// filteredAt is the chain link found at a (wherever it lives: qinq's
+// namespace, or the node's for an older release's chain); none if missing.
+func filteredAt(a netdev.At, top bool) filtered {
+	if !a.Found() {
+		return filtered{top: top}
+	}
+	return filtered{h: a.H, link: a.Link, top: top}
+}
+
+// hostChain lists the chain links found where they live (or, linkInContainer,
 // in the container), the last one the top; the endpoint itself when p has
 // no chain (a VLAN endpoint on the master, in the container).
 func hostChain(n *netdev.Namespaces, p plan.Plan, endpoint netlink.Link) []filtered {
@@ -56,7 +65,7 @@ func hostChain(n *netdev.Namespaces, p plan.Plan, endpoint netlink.Link) []filte
 	}
 	var out []filtered
 	for i, l := range resolve(n, p.Master.Name, p.Chain) {
-		out = append(out, filtered{h: n.Links, link: l, top: i == len(p.Chain)-1})
+		out = append(out, filteredAt(l, i == len(p.Chain)-1))
 	}
 	return out
 }
