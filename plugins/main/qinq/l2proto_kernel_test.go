@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -369,4 +371,30 @@ func TestReserved_OVSKeepsThemInOnADot1qTunnelPort(t *testing.T) {
 			t.Logf("forward-bpdu=false: none left; true: %s left", kindNames(bare.kinds()))
 		})
 	}
+}
+
+// While a policy is in force the opt-in needs its grant: without it the ADD
+// is refused with 102 naming the key and leaves nothing; the control, the
+// same policy with the grant, admits the same network.
+func TestReserved_L2ProtocolTunnelNeedsThePolicysGrant(t *testing.T) {
+	p := newPair(t, 1500)
+	policy := func(grant bool) testenv.InvokeOption {
+		etc := t.TempDir()
+		js := fmt.Sprintf(`{"version":1,"noNamespace":{"masters":["wire0"],"sVlans":["1504"],"containerLinks":["bridge"],"tunnelMode":true,"l2ProtocolTunnel":%t}}`, grant)
+		if err := os.WriteFile(filepath.Join(etc, "policy.json"), []byte(js), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return testenv.ExtraEnv("QINQ_ETC_DIR=" + etc)
+	}
+	cf := shared("bridge", 1504).With("l2ProtocolTunnel", true)
+	pod := testenv.NewContainer(t)
+	_, err := p.a.Invoke("ADD", cf, pod, "net1", policy(false))
+	testenv.WantCNIError(t, err, 102, "noNamespace.l2ProtocolTunnel")
+	assertClean(t, p.a, "", pod)
+	res := p.a.Add(cf, pod, "net1", policy(true))
+	if err := p.a.Check(cf, pod, "net1", res, policy(true)); err != nil {
+		t.Fatalf("CHECK of the granted opt-in: %v", err)
+	}
+	p.a.Del(cf, pod, "net1", policy(true))
+	assertClean(t, p.a, "", pod)
 }
