@@ -115,3 +115,70 @@ func TestAltname_ThePolicyGrantsTheNICUnderAnyOfItsNames(t *testing.T) {
 	testenv.WantCNIError(t, err, 102, "masters")
 	assertClean(t, p.a, "", pod)
 }
+
+// A release before masters were resolved marked a link it made through an
+// altname under that name's key, and recorded its users there. When this
+// release joins the link under the resolved key, neither store can count all
+// users, so the link is marked as many stores' and kept by every DEL: a leak
+// for qinq-admin, never an outage of the other key's pods. Control: the
+// same pods on a link marked under the resolved key leave nothing.
+func TestAltname_ALinkMarkedUnderAnAltnameIsKeptByEveryDEL(t *testing.T) {
+	for _, oldMark := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "altname-marked"}[oldMark], func(t *testing.T) {
+			p := newPair(t, 1500)
+			withAltname(t, p.a, "uplink-alt2")
+			first := shared("macvlan", 162, 10).WithStaticIP("10.162.10.1/24")
+			second := shared("macvlan", 162, 20).WithStaticIP("10.162.20.1/24")
+			pod1, pod2 := testenv.NewContainer(t), testenv.NewContainer(t)
+			p.a.Add(first, pod1, "net1")
+			if oldMark {
+				remark(t, p.a, "wire0.162", "key=wire0:", "key=uplink-alt2:")
+			}
+			p.a.Add(second, pod2, "net1")
+			alias := chainAlias(t, p.a, "wire0.162")
+			if many := strings.Contains(alias, "store "+netdevManyStores+","); many != oldMark {
+				t.Fatalf("the S-link's mark after the second ADD is %q: many stores' %v, want %v", alias, many, oldMark)
+			}
+			p.a.Del(second, pod2, "net1")
+			p.a.Del(first, pod1, "net1")
+			if !oldMark {
+				assertClean(t, p.a, "", pod1, pod2)
+				return
+			}
+			if n := countChainVLANs(t, p.a, netlink.VLAN_PROTOCOL_8021AD, 162); n != 1 {
+				t.Fatalf("%d S-links for S-VLAN 162 after both DELs: a link marked under another key must stay", n)
+			}
+			t.Logf("kept after both DELs, marked %q", chainAlias(t, p.a, "wire0.162"))
+		})
+	}
+}
+
+// netdevManyStores is the mark's store list when no store can count the
+// link's users (pkg/netdev ManyStores; the owner-mark contract).
+const netdevManyStores = "*"
+
+// chainAlias reads the owner mark of the chain link name on n.
+func chainAlias(t *testing.T, n *testenv.Node, name string) string {
+	t.Helper()
+	l, err := testenv.LinkByName(chainNS(t, n, name), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Alias
+}
+
+// remark rewrites old to new in the owner mark of the chain link name.
+func remark(t *testing.T, n *testenv.Node, name, old, new string) {
+	t.Helper()
+	alias := chainAlias(t, n, name)
+	if !strings.Contains(alias, old) {
+		t.Fatalf("the mark %q of %s holds no %q", alias, name, old)
+	}
+	testenv.InNS(t, chainNS(t, n, name), func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetAlias(l, strings.Replace(alias, old, new, 1))
+	})
+}
