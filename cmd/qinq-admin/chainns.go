@@ -18,7 +18,7 @@ func enterChainNS(store record.Store, name string) error {
 	if _, err := netlinksafe.LinkByName(name); err == nil {
 		return nil
 	}
-	path, err := ownNamespace(store.OwnNSPath())
+	path, err := ownNamespace(store.OwnNS().Path)
 	if err != nil || path == "" {
 		return err // not visible here: the link may be there, unknown; none made: the link is nowhere, tree says so
 	}
@@ -51,7 +51,7 @@ func ownLinks(own ns.NetNS) ([]netlink.Link, error) {
 
 // chainLinks are the links of qinq's namespace of store, if it has one.
 func chainLinks(store record.Store) ([]netlink.Link, error) {
-	path, err := ownNamespace(store.OwnNSPath())
+	path, err := ownNamespace(store.OwnNS().Path)
 	if err != nil || path == "" {
 		return nil, err
 	}

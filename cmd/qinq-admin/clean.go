@@ -21,7 +21,7 @@ func (a *admin) clean(w io.Writer, name string) error {
 	if err != nil {
 		return fmt.Errorf("link %q: %w", name, err)
 	}
-	users := a.store.HostLinks()
+	users := a.store.HostUsers()
 	unlock, err := users.Lock(a.masterOf(l))
 	if err != nil {
 		return err

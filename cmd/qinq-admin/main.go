@@ -134,7 +134,7 @@ func openAdmin(name string) (*admin, error) {
 
 func (a *admin) list(w io.Writer) error {
 	fmt.Fprintf(w, "store %s at %s\n", a.store.ID(), a.store.Dir())
-	users := a.store.HostLinks()
+	users := a.store.HostUsers()
 	chain, err := chainLinks(a.store)
 	if err != nil {
 		return fmt.Errorf("list qinq's network namespace: %w", err)
@@ -160,7 +160,7 @@ func (a *admin) tree(w io.Writer, name string) (tree, error) {
 	if err != nil {
 		return tree{}, fmt.Errorf("link %q: %w", name, err)
 	}
-	own, err := ownNamespace(a.store.OwnNSPath())
+	own, err := ownNamespace(a.store.OwnNS().Path)
 	if err != nil {
 		return tree{}, err
 	}
@@ -200,7 +200,7 @@ func (a *admin) adopt(w io.Writer, name string) error {
 		return err
 	}
 	owners := a.ownersByPod()
-	users := a.store.HostLinks()
+	users := a.store.HostUsers()
 	var errs []error
 	for _, h := range t.hosts {
 		o, ok := netdev.OwnerOf(h)
@@ -219,7 +219,7 @@ func (a *admin) adopt(w io.Writer, name string) error {
 	return errors.Join(errs...)
 }
 
-func (a *admin) adoptOne(w io.Writer, users record.Links, h netlink.Link, o netdev.Owner, pods []upper, owners map[podKey]plan.Attachment) error {
+func (a *admin) adoptOne(w io.Writer, users record.Users, h netlink.Link, o netdev.Owner, pods []upper, owners map[podKey]plan.Attachment) error {
 	want := map[string]plan.Attachment{}
 	for _, p := range pods {
 		at, ok := owners[podKey{p.ns.ino, p.name}]
@@ -228,7 +228,7 @@ func (a *admin) adoptOne(w io.Writer, users record.Links, h netlink.Link, o netd
 		}
 		want[at.ID()] = at
 	}
-	recorded, err := users.Users(o.Key)
+	recorded, err := users.Of(o.Key)
 	if err != nil {
 		return err
 	}

@@ -364,10 +364,10 @@ func checkCVlans(vids []VID) error {
 }
 
 func (c *Config) fillAllowLists(raw *rawConfig) (err error) {
-	if c.OverrideSVlans, err = parseAllowList("overrideSVlans", raw.OverrideSVlans); err != nil {
+	if c.OverrideSVlans, err = ParseAllowList("overrideSVlans", raw.OverrideSVlans); err != nil {
 		return err
 	}
-	c.OverrideCVlans, err = parseAllowList("overrideCVlans", raw.OverrideCVlans)
+	c.OverrideCVlans, err = ParseAllowList("overrideCVlans", raw.OverrideCVlans)
 	return err
 }
 

@@ -18,7 +18,8 @@ type Range struct{ Lo, Hi VID }
 // pick. Empty means the network allows no per-pod value for that key.
 type AllowList []Range
 
-func (a AllowList) allows(v VID) bool {
+// Allows reports whether v is in one of the ranges.
+func (a AllowList) Allows(v VID) bool {
 	for _, r := range a {
 		if v >= r.Lo && v <= r.Hi {
 			return true
@@ -39,8 +40,8 @@ func (a AllowList) String() string {
 	return "[" + strings.Join(s, ",") + "]"
 }
 
-// parseAllowList reads ["100-199","300"].
-func parseAllowList(field string, items []string) (AllowList, error) {
+// ParseAllowList reads ["100-199","300"].
+func ParseAllowList(field string, items []string) (AllowList, error) {
 	var out AllowList
 	for i, item := range items {
 		key := fmt.Sprintf("%s[%d]", field, i)
@@ -185,7 +186,7 @@ func (c *Config) allowed(key string, id int, list AllowList, listKey, source str
 	if len(list) == 0 {
 		return 0, cnierr.InvalidConfig(key, "per-pod value %d from %s refused: this network allows no per-pod %s (set %s)", id, source, key, listKey)
 	}
-	if id < MinVID || id > MaxVID || !list.allows(VID(id)) {
+	if id < MinVID || id > MaxVID || !list.Allows(VID(id)) {
 		return 0, cnierr.InvalidConfig(key, "per-pod value %d from %s is outside %s %s", id, source, listKey, list)
 	}
 	return VID(id), nil

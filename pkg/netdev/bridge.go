@@ -12,35 +12,12 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
-
-// Own is qinq's own network namespace and a netlink handle in it.
-type Own struct {
-	NS ns.NetNS
-	H  netlinksafe.Handle
-}
-
-// OpenOwn opens the namespace n with a handle in it.
-func OpenOwn(n ns.NetNS) (*Own, error) {
-	h, err := netlinksafe.NewHandleAt(netns.NsHandle(n.Fd()), unix.NETLINK_ROUTE)
-	if err != nil {
-		n.Close()
-		return nil, cnierr.Internal("open netlink in qinq's network namespace", err)
-	}
-	return &Own{NS: n, H: h}, nil
-}
-
-// Close releases the handle and the namespace.
-func (o *Own) Close() {
-	o.H.Close()
-	o.NS.Close()
-}
 
 // bridgeKeySuffix tells a bridge's owner alias from its joined link's: the
 // two have one key, and so one set of users.
@@ -115,8 +92,8 @@ func portVLANs(h netlinksafe.Handle, port netlink.Link, vids []config.VID) error
 	return addVLANs(h, port, vids)
 }
 
-// fdbVIDs are the VLANs a port's FDB entries are on.
-func fdbVIDs(vids []config.VID) []config.VID {
+// FDBVIDs are the VLANs a port's FDB entries are on.
+func FDBVIDs(vids []config.VID) []config.VID {
 	if vids == nil {
 		return []config.VID{untaggedVID}
 	}
@@ -334,7 +311,7 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
 // Its filter of reserved 802.1 frames is m.Reserved (see Mark).
 func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func() error) (netlink.Link, error) {
 	o := n.Own
-	if found, err := findOwned(o.H, l); found != nil || err != nil {
+	if found, err := FindOwnedLink(o.H, l); found != nil || err != nil {
 		switch {
 		case err != nil:
 			return nil, err
@@ -387,9 +364,9 @@ func notUplink(l plan.VLANLink, own bool, found netlink.Link) error {
 		l.Tag, where, found.Attrs().Name)
 }
 
-// findOwned finds the owned link keyed l.Key in qinq's namespace: by name,
+// FindOwnedLink finds the owned link keyed l.Key in qinq's namespace: by name,
 // else (a temporary name, after a crash) by listing.
-func findOwned(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
+func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
 	for _, name := range l.Names() {
 		if f, err := h.LinkByName(name); err == nil {
 			if k, ok := OwnedKey(f); ok && k == l.Key {
@@ -515,7 +492,7 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, b Bridg
 	if err := portVLANs(o.H, host, vids); err != nil {
 		return "", err
 	}
-	for _, vid := range fdbVIDs(vids) {
+	for _, vid := range FDBVIDs(vids) {
 		e := fdbEntry{port: host, bridge: bridge.Attrs().Index, mac: mac, vid: vid}
 		if err := addExclusive(o.H, e); err != nil {
 			return "", err
@@ -585,14 +562,6 @@ func learnedFromWire(h netlinksafe.Handle, e fdbEntry) (*netlink.Neigh, error) {
 		return &netlink.Neigh{LinkIndex: n.LinkIndex, Family: unix.AF_BRIDGE, Flags: netlink.NTF_MASTER, HardwareAddr: n.HardwareAddr, Vlan: n.Vlan}, nil
 	}
 	return nil, nil
-}
-
-// FDBVIDs are the VLANs of a port's FDB entries for a bridge with vids.
-func FDBVIDs(vids []config.VID) []config.VID { return fdbVIDs(vids) }
-
-// FindOwnedLink finds the owned link keyed l.Key in h's namespace.
-func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
-	return findOwned(h, l)
 }
 
 // FindBridge finds the bridge of the link keyed key in qinq's namespace,

@@ -146,3 +146,25 @@ func CheckReserved(h netlinksafe.Handle, l netlink.Link, r Reserved) error {
 	}
 	return nil
 }
+
+// ensureReserved gives an owned link found without the filter (made by a
+// release before it) the filter, and refuses (code 100) a top link whose
+// filter lets other frames out than this attachment may send: one S-VLAN's
+// tunnel-mode networks agree on l2ProtocolTunnel. An admin's link is the
+// admin's (see docs/security.md).
+func (m Mark) ensureReserved(h netlinksafe.Handle, where ns.NetNS, l netlink.Link) error {
+	if _, owned := OwnerOf(l); !owned {
+		return nil
+	}
+	got, found, err := ReservedOf(h, l)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return FilterReserved(where, l.Attrs().Index, m.Reserved)
+	case m.Top && got != m.Reserved:
+		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
+			l.Attrs().Name, got, m.Reserved)
+	}
+	return nil
+}

@@ -8,11 +8,65 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 )
+
+// Everything about qinq's own network namespace lives in this file: what it
+// is (Own), where a store keeps it (OwnNSHome: the bind mount and the lock
+// that serialises making it, laid out by pkg/record), how it is opened and
+// made (OpenOwnNS: bound where the node's PID 1 sees it), and the sysctls
+// that keep the node's stack out of it (HardenOwnNS, CheckOwnNS).
+
+// Own is qinq's own network namespace and a netlink handle in it.
+type Own struct {
+	NS ns.NetNS
+	H  netlinksafe.Handle
+}
+
+// OpenOwn opens the namespace n with a handle in it.
+func OpenOwn(n ns.NetNS) (*Own, error) {
+	h, err := netlinksafe.NewHandleAt(netns.NsHandle(n.Fd()), unix.NETLINK_ROUTE)
+	if err != nil {
+		n.Close()
+		return nil, cnierr.Internal("open netlink in qinq's network namespace", err)
+	}
+	return &Own{NS: n, H: h}, nil
+}
+
+// Close releases the handle and the namespace.
+func (o *Own) Close() {
+	o.H.Close()
+	o.NS.Close()
+}
+
+// OwnNSHome is where a store keeps qinq's namespace: bound at Path, made
+// under Lock (pkg/record's Store.OwnNS gives its layout, a contract).
+type OwnNSHome struct {
+	Path string
+	Lock func() (unlock func(), err error)
+}
+
+// OpenOwnNS opens qinq's namespace at home with a handle in it. With make
+// it is made when missing (OwnNS); without, a missing one is (nil, nil):
+// nothing is in it.
+func OpenOwnNS(home OwnNSHome, make bool) (*Own, error) {
+	var n ns.NetNS
+	var err error
+	if make {
+		n, err = OwnNS(home.Path, home.Lock)
+	} else if n, err = ns.GetNS(home.Path); err != nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return OpenOwn(n)
+}
 
 // OwnNS opens qinq's own network namespace, bound at path, and makes it if
 // there is none (or path is a plain file left from before a reboot). Bridges

@@ -3,14 +3,12 @@ package netdev
 import (
 	"errors"
 	"net"
-	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -171,17 +169,10 @@ func (n *Namespaces) nsOf(a At) ns.NetNS {
 	return nil
 }
 
-// FindShared finds the shared VLAN link l on parent under its planned names
-// (one request each); nil if neither holds it. Planning reads the MTUs of
-// the links that exist this way.
-func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
-	return byName(h, parent, l)
-}
-
-// byName finds the VLAN link l on parent under its planned name, or under
+// FindShared finds the VLAN link l on parent under its planned name, or under
 // the alternative one when the first belongs to an unrelated link, or under
 // the hashed name a previous release gave it; nil if none holds it.
-func byName(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
+func FindShared(h netlinksafe.Handle, parent int, l plan.VLANLink) (netlink.Link, error) {
 	for _, name := range l.Names() {
 		found, err := h.LinkByName(name)
 		switch {
@@ -252,91 +243,6 @@ func (f finish) finish(v netlink.Link) (int, error) {
 		}
 	}
 	return 0, Error("name the shared link "+l.Name, err)
-}
-
-// Mark is how EnsureShared marks the shared links it creates or reuses.
-type Mark struct {
-	Store string
-	// LegacyRecorded reports whether this store records users of the link
-	// besides the caller. A link marked by a release before store
-	// identities whose users this store records is its own (a node
-	// upgraded in place, same state directory): it is re-marked as this
-	// store's alone. Without such evidence the legacy mark stays beside it.
-	LegacyRecorded func() bool
-	// Reserved is the filter of reserved 802.1 frames a link gets; Top:
-	// pods' frames enter the link directly (the chain's last link), so an
-	// existing link's filter must be Reserved itself, not just present.
-	Reserved Reserved
-	Top      bool
-}
-
-// ensureReserved gives an owned link found without the filter (made by a
-// release before it) the filter, and refuses (code 100) a top link whose
-// filter lets other frames out than this attachment may send: one S-VLAN's
-// tunnel-mode networks agree on l2ProtocolTunnel. An admin's link is the
-// admin's (see docs/security.md).
-func (m Mark) ensureReserved(h netlinksafe.Handle, where ns.NetNS, l netlink.Link) error {
-	if _, owned := OwnerOf(l); !owned {
-		return nil
-	}
-	got, found, err := ReservedOf(h, l)
-	switch {
-	case err != nil:
-		return err
-	case !found:
-		return FilterReserved(where, l.Attrs().Index, m.Reserved)
-	case m.Top && got != m.Reserved:
-		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
-			l.Attrs().Name, got, m.Reserved)
-	}
-	return nil
-}
-
-// joinOwners adds the store to the mark of an owned link that does not name
-// it yet (made by another store, or by a release before store identities).
-// An admin's link stays unmarked, and so never deleted.
-func joinOwners(h netlinksafe.Handle, l netlink.Link, m Mark, key string) error {
-	o, ok := OwnerOf(l)
-	if !ok {
-		return nil
-	}
-	next := nextMark(o, m, key)
-	if slices.Equal(next.Stores, o.Stores) && next.Key == o.Key {
-		return nil
-	}
-	alias := next.Alias()
-	return Error("mark "+l.Attrs().Name+" as used by this store too", Retry(func() error { return h.LinkSetAlias(l, alias) }))
-}
-
-// nextMark is the mark of a link once the caller, of store m.Store, uses
-// it under key. A mark naming another key is one a release before masters
-// were resolved made under another name of the master (an altname): the
-// link's users are then recorded under two keys, and no store can count
-// them all, so it is marked as ManyStores' (kept, never deleted by a DEL:
-// a leak for qinq-admin rather than an outage).
-func nextMark(o Owner, m Mark, key string) Owner {
-	switch {
-	case o.Key != key:
-		return Owner{Stores: []string{ManyStores}, Key: o.Key}
-	case slices.Contains(o.Stores, m.Store):
-		return o
-	case o.OnlyBy(LegacyStore) && m.LegacyRecorded != nil && m.LegacyRecorded():
-		return Owner{Stores: []string{m.Store}, Key: o.Key}
-	}
-	return o.With(m.Store)
-}
-
-// DeletableBy reports whether store may delete l once its own records show
-// no user (its users' directory exists and is empty): l is marked by store
-// alone, or by a release before store identities alone (whose users' directory
-// can only be this state directory's: every ADD of this release marks the
-// links it uses), or still has the temporary name of an ADD of this node
-// that died before marking it.
-func DeletableBy(l netlink.Link, store string) bool {
-	if o, ok := OwnerOf(l); ok {
-		return o.OnlyBy(store) || o.OnlyBy(LegacyStore)
-	}
-	return IsTempName(l.Attrs().Name)
 }
 
 // DeleteShared deletes the shared link l if store may (DeletableBy).

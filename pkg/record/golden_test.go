@@ -78,12 +78,12 @@ func currentPlan(t *testing.T, js string) plan.Plan {
 // an earlier release look exactly there.
 func TestGolden_StoreLayout(t *testing.T) {
 	root := t.TempDir()
-	s := At(root, "host-1")
+	s := OpenAt(root, "host-1")
 	p := v1Plan(t, currentConfigs["vlan"])
 	if err := s.Put(p); err != nil {
 		t.Fatal(err)
 	}
-	users := s.Links(p)
+	users := s.Users(p)
 	unlock, err := users.Lock("eth0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 // the file it points to keeps its content, and the record works as usual.
 func TestRecords_PlantedSymlinksAreNotFollowed(t *testing.T) {
 	dir := t.TempDir()
-	s := At(dir, "host-1")
+	s := OpenAt(dir, "host-1")
 	victim := filepath.Join(t.TempDir(), "victim")
 	os.WriteFile(victim, []byte("keep"), 0o644)
 	os.MkdirAll(s.networkDir(a.Network), 0o700)

@@ -30,8 +30,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,6 +39,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
 
@@ -81,9 +80,6 @@ func Open() (Store, error) {
 
 // OpenAt returns the store of scope under dir.
 func OpenAt(dir, scope string) Store { return Store{dir: dir, scope: scope, id: &identity{}} }
-
-// At returns the store of scope under dir (tests).
-func At(dir, scope string) Store { return OpenAt(dir, scope) }
 
 // Identity is the store's identity, the one its links' owner marks carry,
 // made with the state directory if it has none (see Identify).
@@ -342,225 +338,10 @@ func listDir(dir string, want func(fs.DirEntry) bool) ([]plan.Plan, error) {
 	return out, errors.Join(errs...)
 }
 
-// Links returns the users of the shared links of p's chain: in the store's
-// own scope, or in the container's when the chain is built in it.
-func (s Store) Links(p plan.Plan) Links {
-	if p.InContainer {
-		return Links{dir: filepath.Join(s.dir, containerScope(p.Attachment.Netns)), container: true}
-	}
-	return s.HostLinks()
+// OwnNS is where this scope keeps qinq's own network namespace (see
+// netdev.OwnNSHome): bound at <scope>/netns, made under the lock
+// <scope>/locks/:netns.lock (":" is in no link name, so no master's lock is
+// this one).
+func (s Store) OwnNS() netdev.OwnNSHome {
+	return netdev.OwnNSHome{Path: filepath.Join(s.dir, s.scope, "netns"), Lock: func() (func(), error) { return s.HostUsers().Lock(":netns") }}
 }
-
-// HostLinks returns the users of the links beside the store's masters.
-func (s Store) HostLinks() Links { return Links{dir: filepath.Join(s.dir, s.scope)} }
-
-// containerScope names a container's scope by its netns path, so DEL finds
-// the users even after the namespace is gone.
-func containerScope(netnsPath string) string { return fmt.Sprintf("ctr-%016x", fnv64(netnsPath)) }
-
-func fnv64(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
-}
-
-func ignoreNotExist(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
-// Links records who uses which shared link in one namespace.
-type Links struct {
-	dir string
-	// container: the scope is a container's and goes with its last user.
-	container bool
-}
-
-// Lock takes the exclusive lock for master, waiting for other invocations
-// that change the same master's links.
-func (l Links) Lock(master string) (unlock func(), err error) { return l.lock(master, unix.LOCK_EX) }
-
-// LockShared takes name's lock shared: holders run side by side, and keep
-// out whoever takes it exclusively (an OVS bridge: ADDs between their veth
-// and their port, against GC's sweep).
-func (l Links) LockShared(name string) (unlock func(), err error) { return l.lock(name, unix.LOCK_SH) }
-
-// lock flocks <dir>/locks/<name>.lock. The lock file may be removed by a
-// holder (Forget removes a container's scope, locks and all): a waiter that
-// then gets the flock of the removed file holds nothing, so it checks that
-// the file it locked is still the one at the path, and starts over if not.
-//
-// A container's scope has one lock for all its masters, so that Forget,
-// holding it, holds the whole scope.
-func (l Links) lock(name string, how int) (unlock func(), err error) {
-	if l.container {
-		name = "scope"
-	}
-	path := filepath.Join(l.dir, "locks", name+".lock")
-	for {
-		f, err := openLock(path)
-		if err != nil {
-			return nil, err
-		}
-		for {
-			err = unix.Flock(int(f.Fd()), how)
-			if !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if current(f, path) {
-			return func() { f.Close() }, nil // closing drops the flock
-		}
-		f.Close()
-	}
-}
-
-func openLock(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
-}
-
-// current reports whether f is still the file at path.
-func current(f *os.File, path string) bool {
-	var held, now unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(path, &now) != nil {
-		return false
-	}
-	return held.Dev == now.Dev && held.Ino == now.Ino
-}
-
-func (l Links) keyDir(key string) string { return filepath.Join(l.dir, "links", key) }
-
-// Use records that a uses the shared link key. Callers hold the master's
-// lock. The entry is an empty file: creating it is atomic.
-func (l Links) Use(key string, a plan.Attachment) error {
-	dir := l.keyDir(key)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, a.ID()), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// Usage is what the records say about the users of a shared link.
-type Usage int
-
-const (
-	// Unknown: the link's users' directory does not exist; the users may
-	// be recorded elsewhere (a lost or another store), so the link stays.
-	Unknown Usage = iota
-	// InUse: at least one user is recorded.
-	InUse
-	// Unused: the directory exists and is empty: nobody uses the link.
-	Unused
-)
-
-func (u Usage) String() string { return [...]string{"unknown", "in use", "unused"}[u] }
-
-// Release drops a's use of key and reports what is left. Callers hold the
-// master's lock, as Use's callers do, so "unused" stays true until they let
-// go. The key's directory is kept until Done: a DEL killed after Release
-// and repeated must still find the link unused, not unknown.
-func (l Links) Release(key string, a plan.Attachment) (Usage, error) {
-	if err := os.Remove(filepath.Join(l.keyDir(key), a.ID())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Unknown, err
-	}
-	return l.Usage(key)
-}
-
-// Usage reports whether anybody uses key: it reads one directory entry,
-// however many users the link has.
-func (l Links) Usage(key string) (Usage, error) {
-	f, err := os.Open(l.keyDir(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Unknown, nil
-	}
-	if err != nil {
-		return Unknown, err
-	}
-	defer f.Close()
-	switch _, err := f.Readdirnames(1); {
-	case errors.Is(err, io.EOF):
-		return Unused, nil
-	case err != nil:
-		return Unknown, err
-	}
-	return InUse, nil
-}
-
-// Done removes the users' directory of an unused key, once the link is
-// gone (or kept as an admin's or another store's); a user that came
-// meanwhile keeps it.
-func (l Links) Done(key string) error {
-	err := os.Remove(l.keyDir(key))
-	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-		return nil
-	}
-	return err
-}
-
-// Ensure makes key's users' directory, empty if nobody uses it (an
-// operator's adoption of a link with no user: then this store may judge it).
-func (l Links) Ensure(key string) error { return os.MkdirAll(l.keyDir(key), 0o700) }
-
-// Clear removes key's users' directory and its entries (an operator's
-// clean-up of a link already deleted).
-func (l Links) Clear(key string) error { return os.RemoveAll(l.keyDir(key)) }
-
-// Uses reports whether a uses key.
-func (l Links) Uses(key string, a plan.Attachment) bool {
-	_, err := os.Stat(filepath.Join(l.keyDir(key), a.ID()))
-	return err == nil
-}
-
-// Users lists the IDs of the attachments that use key (for messages).
-func (l Links) Users(key string) ([]string, error) {
-	entries, err := os.ReadDir(l.keyDir(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	var ids []string
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") {
-			ids = append(ids, e.Name())
-		}
-	}
-	return ids, err
-}
-
-// Forget removes a container scope once no link in it has a user: one
-// directory per pod would otherwise pile up under /run. The host's scope
-// is kept. Callers hold the scope's lock and do nothing under it after
-// Forget: its file goes too, which every waiter notices (see lock).
-func (l Links) Forget() error {
-	if !l.container {
-		return nil
-	}
-	keys, err := os.ReadDir(filepath.Join(l.dir, "links"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if len(keys) > 0 {
-		return nil
-	}
-	return os.RemoveAll(l.dir)
-}
-
-// OwnNSPath is where qinq's own network namespace of this scope is bound
-// (see netdev.OwnNS); LockOwnNS serialises its creation.
-func (s Store) OwnNSPath() string { return filepath.Join(s.dir, s.scope, "netns") }
-
-// LockOwnNS takes the lock under which the namespace at OwnNSPath is made
-// (":" is in no link name, so no master's lock is this one).
-func (s Store) LockOwnNS() (unlock func(), err error) { return s.HostLinks().Lock(":netns") }

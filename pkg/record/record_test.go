@@ -21,7 +21,7 @@ var (
 )
 
 func TestRecords_PutGetListDrop(t *testing.T) {
-	s := At(t.TempDir(), "host-1")
+	s := OpenAt(t.TempDir(), "host-1")
 	if _, found, err := s.Get(a); found || err != nil {
 		t.Fatalf("a record before any Put: found=%v err=%v", found, err)
 	}
@@ -59,7 +59,7 @@ func TestRecords_PutGetListDrop(t *testing.T) {
 // libcni keys an attachment by network too: the same container and
 // interface name in two networks are two records.
 func TestRecords_AreKeyedByNetwork(t *testing.T) {
-	s := At(t.TempDir(), "host-1")
+	s := OpenAt(t.TempDir(), "host-1")
 	other := a
 	other.Network = "other/../../x" // a name from the config is not a path
 	for _, x := range []plan.Attachment{a, other} {
@@ -111,7 +111,7 @@ func TestRecords_Format1IsReadAndTheCurrentFormatRoundTrips(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("format 1 read as\n%#v\nwant\n%#v (%v)", got, want, err)
 			}
-			s := At(t.TempDir(), "host-1")
+			s := OpenAt(t.TempDir(), "host-1")
 			os.MkdirAll(s.attachments(), 0o700)
 			os.WriteFile(s.v1File(a), data, 0o600)
 			if p, found, err := s.Get(a); !found || err != nil || !reflect.DeepEqual(p, want) {
@@ -210,7 +210,7 @@ func withPreviousNames(p plan.Plan) plan.Plan {
 // interface name is not this attachment's.
 func TestRecords_Format1OfAnotherNetworkIsNotFound(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join("testdata", "v1", "vlan.json"))
-	s := At(t.TempDir(), "host-1")
+	s := OpenAt(t.TempDir(), "host-1")
 	os.MkdirAll(s.attachments(), 0o700)
 	os.WriteFile(s.v1File(a), data, 0o600)
 	other := a
@@ -235,13 +235,13 @@ func TestRecords_UnknownOrBrokenFormatsAreErrorsNotAbsence(t *testing.T) {
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 
 func TestLinks_CountUsersAndGoWithTheLast(t *testing.T) {
-	l := At(t.TempDir(), "host-1").HostLinks()
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
 	for _, x := range []plan.Attachment{a, b} {
 		if err := l.Use("eth0:88a8.100", x); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if users, _ := l.Users("eth0:88a8.100"); !slices.Equal(users, []string{"c1:net1", "c2:net1"}) {
+	if users, _ := l.Of("eth0:88a8.100"); !slices.Equal(users, []string{"c1:net1", "c2:net1"}) {
 		t.Fatalf("users %v", users)
 	}
 	if u, err := l.Release("eth0:88a8.100", a); u != InUse || err != nil {
@@ -268,7 +268,7 @@ func TestLinks_CountUsersAndGoWithTheLast(t *testing.T) {
 // A writer killed between making the key's directory and its entry leaves an
 // empty directory: it must not keep the link alive.
 func TestLinks_AnEmptyKeyDirectoryIsUnused(t *testing.T) {
-	l := At(t.TempDir(), "host-1").HostLinks()
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
 	os.MkdirAll(l.keyDir("eth0:88a8.100"), 0o700)
 	if u, err := l.Release("eth0:88a8.100", a); u != Unused || err != nil {
 		t.Fatalf("%v, %v", u, err)
@@ -278,7 +278,7 @@ func TestLinks_AnEmptyKeyDirectoryIsUnused(t *testing.T) {
 // Absence of evidence: with no users' directory at all (a cleared /run/qinq,
 // another mount namespace's /run) nobody can say the link is unused.
 func TestLinks_AMissingKeyDirectoryIsUnknownNeverUnused(t *testing.T) {
-	l := At(t.TempDir(), "host-1").HostLinks()
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
 	if u, err := l.Release("eth0:88a8.100", a); u != Unknown || err != nil {
 		t.Fatalf("Release: %v, %v; want unknown", u, err)
 	}
@@ -324,10 +324,10 @@ func TestIdentify_MadeOnceAtomicallyAndNewAfterTheRootIsLost(t *testing.T) {
 }
 
 func TestLinks_AContainerScopeGoesWithItsLastUser(t *testing.T) {
-	s := At(t.TempDir(), "host-1")
+	s := OpenAt(t.TempDir(), "host-1")
 	p := plan.Plan{Attachment: a, InContainer: true}
-	l := s.Links(p)
-	if l.dir == s.HostLinks().dir {
+	l := s.Users(p)
+	if l.dir == s.HostUsers().dir {
 		t.Fatal("a chain built in the container shares the host's scope")
 	}
 	l.Use("vf0:88a8.7", a)
@@ -343,10 +343,10 @@ func TestLinks_AContainerScopeGoesWithItsLastUser(t *testing.T) {
 	if _, err := os.Stat(l.dir); !os.IsNotExist(err) {
 		t.Fatal("the container scope outlived its last user")
 	}
-	s.HostLinks().Use("eth0:88a8.1", a)
-	s.HostLinks().Release("eth0:88a8.1", a)
-	s.HostLinks().Forget()
-	if _, err := os.Stat(s.HostLinks().dir); err != nil {
+	s.HostUsers().Use("eth0:88a8.1", a)
+	s.HostUsers().Release("eth0:88a8.1", a)
+	s.HostUsers().Forget()
+	if _, err := os.Stat(s.HostUsers().dir); err != nil {
 		t.Fatal("the host's scope must stay")
 	}
 }
@@ -360,7 +360,7 @@ func TestAttachmentIDs_NeverCollide(t *testing.T) {
 }
 
 func TestLock_SerialisesHoldersOfOneMaster(t *testing.T) {
-	l := At(t.TempDir(), "host-1").HostLinks()
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
 	unlock, err := l.Lock("eth0")
 	if err != nil {
 		t.Fatal(err)
@@ -395,8 +395,8 @@ func TestOpen_ScopesByTheNamespaceAndHonoursQINQ_STATE_DIR(t *testing.T) {
 // that lock: a waiter must not then hold a lock nobody else can see, while
 // a newcomer locks a new file at the same path.
 func TestLock_AWaiterOnALockFileForgetRemovedLocksTheNewOne(t *testing.T) {
-	s := At(t.TempDir(), "host-1")
-	l := s.Links(plan.Plan{Attachment: a, InContainer: true})
+	s := OpenAt(t.TempDir(), "host-1")
+	l := s.Users(plan.Plan{Attachment: a, InContainer: true})
 	unlock, err := l.Lock("vf0")
 	if err != nil {
 		t.Fatal(err)
@@ -435,7 +435,7 @@ func TestLock_AWaiterOnALockFileForgetRemovedLocksTheNewOne(t *testing.T) {
 }
 
 func TestRecords_HeldByAnotherNetworkSeesTheSamePairElsewhere(t *testing.T) {
-	s := At(t.TempDir(), "host-1")
+	s := OpenAt(t.TempDir(), "host-1")
 	x := plan.Attachment{ContainerID: "c9", IfName: "net1", Network: "x"}
 	y := x
 	y.Network = "y"

@@ -29,7 +29,7 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	if err := netdev.Absent(*n.Container, name); err != nil {
 		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", name)
 	}
-	links := b.store.Links(p)
+	links := b.store.Users(p)
 	store, err := b.store.Identity()
 	if err != nil {
 		return backend.Attached{}, cnierr.Internal("read the store's identity", err)
@@ -55,7 +55,7 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 // attachChain records the attachment as a user of each link of chain (the
 // plan's, or its first links), then finds or creates the link; it returns
 // the ifindex the next link sits on.
-func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.Plan, chain []plan.VLANLink) (netdev.At, error) {
+func attachChain(n *netdev.Namespaces, links record.Users, store string, p plan.Plan, chain []plan.VLANLink) (netdev.At, error) {
 	parent, err := n.Master(p.Master.Name)
 	if err != nil {
 		return netdev.At{}, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
@@ -70,7 +70,7 @@ func attachChain(n *netdev.Namespaces, links record.Links, store string, p plan.
 		held := conflict{links: links, p: p, tag: l.Tag, key: l.Key, parent: parent}
 		top := i == len(p.Chain)-1
 		mark := netdev.Mark{Store: store, LegacyRecorded: func() bool {
-			users, err := links.Users(l.Key)
+			users, err := links.Of(l.Key)
 			return err == nil && len(users) > 1 // others beside this attachment
 		}, Reserved: reservedAt(p, top), Top: top}
 		var mtu int
@@ -110,7 +110,7 @@ func fits(p plan.Plan, i int, l plan.VLANLink, idx, mtu int) error {
 // lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
 // another invocation does takes them away, so the endpoint is created after
 // the lock is dropped: parallel ADDs on one master overlap there.
-func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan) (netdev.At, error) {
+func reserve(n *netdev.Namespaces, links record.Users, store string, p plan.Plan) (netdev.At, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return netdev.At{}, cnierr.Internal("lock the master's state", err)
@@ -130,7 +130,7 @@ func reserve(n *netdev.Namespaces, links record.Links, store string, p plan.Plan
 // createEndpoint creates the container's link on parent. A VLAN endpoint
 // on the master itself (tunnel mode) has no chain link of qinq's below it:
 // it carries the filter of reserved 802.1 frames itself.
-func createEndpoint(n *netdev.Namespaces, links record.Links, p plan.Plan, parent netdev.At, u *undo.Stack) (netlink.Link, error) {
+func createEndpoint(n *netdev.Namespaces, links record.Users, p plan.Plan, parent netdev.At, u *undo.Stack) (netlink.Link, error) {
 	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent.Index()), Name: p.Endpoint.Link().Name}
 	if parent.Own {
 		cl.Via = &parent.H
@@ -189,7 +189,7 @@ var (
 // namespace it went to, so a VLAN held by a container's own vlan link cannot
 // also be shared by macvlan/ipvlan containers, and the other way round.
 type conflict struct {
-	links  record.Links
+	links  record.Users
 	p      plan.Plan
 	tag    plan.Tag
 	key    string
@@ -202,7 +202,7 @@ func (c conflict) explain() error {
 		on = l.Attrs().Name
 	}
 	holder := "another container"
-	users, _ := c.links.Users(c.key)
+	users, _ := c.links.Of(c.key)
 	for _, id := range users {
 		if id != c.p.Attachment.ID() {
 			holder = "attachment " + id

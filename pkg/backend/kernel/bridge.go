@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/pkg/backend"
@@ -22,21 +21,12 @@ func (b *Backend) ownNS(make bool) (*netdev.Own, error) {
 	if b.own != nil {
 		return b.own, nil
 	}
-	path := b.store.OwnNSPath()
-	var n ns.NetNS
-	var err error
-	if make {
-		n, err = netdev.OwnNS(path, b.store.LockOwnNS)
-	} else if n, err = ns.GetNS(path); err != nil {
-		return nil, nil
-	}
-	if err != nil {
+	own, err := netdev.OpenOwnNS(b.store.OwnNS(), make)
+	if err != nil || own == nil {
 		return nil, err
 	}
-	if b.own, err = netdev.OpenOwn(n); err != nil {
-		return nil, err
-	}
-	return b.own, nil
+	b.own = own
+	return own, nil
 }
 
 func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.BridgeSpec {
@@ -47,7 +37,7 @@ func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.Bridge
 // attachBridge reserves the chain and the bridge on its last link under the
 // master's lock, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
-func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Links, store string, u *undo.Stack) (backend.Attached, error) {
+func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Users, store string, u *undo.Stack) (backend.Attached, error) {
 	own, err := b.ownNS(true)
 	if err != nil {
 		return backend.Attached{}, err
@@ -69,7 +59,7 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 // reserveBridge records the attachment as a user of every chain link and
 // finds or makes them; the last one is the bridge's uplink, in qinq's
 // namespace, and the bridge goes with it (one key, one set of users).
-func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Links, store string, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
+func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Users, store string, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return nil, cnierr.Internal("lock the master's state", err)

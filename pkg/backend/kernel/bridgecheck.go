@@ -26,7 +26,7 @@ func (b *Backend) checkBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Nam
 		return err
 	}
 	if own == nil {
-		return cnierr.CheckFailed("qinq's network namespace (%s) is missing: the bridge %s is gone", b.store.OwnNSPath(), e.Bridge)
+		return cnierr.CheckFailed("qinq's network namespace (%s) is missing: the bridge %s is gone", b.store.OwnNS().Path, e.Bridge)
 	}
 	bridge, err := checkOwnBridge(own, p, e)
 	if err != nil {

@@ -135,7 +135,7 @@ func expectedParent(n *netdev.Namespaces, p plan.Plan) (netdev.At, error) {
 }
 
 func (b *Backend) checkUsers(p plan.Plan) error {
-	links := b.store.Links(p)
+	links := b.store.Users(p)
 	for _, l := range p.Links() {
 		if !links.Uses(l.Key, p.Attachment) {
 			return cnierr.CheckFailed("no user recorded for %s: the shared link could be deleted under this container", l.Key)

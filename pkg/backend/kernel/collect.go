@@ -27,7 +27,7 @@ func (b *Backend) Collect(string, func(plan.Attachment) bool) ([]plan.Attachment
 	var errs []error
 	for _, l := range list {
 		if v, ok := l.(*netlink.Vlan); ok {
-			errs = append(errs, deleteIfOrphan(n, b.store.HostLinks(), b.store.ID(), v))
+			errs = append(errs, deleteIfOrphan(n, b.store.HostUsers(), b.store.ID(), v))
 		}
 	}
 	return nil, errors.Join(append(errs, b.collectOwnNS())...)
@@ -59,7 +59,7 @@ func (b *Backend) deleteOwnOrphan(own *netdev.Own, l netlink.Link) error {
 	if !ok || !netdev.DeletableBy(l, b.store.ID()) {
 		return nil // still being made (DEL or the next ADD finishes it), or not this store's
 	}
-	links := b.store.HostLinks()
+	links := b.store.HostUsers()
 	master, _, _ := strings.Cut(key, ":")
 	unlock, err := links.Lock(master)
 	if err != nil {
@@ -80,7 +80,7 @@ func (b *Backend) deleteOwnOrphan(own *netdev.Own, l netlink.Link) error {
 // directory (under the key in the mark, whose master's lock ADD takes)
 // exists and is empty, is a leftover. Another store's link and one whose
 // users are unknown are kept.
-func deleteIfOrphan(n *netdev.Namespaces, links record.Links, store string, v *netlink.Vlan) error {
+func deleteIfOrphan(n *netdev.Namespaces, links record.Users, store string, v *netlink.Vlan) error {
 	o, ok := netdev.OwnerOf(v)
 	if !ok {
 		// An admin's, or still under its temporary name: its creator is

@@ -60,7 +60,7 @@ func onChain(n *netdev.Namespaces, p plan.Plan) bool {
 // someone else's.
 func (b *Backend) made(p plan.Plan) bool {
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
-		return b.store.Links(p).Uses(e.Key, p.Attachment)
+		return b.store.Users(p).Uses(e.Key, p.Attachment)
 	}
 	_, found, err := b.store.Get(p.Attachment)
 	return found && err == nil
@@ -115,7 +115,7 @@ func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
 // leaked link is an operator's chore (qinq-admin), a deleted one is an
 // outage of every pod stacked on it.
 func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) error {
-	links := b.store.Links(p)
+	links := b.store.Users(p)
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return cnierr.Internal("lock the master's state", err)

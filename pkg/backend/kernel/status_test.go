@@ -51,7 +51,7 @@ func TestSTATUS_WithoutVLANSupportIsCode50NamingThe8021qModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = New(conf, record.At(t.TempDir(), "host-1")).Status()
+	err = New(conf, record.OpenAt(t.TempDir(), "host-1")).Status()
 	var e *types.Error
 	if !errors.As(err, &e) || e.Code != types.ErrPluginNotAvailable || !strings.Contains(e.Msg, "8021q") {
 		t.Fatalf("want code 50 naming 8021q, got %v", err)
@@ -67,14 +67,14 @@ func TestSTATUS_BridgeWantsLockedPortsOrTheSourceFilterModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	fakeKernel(t, true, "kernel/net/sched/cls_flower.ko:\n")
-	err = New(conf, record.At(t.TempDir(), "host-1")).Status()
+	err = New(conf, record.OpenAt(t.TempDir(), "host-1")).Status()
 	var e *types.Error
 	if !errors.As(err, &e) || e.Code != types.ErrPluginNotAvailable || !strings.Contains(e.Msg, "cls_matchall") {
 		t.Fatalf("want code 50 naming the missing modules, got %v", err)
 	}
 	fakeKernel(t, true, "kernel/net/sched/cls_flower.ko:\nkernel/net/sched/cls_matchall.ko:\n"+
 		"kernel/net/sched/act_gact.ko:\nkernel/net/sched/sch_ingress.ko:\n")
-	b := New(conf, record.At(t.TempDir(), "host-1"))
+	b := New(conf, record.OpenAt(t.TempDir(), "host-1"))
 	if err := b.Status(); err != nil {
 		t.Fatalf("STATUS with the filter's modules: %v", err)
 	}

@@ -34,9 +34,9 @@ func New(conf *config.Config, store record.Store) *Backend { return &Backend{con
 // lockBridge takes bridge's lock: shared by ADDs from their veth to their
 // port, exclusive for GC's sweep of veths without a port.
 func (b *Backend) lockBridge(bridge string, exclusive bool) (func(), error) {
-	take := b.store.HostLinks().LockShared
+	take := b.store.HostUsers().LockShared
 	if exclusive {
-		take = b.store.HostLinks().Lock
+		take = b.store.HostUsers().Lock
 	}
 	unlock, err := take("ovs-bridge-" + bridge)
 	if err != nil {
