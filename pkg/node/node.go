@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 const (
@@ -73,19 +72,11 @@ type settingsFile struct {
 	IPAMEndpoints  []string `json:"ipamEndpoints"`
 }
 
-var loaded struct {
-	once sync.Once
-	s    Settings
-	err  error
-}
-
-// Load reads node.json once per process. Without the file the defaults
-// hold; with a bad one the defaults hold too (the strictest settings) and
-// err says what is wrong, for the verbs that build to refuse.
-func Load() (Settings, error) {
-	loaded.once.Do(func() { loaded.s, loaded.err = load(filepath.Join(Dir(), SettingsFile)) })
-	return loaded.s, loaded.err
-}
+// Load reads node.json (the plugin once per invocation, and keeps it).
+// Without the file the defaults hold; with a bad one the defaults hold too
+// (the strictest settings) and err says what is wrong, for the verbs that
+// build to refuse.
+func Load() (Settings, error) { return load(filepath.Join(Dir(), SettingsFile)) }
 
 func defaults() Settings {
 	return Settings{LogDir: envPath("QINQ_LOG_DIR", DefaultLogDir), IPAM: DefaultIPAMBounds()}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/qinq-cni/qinq/pkg/addressing"
@@ -14,16 +13,16 @@ import (
 
 // cmdAdd: load -> plan -> record the plan -> build -> IPAM -> result. Every
 // step registers its undo, so a failure anywhere leaves nothing behind.
-func cmdAdd(args *skel.CmdArgs) (err error) {
-	inv, err := load(args)
+func cmdAdd(r *run) (err error) {
+	inv, err := load(r)
 	if err != nil {
 		return err
 	}
 	defer inv.close()
-	if err := enforcePolicy("ADD", args, inv.conf); err != nil {
+	if err := enforcePolicy(r, inv.conf); err != nil {
 		return err
 	}
-	defer func() { err = redactHolder(err) }()
+	defer func() { err = r.redactHolder(err) }()
 	if err := inv.refuseRepeat(); err != nil {
 		return err
 	}
@@ -41,7 +40,7 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 		return err
 	}
 	if attached.AntiSpoof != "" {
-		note("antiSpoof", attached.AntiSpoof)
+		r.note("antiSpoof", attached.AntiSpoof)
 	}
 	result, err := addressing.Add(inv.conf, attached, &u)
 	if err != nil {

@@ -101,10 +101,10 @@ func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) tampering
 	dev := port.Attrs().Name
 	if len(filters) == 0 {
 		return tampering{"the port unlocked", func() error {
-			return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "off")
+			return runCmd("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "off")
 		},
 			func() error {
-				return run("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "on")
+				return runCmd("/usr/sbin/ip", "link", "set", "dev", dev, "type", "bridge_slave", "locked", "on")
 			}, "source-MAC filter"}
 	}
 	t.Logf("%s is kept to its MAC by %d tc filters (no locked ports on this kernel)", dev, len(filters))
@@ -112,14 +112,14 @@ func antiSpoofTamper(t *testing.T, n *testenv.Node, port netlink.Link) tampering
 		name            string
 		tamper, restore func() error
 		says            string
-	}{"the port's drop filter gone", func() error { return run("/usr/sbin/tc", "filter", "del", "dev", dev, "ingress", "pref", "2") },
+	}{"the port's drop filter gone", func() error { return runCmd("/usr/sbin/tc", "filter", "del", "dev", dev, "ingress", "pref", "2") },
 		func() error {
-			return run("/usr/sbin/tc", "filter", "add", "dev", dev, "ingress", "pref", "2", "protocol", "all", "matchall", "action", "drop")
+			return runCmd("/usr/sbin/tc", "filter", "add", "dev", dev, "ingress", "pref", "2", "protocol", "all", "matchall", "action", "drop")
 		}, "source-MAC filter"}
 }
 
-// run runs a command in the calling thread's network namespace.
-func run(name string, args ...string) error {
+// runCmd runs a command in the calling thread's network namespace.
+func runCmd(name string, args ...string) error {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %v: %v: %s", name, args, err, out)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ipam"
 
@@ -14,8 +13,8 @@ import (
 // without a record, with the config's plan), once the record is known to
 // still match the config; then asks IPAM, then compares the addresses and
 // routes in the container with prevResult.
-func cmdCheck(args *skel.CmdArgs) error {
-	inv, err := load(args)
+func cmdCheck(r *run) error {
+	inv, err := load(r)
 	if err != nil {
 		return err
 	}
@@ -24,7 +23,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return cnierr.InvalidConfig("prevResult", "required for CHECK: the result of the ADD being checked")
 	}
 	// A pod the policy no longer allows fails CHECK (102); it keeps running.
-	if err := enforcePolicy("CHECK", args, inv.conf); err != nil {
+	if err := enforcePolicy(r, inv.conf); err != nil {
 		return err
 	}
 	p, err := inv.checkedPlan()

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/invoke"
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ipam"
 
@@ -23,10 +22,10 @@ import (
 // built; only an attachment with no record is planned from the config.
 // Whatever is already gone is skipped: DEL succeeds when there is nothing
 // left to delete.
-func cmdDel(args *skel.CmdArgs) error {
-	inv, err := load(args)
+func cmdDel(r *run) error {
+	inv, err := load(r)
 	if code, _ := cnierr.Code(err); code == types.ErrInvalidNetworkConfig {
-		return delInvalid(args)
+		return delInvalid(r)
 	}
 	if err != nil {
 		return err
@@ -89,7 +88,8 @@ func (inv *invocation) detach(p plan.Plan) error {
 // delInvalid is DEL for a config that no longer validates: no ADD can
 // succeed with it now, but one may have succeeded before it changed. Its
 // record says what to remove, whichever backend built it.
-func delInvalid(args *skel.CmdArgs) error {
+func delInvalid(r *run) error {
+	args := r.args
 	var nc types.NetConf
 	_ = json.Unmarshal(args.StdinData, &nc) // the record is keyed by the network's name, if any
 	inv := &invocation{attachment: plan.Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, Network: nc.Name}}
@@ -107,17 +107,18 @@ func delInvalid(args *skel.CmdArgs) error {
 			return err
 		}
 	}
-	return releaseLeniently(args)
+	return releaseLeniently(r)
 }
 
 // releaseLeniently runs IPAM DEL when the config still names an IPAM
 // plugin that exists and the node allows, with keys within its bounds.
-func releaseLeniently(args *skel.CmdArgs) error {
+func releaseLeniently(r *run) error {
+	args := r.args
 	var nc types.NetConf
 	if json.Unmarshal(args.StdinData, &nc) != nil || nc.IPAM.Type == "" {
 		return nil
 	}
-	if err := ipamAllowed(nc.IPAM.Type, args.StdinData); err != nil {
+	if err := ipamAllowed(r, nc.IPAM.Type, args.StdinData); err != nil {
 		slog.Warn("IPAM not run: the node does not allow it", "error", err.Error())
 		return nil // never run; ADD refuses it, so it holds no allocation of ours
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	"github.com/containernetworking/cni/pkg/invoke"
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/qinq-cni/qinq/pkg/addressing"
@@ -21,7 +20,8 @@ import (
 // that is not in cni.dev/valid-attachments, lets the backend remove what no
 // record covers, releases the IPAM allocations of everything detached, and
 // forwards GC to IPAM. It does all it can and reports every error.
-func cmdGC(args *skel.CmdArgs) error {
+func cmdGC(r *run) error {
+	args := r.args
 	conf, err := config.Parse(args.StdinData, "")
 	if err != nil {
 		return err
@@ -33,13 +33,13 @@ func cmdGC(args *skel.CmdArgs) error {
 		return err
 	}
 	// A type or key the node does not allow is never run: GC still detaches.
-	ipamErr := ipamAllowed(conf.IPAMType, conf.Raw)
+	ipamErr := ipamAllowed(r, conf.IPAMType, conf.Raw)
 	if ipamErr == nil {
-		if err := checkIPAM(conf, args.Path); err != nil {
+		if err := checkIPAM(r, conf); err != nil {
 			return err
 		}
 	}
-	inv, err := open(conf, plan.Attachment{Network: conf.Name})
+	inv, err := open(r, conf, plan.Attachment{Network: conf.Name})
 	if err != nil {
 		return err
 	}

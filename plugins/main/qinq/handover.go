@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"golang.org/x/sys/unix"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
@@ -29,9 +28,9 @@ func (e elsewhere) binary() string { return "qinq-" + string(e.kind) }
 // handingOver wraps a verb: when it finds that its mode is served by the
 // binary beside this one, it executes that binary in its place with the same
 // CNI environment and stdin; that binary answers the runtime (and logs).
-func handingOver(verb func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
-	return func(args *skel.CmdArgs) error {
-		err := verb(args)
+func handingOver(verb func(*run) error) func(*run) error {
+	return func(r *run) error {
+		err := verb(r)
 		var e elsewhere
 		if !errors.As(err, &e) {
 			return err
@@ -39,7 +38,7 @@ func handingOver(verb func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
 		if !e.known {
 			return cnierr.Internal("choose the backend", fmt.Errorf("mode %q is not one this binary knows", e.kind))
 		}
-		return handOver(e.binary(), args.StdinData)
+		return handOver(e.binary(), r.args.StdinData)
 	}
 }
 

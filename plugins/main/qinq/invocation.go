@@ -12,7 +12,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/netdev"
-	"github.com/qinq-cni/qinq/pkg/node"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
 )
@@ -28,20 +27,20 @@ type invocation struct {
 }
 
 // load parses the config and the CNI_* arguments and chooses the backend.
-func load(args *skel.CmdArgs) (*invocation, error) {
-	conf, err := config.Parse(args.StdinData, args.Args)
+func load(r *run) (*invocation, error) {
+	conf, err := config.Parse(r.args.StdinData, r.args.Args)
 	if err != nil {
 		return nil, err
 	}
-	a, err := attachmentOf(args, conf.Name)
+	a, err := attachmentOf(r.args, conf.Name)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIPAM(conf, args.Path); err != nil {
+	if err := checkIPAM(r, conf); err != nil {
 		return nil, err
 	}
-	resolveMaster(conf, args.Netns)
-	return open(conf, a)
+	resolveMaster(r, conf)
+	return open(r, conf, a)
 }
 
 // resolveMaster names the master as the kernel does, before the policy,
@@ -50,7 +49,8 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 // chain, and must share its key, its lock and its users. A master that is
 // not there, or that cannot be looked up now, stays as named: ADD refuses
 // it when planning, DEL needs none.
-func resolveMaster(conf *config.Config, netns string) {
+func resolveMaster(r *run, conf *config.Config) {
+	netns := r.args.Netns
 	if conf.Backend != config.BackendKernel {
 		return
 	}
@@ -65,7 +65,7 @@ func resolveMaster(conf *config.Config, netns string) {
 		return
 	}
 	if names.Name != conf.Master {
-		note("master", fmt.Sprintf("%q is an altname of %q", conf.Master, names.Name))
+		r.note("master", fmt.Sprintf("%q is an altname of %q", conf.Master, names.Name))
 	}
 	conf.Master, conf.MasterAltNames = names.Name, names.AltNames
 }
@@ -73,11 +73,11 @@ func resolveMaster(conf *config.Config, netns string) {
 // checkIPAM refuses (code 7) an IPAM plugin the node does not allow or
 // CNI_PATH lacks, and ipam keys outside the node's bounds: root runs IPAM
 // with the config's ipam object.
-func checkIPAM(conf *config.Config, cniPath string) error {
-	if err := ipamAllowed(conf.IPAMType, conf.Raw); err != nil {
+func checkIPAM(r *run, conf *config.Config) error {
+	if err := ipamAllowed(r, conf.IPAMType, conf.Raw); err != nil {
 		return err
 	}
-	if err := findIPAM(conf.IPAMType, cniPath); err != nil {
+	if err := findIPAM(conf.IPAMType, r.args.Path); err != nil {
 		return cnierr.InvalidConfig("ipam.type", "%v", err)
 	}
 	return nil
@@ -85,14 +85,13 @@ func checkIPAM(conf *config.Config, cniPath string) error {
 
 // ipamAllowed is node.json's say (ipamTypes and the IPAM bounds) on an
 // ipam object, asked before any verb runs IPAM: the one place it is decided.
-func ipamAllowed(ipamType string, stdin []byte) error {
-	settings, _ := node.Load() // a bad node.json leaves the strictest defaults
-	return settings.CheckIPAM(ipamType, stdin, record.Dir())
+func ipamAllowed(r *run, ipamType string, stdin []byte) error {
+	return r.node.CheckIPAM(ipamType, stdin, record.Dir())
 }
 
 // open opens the state store and the backend for conf.
-func open(conf *config.Config, a plan.Attachment) (*invocation, error) {
-	if err := checkNodePaths(conf); err != nil {
+func open(r *run, conf *config.Config, a plan.Attachment) (*invocation, error) {
+	if err := checkNodePaths(r.node, conf); err != nil {
 		return nil, err
 	}
 	store, err := openStore()

@@ -9,8 +9,7 @@ import (
 // outside the node's log directory and an ovsdbSocket the node does not
 // allow: no path or endpoint from a network config reaches root's file
 // system or network.
-func checkNodePaths(conf *config.Config) error {
-	settings, _ := node.Load() // a bad node.json leaves the strictest defaults
+func checkNodePaths(settings node.Settings, conf *config.Config) error {
 	if err := settings.CheckLogFile(conf.LogFile); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
@@ -15,10 +14,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/userns"
 )
 
-// policyInForce is set once a node policy decided this invocation: its
-// messages then name no other attachment (redactHolder).
-var policyInForce bool
-
 // enforcePolicy is the node policy's say on an ADD or CHECK, on the final
 // config (per-pod values applied), before anything changes. No policy
 // (no /etc/cni/qinq) allows everything; a policy that cannot be read allows
@@ -26,48 +21,47 @@ var policyInForce bool
 // userNamespace "required" reads the owner of CNI_NETNS from the kernel,
 // never from the config. Each decision is one line in the node's policy log.
 // DEL and GC never come here: a pod is always let go.
-func enforcePolicy(verb string, args *skel.CmdArgs, conf *config.Config) error {
-	pol, err := loadPolicy()
+func enforcePolicy(r *run, conf *config.Config) error {
+	pol, err := loadPolicy(r)
 	if err != nil || pol == nil {
 		return err
 	}
-	policyInForce = true
-	entry, err := pol.Allow(args.Args, conf, func() error { return userns.Below(args.Netns) })
-	auditPolicy(verb, args, entry, err)
+	r.policyInForce = true
+	entry, err := pol.Allow(r.args.Args, conf, func() error { return userns.Below(r.args.Netns) })
+	auditPolicy(r, entry, err)
 	return err
 }
 
 // loadPolicy reads node.json and policy.json; either being bad is code 50.
-func loadPolicy() (*policy.Policy, error) {
+func loadPolicy(r *run) (*policy.Policy, error) {
 	if !node.Present() {
-		note("policy", "none: "+node.Dir()+" does not exist, every network config is allowed")
+		r.note("policy", "none: "+node.Dir()+" does not exist, every network config is allowed")
 		return nil, nil
 	}
-	if _, err := node.Load(); err != nil {
-		note("policy", "unusable")
-		return nil, cnierr.Unavailable("node settings: %v: fix or remove it", err)
+	if r.nodeErr != nil {
+		r.note("policy", "unusable")
+		return nil, cnierr.Unavailable("node settings: %v: fix or remove it", r.nodeErr)
 	}
 	pol, err := policy.Load()
 	if err != nil {
-		note("policy", "unusable")
+		r.note("policy", "unusable")
 		return nil, cnierr.Unavailable("node policy: %v", err)
 	}
-	note("policy", "in force: "+policy.Path())
+	r.note("policy", "in force: "+policy.Path())
 	return pol, nil
 }
 
 // auditPolicy appends the decision to the node's policy log (in the log
 // directory, whatever the network config says).
-func auditPolicy(verb string, args *skel.CmdArgs, entry string, refusal error) {
-	settings, _ := node.Load()
-	f, err := settings.OpenPolicyLog()
+func auditPolicy(r *run, entry string, refusal error) {
+	f, err := r.node.OpenPolicyLog()
 	if err != nil {
 		return // logging must never fail the verb
 	}
 	defer f.Close()
 	log := slog.New(slog.NewJSONHandler(f, nil))
-	attrs := []any{"verb", verb, "containerID", args.ContainerID, "ifname", args.IfName, "entry", entry}
-	note("policyEntry", entry)
+	attrs := []any{"verb", r.verb, "containerID", r.args.ContainerID, "ifname", r.args.IfName, "entry", entry}
+	r.note("policyEntry", entry)
 	if refusal == nil {
 		log.Info("allow", attrs...)
 		return
@@ -82,9 +76,9 @@ func auditPolicy(verb string, args *skel.CmdArgs, entry string, refusal error) {
 // redactHolder rewrites a conflict (code 100) that names the attachment
 // holding a VLAN or port, while a policy is in force: that holder may be
 // another tenant's.
-func redactHolder(err error) error {
+func (r *run) redactHolder(err error) error {
 	var e *types.Error
-	if !policyInForce || !errors.As(err, &e) || e.Code != cnierr.CodeConflict {
+	if !r.policyInForce || !errors.As(err, &e) || e.Code != cnierr.CodeConflict {
 		return err
 	}
 	subject, rest, found := strings.Cut(e.Msg, " is already ")

@@ -192,19 +192,18 @@ func TestRedactHolder_NamesNoOtherAttachmentUnderAPolicy(t *testing.T) {
 	held := cnierr.Conflict("802.1Q VLAN 10 on eth1.100 is already used by attachment victim-ctr:net1 (the kernel allows ...)")
 	chained := cnierr.Conflict("OVS port \"p1\" is already a dot1q-tunnel port of container victim-ctr (net1)")
 	own := cnierr.Conflict("CNI_IFNAME \"net1\" already exists in the container")
-	defer func() { policyInForce = false }()
-	policyInForce = false
-	if !strings.Contains(redactHolder(held).Error(), "victim-ctr") {
+	r := &run{}
+	if !strings.Contains(r.redactHolder(held).Error(), "victim-ctr") {
 		t.Fatal("control: without a policy the holder is named")
 	}
-	policyInForce = true
+	r.policyInForce = true
 	for _, err := range []error{held, chained} {
-		got := redactHolder(err)
+		got := r.redactHolder(err)
 		if code, _ := cnierr.Code(got); code != 100 || strings.Contains(got.Error(), "victim") || !strings.Contains(got.Error(), "another attachment") {
 			t.Errorf("%v -> %v", err, got)
 		}
 	}
-	if redactHolder(own) != own {
+	if r.redactHolder(own) != own {
 		t.Error("a conflict naming only this attachment's own links is kept")
 	}
 }
