@@ -29,22 +29,22 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	if err := netdev.Absent(*n.Container, name); err != nil {
 		return backend.Attached{}, cnierr.Conflict("CNI_IFNAME %q already exists in the container", name)
 	}
-	links := b.store.Users(p)
 	store, err := b.store.Identity()
 	if err != nil {
 		return backend.Attached{}, cnierr.Internal("read the store's identity", err)
 	}
+	a := &attachment{p: p, n: n, users: b.store.Users(p), store: store, u: u}
 	if e, ok := p.Endpoint.(*plan.BridgeEndpoint); ok {
-		return b.attachBridge(p, e, n, links, store, u)
+		return b.attachBridge(a, e)
 	}
 	// One undo releases the whole chain the way DEL does: it re-takes the
 	// lock and deletes a shared link only if nobody else took it meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	parent, err := reserve(n, links, store, p)
+	parent, err := a.reserve()
 	if err != nil {
 		return backend.Attached{}, err
 	}
-	l, err := createEndpoint(n, links, p, parent, u)
+	l, err := a.createEndpoint(parent)
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -52,10 +52,22 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 	return backend.Attached{Container: iface}, nil
 }
 
+// attachment is what the steps of one attachment's ADD share: its plan, the
+// namespaces it touches, the users' registry of its chain, the store's
+// identity (which owner marks carry) and the ADD's undo stack.
+type attachment struct {
+	p     plan.Plan
+	n     *netdev.Namespaces
+	users record.Users
+	store string
+	u     *undo.Stack
+}
+
 // attachChain records the attachment as a user of each link of chain (the
 // plan's, or its first links), then finds or creates the link; it returns
-// the ifindex the next link sits on.
-func attachChain(n *netdev.Namespaces, links record.Users, store string, p plan.Plan, chain []plan.VLANLink) (netdev.At, error) {
+// the link the next one sits on.
+func (a *attachment) attachChain(chain []plan.VLANLink) (netdev.At, error) {
+	p, n, links := a.p, a.n, a.users
 	parent, err := n.Master(p.Master.Name)
 	if err != nil {
 		return netdev.At{}, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
@@ -67,9 +79,9 @@ func attachChain(n *netdev.Namespaces, links record.Users, store string, p plan.
 		if err := fault.Point(fault.SharedRef); err != nil {
 			return netdev.At{}, err
 		}
-		held := conflict{links: links, p: p, tag: l.Tag, key: l.Key, parent: parent}
+		held := conflict{a: a, tag: l.Tag, key: l.Key, parent: parent}
 		top := i == len(p.Chain)-1
-		mark := netdev.Mark{Store: store, LegacyRecorded: func() bool {
+		mark := netdev.Mark{Store: a.store, LegacyRecorded: func() bool {
 			users, err := links.Of(l.Key)
 			return err == nil && len(users) > 1 // others beside this attachment
 		}, Reserved: reservedAt(p, top), Top: top}
@@ -77,7 +89,7 @@ func attachChain(n *netdev.Namespaces, links record.Users, store string, p plan.
 		if parent, mtu, err = netdev.EnsureShared(n, parent, l, mark, held.explain); err != nil {
 			return netdev.At{}, err
 		}
-		if err := fits(p, i, l, parent.Index(), mtu); err != nil {
+		if err := fits(p, i, parent, mtu); err != nil {
 			return netdev.At{}, err
 		}
 		if err := fault.Point(fault.SharedLink); err != nil {
@@ -91,7 +103,8 @@ func attachChain(n *netdev.Namespaces, links record.Users, store string, p plan.
 // endpoint) fits in the MTU the link really has: a link found under another
 // name than planned (an admin's) may be smaller than the plan assumed. Code
 // 7 naming the link and both MTUs, where the kernel would say EINVAL.
-func fits(p plan.Plan, i int, l plan.VLANLink, idx, mtu int) error {
+func fits(p plan.Plan, i int, found netdev.At, mtu int) error {
+	l, idx := p.Chain[i], found.Index()
 	next, what := 0, ""
 	if i+1 < len(p.Chain) {
 		next, what = p.Chain[i+1].MTU, "the link "+p.Chain[i+1].Name
@@ -110,13 +123,14 @@ func fits(p plan.Plan, i int, l plan.VLANLink, idx, mtu int) error {
 // lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
 // another invocation does takes them away, so the endpoint is created after
 // the lock is dropped: parallel ADDs on one master overlap there.
-func reserve(n *netdev.Namespaces, links record.Users, store string, p plan.Plan) (netdev.At, error) {
+func (a *attachment) reserve() (netdev.At, error) {
+	p, links := a.p, a.users
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return netdev.At{}, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
-	parent, err := attachChain(n, links, store, p, p.Chain)
+	parent, err := a.attachChain(p.Chain)
 	e, ok := p.Endpoint.(*plan.VLANEndpoint)
 	if err != nil || !ok {
 		return parent, err
@@ -130,15 +144,16 @@ func reserve(n *netdev.Namespaces, links record.Users, store string, p plan.Plan
 // createEndpoint creates the container's link on parent. A VLAN endpoint
 // on the master itself (tunnel mode) has no chain link of qinq's below it:
 // it carries the filter of reserved 802.1 frames itself.
-func createEndpoint(n *netdev.Namespaces, links record.Users, p plan.Plan, parent netdev.At, u *undo.Stack) (netlink.Link, error) {
+func (a *attachment) createEndpoint(parent netdev.At) (netlink.Link, error) {
+	p, n := a.p, a.n
 	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent.Index()), Name: p.Endpoint.Link().Name}
 	if parent.Own {
 		cl.Via = &parent.H
 	}
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
-		cl.InUse = conflict{links: links, p: p, tag: e.Tag, key: e.Key, parent: parent}.explain
+		cl.InUse = conflict{a: a, tag: e.Tag, key: e.Key, parent: parent}.explain
 	}
-	l, err := netdev.CreateInContainer(n, cl, u)
+	l, err := netdev.CreateInContainer(n, cl, a.u)
 	if err != nil || len(p.Chain) > 0 {
 		return l, err
 	}
@@ -189,8 +204,7 @@ var (
 // namespace it went to, so a VLAN held by a container's own vlan link cannot
 // also be shared by macvlan/ipvlan containers, and the other way round.
 type conflict struct {
-	links  record.Users
-	p      plan.Plan
+	a      *attachment
 	tag    plan.Tag
 	key    string
 	parent netdev.At
@@ -202,9 +216,9 @@ func (c conflict) explain() error {
 		on = l.Attrs().Name
 	}
 	holder := "another container"
-	users, _ := c.links.Of(c.key)
+	users, _ := c.a.users.Of(c.key)
 	for _, id := range users {
-		if id != c.p.Attachment.ID() {
+		if id != c.a.p.Attachment.ID() {
 			holder = "attachment " + id
 			break
 		}

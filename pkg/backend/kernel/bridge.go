@@ -12,7 +12,6 @@ import (
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
 	"github.com/qinq-cni/qinq/pkg/record"
-	"github.com/qinq-cni/qinq/pkg/undo"
 )
 
 // ownNS opens qinq's own network namespace (once per invocation); with make
@@ -37,18 +36,19 @@ func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.Bridge
 // attachBridge reserves the chain and the bridge on its last link under the
 // master's lock, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
-func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, links record.Users, store string, u *undo.Stack) (backend.Attached, error) {
+func (b *Backend) attachBridge(a *attachment, e *plan.BridgeEndpoint) (backend.Attached, error) {
 	own, err := b.ownNS(true)
 	if err != nil {
 		return backend.Attached{}, err
 	}
+	p, n := a.p, a.n
 	n.Own = own
-	u.Push("release the chain", func() error { return b.release(p, n, false) })
-	bridge, err := reserveBridge(n, own, links, store, p, e)
+	a.u.Push("release the chain", func() error { return b.release(p, n, false) })
+	bridge, err := a.reserveBridge(e)
 	if err != nil {
 		return backend.Attached{}, err
 	}
-	l, how, err := createPort(n, own, portOn{e: e, bridge: bridge, spec: bridgeSpec(p, e, store)}, u)
+	l, how, err := a.createPort(portOn{e: e, bridge: bridge, spec: bridgeSpec(p, e, a.store)})
 	if err != nil {
 		return backend.Attached{}, err
 	}
@@ -59,14 +59,15 @@ func (b *Backend) attachBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Na
 // reserveBridge records the attachment as a user of every chain link and
 // finds or makes them; the last one is the bridge's uplink, in qinq's
 // namespace, and the bridge goes with it (one key, one set of users).
-func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Users, store string, p plan.Plan, e *plan.BridgeEndpoint) (netlink.Link, error) {
+func (a *attachment) reserveBridge(e *plan.BridgeEndpoint) (netlink.Link, error) {
+	p, n, own, links := a.p, a.n, a.n.Own, a.users
 	unlock, err := links.Lock(p.Master.Name)
 	if err != nil {
 		return nil, cnierr.Internal("lock the master's state", err)
 	}
 	defer unlock()
 	outer := p.Chain[:len(p.Chain)-1]
-	parent, err := attachChain(n, links, store, p, outer)
+	parent, err := a.attachChain(outer)
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +78,8 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Users, st
 	if err := fault.Point(fault.SharedRef); err != nil {
 		return nil, err
 	}
-	held := conflict{links: links, p: p, tag: j.Tag, key: j.Key, parent: parent}
-	mark := netdev.Mark{Store: store, Reserved: reserved(p), Top: true}
+	held := conflict{a: a, tag: j.Tag, key: j.Key, parent: parent}
+	mark := netdev.Mark{Store: a.store, Reserved: reserved(p), Top: true}
 	joined, err := netdev.EnsureJoined(n, parent, j, mark, held.explain)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func reserveBridge(n *netdev.Namespaces, own *netdev.Own, links record.Users, st
 	if err := fault.Point(fault.SharedLink); err != nil {
 		return nil, err
 	}
-	spec := bridgeSpec(p, e, store)
+	spec := bridgeSpec(p, e, a.store)
 	bridge, err := netdev.EnsureBridge(own, spec)
 	if err != nil {
 		return nil, err
@@ -107,7 +108,8 @@ type portOn struct {
 // createPort creates the veth pair, locks its host end on the bridge to the
 // container end's MAC, then names the container end CNI_IFNAME and sets it
 // up: the pod sends nothing before its port accepts only its own MAC.
-func createPort(n *netdev.Namespaces, own *netdev.Own, on portOn, u *undo.Stack) (netlink.Link, netdev.AntiSpoof, error) {
+func (a *attachment) createPort(on portOn) (netlink.Link, netdev.AntiSpoof, error) {
+	n, own, u := a.n, a.n.Own, a.u
 	e := on.e
 	port := netdev.Port{HostName: e.HostName, TempName: netdev.TempName(), MTU: e.MTU, MAC: e.HardwareAddr()}
 	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, port); err != nil {
@@ -176,6 +178,16 @@ func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []ne
 	return found
 }
 
+// releasing is what release hands releaseBridge: the plan, its namespaces,
+// what the chain's users' records said once this attachment's uses went
+// (outermost first), and whether the pod's port is release's to delete.
+type releasing struct {
+	p     plan.Plan
+	n     *netdev.Namespaces
+	usage []record.Usage
+	port  bool
+}
+
 // releaseBridge is release's part for a bridge plan, under the master's
 // lock, once the chain's uses are released (usage): the attachment's port
 // goes (taking the container end with it); when the chain's last link has
@@ -184,13 +196,14 @@ func resolveBridgeChain(n *netdev.Namespaces, own *netdev.Own, p plan.Plan) []ne
 // outer links to go)
 // (deleting a host link takes the links stacked on it, the one in qinq's
 // namespace too).
-func (b *Backend) releaseBridge(p plan.Plan, e *plan.BridgeEndpoint, n *netdev.Namespaces, usage []record.Usage, port bool) error {
+func (b *Backend) releaseBridge(r releasing, e *plan.BridgeEndpoint) error {
+	p, n, usage := r.p, r.n, r.usage
 	own, err := b.ownNS(false)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	if port && own != nil {
+	if r.port && own != nil {
 		errs = append(errs, netdev.DeleteNamed(own.H, e.HostName, "veth"))
 	}
 	if usage[len(usage)-1] == record.InUse {

@@ -133,7 +133,7 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 	if e, ok := p.Endpoint.(*plan.BridgeEndpoint); ok {
 		// The users' directories stay until the links are gone: a DEL that
 		// failed here and is repeated must still find them unused.
-		if err := b.releaseBridge(p, e, n, usage, endpoint); err != nil {
+		if err := b.releaseBridge(releasing{p: p, n: n, usage: usage, port: endpoint}, e); err != nil {
 			return cnierr.AsCNI("release the chain", errors.Join(append(errs, err)...))
 		}
 		for i, u := range usage {
