@@ -6,7 +6,9 @@ import (
 	"github.com/qinq-cni/qinq/pkg/cnierr"
 )
 
-// ContainerLink is the kind of link the container gets.
+// ContainerLink is the kind of link the container gets: the one type for it
+// in every package (a plan's endpoint, the record's "kind", the policy's
+// containerLinks).
 type ContainerLink string
 
 const (
@@ -27,6 +29,13 @@ const (
 	// and the node's netfilter never sees the tenant's frames. Any number of
 	// containers per (S, C), each with its own MAC, and VMs behind them.
 	LinkBridge ContainerLink = "bridge"
+	// LinkVeth (OVS mode, not a containerLink value): a veth pair whose host
+	// end is an OVS port; with a C-tag, a VLAN link in the container stacks
+	// on the veth's container end.
+	LinkVeth ContainerLink = "veth"
+	// LinkNone (OVS chained mode): no container link of qinq's own; the port
+	// an earlier plugin made is reconfigured.
+	LinkNone ContainerLink = "none"
 )
 
 // linkModes lists, per container link kind, its modes, the default first.

@@ -23,8 +23,9 @@ func Absent(c netlinksafe.Handle, names ...string) error {
 	return nil
 }
 
-// ContainerLink is a link to create in the container.
-type ContainerLink struct {
+// ContainerLinkSpec is the container link (what the pod gets, or the OVS
+// veth's container end) to create in the container.
+type ContainerLinkSpec struct {
 	// Link is the link to create; its name and namespace are set here.
 	Link netlink.Link
 	// Name is its final name in the container (CNI_IFNAME).
@@ -42,7 +43,7 @@ type ContainerLink struct {
 // temporary name, renames it to c.Name there and sets it up. A crash at any
 // point leaves either nothing or a link under a name qinq recognises; the
 // link's deletion goes on u. It returns the link as the container sees it.
-func CreateInContainer(n *Namespaces, c ContainerLink, u *undo.Stack) (netlink.Link, error) {
+func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netlink.Link, error) {
 	attrs := c.Link.Attrs()
 	attrs.Name = TempName()
 	creator := n.Links

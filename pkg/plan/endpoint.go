@@ -6,32 +6,10 @@ import (
 	"github.com/qinq-cni/qinq/pkg/config"
 )
 
-// Kind is the kind of container endpoint.
-type Kind string
-
-const (
-	// KindVLAN: the innermost VLAN link is created in the container.
-	KindVLAN Kind = "vlan"
-	// KindMacvlan and KindIpvlan: a macvlan or ipvlan on the chain's last
-	// link, which stays on the host, shared by every such container.
-	KindMacvlan Kind = "macvlan"
-	KindIpvlan  Kind = "ipvlan"
-	// KindBridge: a veth pair whose host end is a port of a Linux bridge on
-	// the chain's last link; the bridge, that link and the host end live in
-	// qinq's own network namespace.
-	KindBridge Kind = "bridge"
-	// KindVeth: a veth pair whose host end is an OVS port; with a C-tag, a
-	// VLAN link in the container stacks on the veth's container end.
-	KindVeth Kind = "veth"
-	// KindNone: no container link of qinq's own (OVS chained mode: the port
-	// an earlier plugin made is reconfigured).
-	KindNone Kind = "none"
-)
-
 // Endpoint is the container's side of an attachment: one type per kind,
 // each holding only what that kind means.
 type Endpoint interface {
-	Kind() Kind
+	Kind() config.ContainerLink
 	// Link is the link qinq makes as CNI_IFNAME; nil when it makes none.
 	Link() *Iface
 }
@@ -98,12 +76,12 @@ type VethEndpoint struct {
 // NoEndpoint: qinq makes no container link (OVS chained mode).
 type NoEndpoint struct{}
 
-func (*VLANEndpoint) Kind() Kind    { return KindVLAN }
-func (*MacvlanEndpoint) Kind() Kind { return KindMacvlan }
-func (*IpvlanEndpoint) Kind() Kind  { return KindIpvlan }
-func (*VethEndpoint) Kind() Kind    { return KindVeth }
-func (*BridgeEndpoint) Kind() Kind  { return KindBridge }
-func (NoEndpoint) Kind() Kind       { return KindNone }
+func (*VLANEndpoint) Kind() config.ContainerLink    { return config.LinkVLAN }
+func (*MacvlanEndpoint) Kind() config.ContainerLink { return config.LinkMacvlan }
+func (*IpvlanEndpoint) Kind() config.ContainerLink  { return config.LinkIpvlan }
+func (*VethEndpoint) Kind() config.ContainerLink    { return config.LinkVeth }
+func (*BridgeEndpoint) Kind() config.ContainerLink  { return config.LinkBridge }
+func (NoEndpoint) Kind() config.ContainerLink       { return config.LinkNone }
 
 func (e *VLANEndpoint) Link() *Iface    { return &e.Iface }
 func (e *MacvlanEndpoint) Link() *Iface { return &e.Iface }

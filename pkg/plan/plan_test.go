@@ -166,7 +166,7 @@ func TestOVS_StandaloneEndpointIsAVethWithTheCLinkOnItsContainerEnd(t *testing.T
 
 func TestOVS_ChainedHasNoEndpoint(t *testing.T) {
 	st := mustPlan(t, `{"mode":"ovs","sVlan":100}`, 0)
-	if st.Endpoint.Kind() != KindNone || st.Endpoint.Link() != nil || !st.Switch.Chained || st.Switch.Socket == "" {
+	if st.Endpoint.Kind() != config.LinkNone || st.Endpoint.Link() != nil || !st.Switch.Chained || st.Switch.Socket == "" {
 		t.Fatalf("plan %+v", st)
 	}
 }

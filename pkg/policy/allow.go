@@ -20,19 +20,19 @@ type UserNamespaceCheck func() error
 // "noNamespace"), and, for a refusal, code 102 naming the rule. It reads only
 // the caller's own entry: no message names another tenant.
 func (p *Policy) Allow(cniArgs string, c *config.Config, userNS UserNamespaceCheck) (entry string, err error) {
-	ns, named, err := Namespace(cniArgs)
+	k8sNS, named, err := K8sNamespace(cniArgs)
 	if err != nil {
 		return "namespace", err
 	}
 	raw, entry := p.noNamespace, "noNamespace"
 	if named {
-		raw, entry = p.namespaces[ns], "namespaces."+ns
+		raw, entry = p.k8sNamespaces[k8sNS], "namespaces."+k8sNS
 	}
 	if raw == nil {
 		if named {
-			return entry, cnierr.PolicyRefused(entry, "namespace %q has no entry in %s", ns, Path())
+			return entry, cnierr.PolicyRefused(entry, "Kubernetes namespace %q has no entry in %s", k8sNS, Path())
 		}
-		return entry, cnierr.PolicyRefused(entry, "callers that name no %s in CNI_ARGS have no entry in %s", NamespaceKey, Path())
+		return entry, cnierr.PolicyRefused(entry, "callers that name no %s in CNI_ARGS have no entry in %s", K8sNamespaceKey, Path())
 	}
 	g, err := p.entry(entry, raw)
 	if err != nil {

@@ -32,11 +32,11 @@ func Path() string { return filepath.Join(node.Dir(), File) }
 // when a caller needs it (Allow), so an ADD costs one entry, not the file.
 // Check parses every entry.
 type Policy struct {
-	namespaces  map[string]json.RawMessage
-	noNamespace json.RawMessage
+	k8sNamespaces map[string]json.RawMessage
+	noNamespace   json.RawMessage
 }
 
-// grant is what one namespace (or the callers naming none) may use.
+// grant is what one Kubernetes namespace (or the callers naming none) may use.
 type grant struct {
 	masters         map[string]bool
 	sVlans, cVlans  config.AllowList
@@ -114,8 +114,8 @@ func Parse(data []byte) (*Policy, error) {
 
 // Check parses every entry (STATUS, tests): the first error found.
 func (p *Policy) Check() error {
-	for ns := range p.namespaces {
-		if _, err := p.entry("namespaces."+ns, p.namespaces[ns]); err != nil {
+	for k8sNS := range p.k8sNamespaces {
+		if _, err := p.entry("namespaces."+k8sNS, p.k8sNamespaces[k8sNS]); err != nil {
 			return err
 		}
 	}
@@ -144,12 +144,12 @@ func parseTop(data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("version: %s: must be %d", cut(top["version"]), node.Version)
 	}
 	p := &Policy{}
-	if err := json.Unmarshal(top["namespaces"], &p.namespaces); top["namespaces"] != nil && err != nil {
+	if err := json.Unmarshal(top["namespaces"], &p.k8sNamespaces); top["namespaces"] != nil && err != nil {
 		return nil, fmt.Errorf("namespaces: must be an object of entries: %w", err)
 	}
-	for ns := range p.namespaces {
-		if err := ValidNamespace(ns); err != nil {
-			return nil, fmt.Errorf("namespaces: %q: %w", ns, err)
+	for k8sNS := range p.k8sNamespaces {
+		if err := ValidK8sNamespace(k8sNS); err != nil {
+			return nil, fmt.Errorf("namespaces: %q: %w", k8sNS, err)
 		}
 	}
 	if raw := top["noNamespace"]; raw != nil && string(raw) != "null" {

@@ -163,17 +163,17 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestNamespace_RefusesEmptyTwiceAndInvalidNames(t *testing.T) {
 	for args, want := range map[string]string{"": "", "K8S_POD_NAME=x": "", "K8S_POD_NAMESPACE=a-1;X=y": "a-1", "k8s_pod_namespace=a": "",
 		"IgnoreUnknown=1;K8S_POD_NAMESPACE=a;K8S_POD_NAME=p;IgnoreUnknown=1;K8S_POD_NAMESPACE=a": "a"} { // as Multus hands it on
-		if ns, _, err := Namespace(args); err != nil || ns != want {
+		if ns, _, err := K8sNamespace(args); err != nil || ns != want {
 			t.Errorf("%q: %q %v, want %q", args, ns, err, want)
 		}
 	}
 	for _, args := range []string{"K8S_POD_NAMESPACE=", "K8S_POD_NAMESPACE", "K8S_POD_NAMESPACE=a;K8S_POD_NAMESPACE=b", "K8S_POD_NAMESPACE=a;X=1;K8S_POD_NAMESPACE=",
 		"K8S_POD_NAMESPACE=../x", "K8S_POD_NAMESPACE=A", "K8S_POD_NAMESPACE=" + strings.Repeat("a", 64), "K8S_POD_NAMESPACE=tenаnt-a", // Cyrillic а
 		"K8S_POD_NAMESPACE=-a", "K8S_POD_NAMESPACE=a-", "K8S_POD_NAMESPACE=a b", "K8S_POD_NAMESPACE=a\nb", "K8S_POD_NAMESPACE=a.b"} {
-		_, _, err := Namespace(args)
+		_, _, err := K8sNamespace(args)
 		refusedBy(t, err, "namespace")
 	}
-	if _, _, err := Namespace("K8S_POD_NAMESPACE=" + strings.Repeat("a", 63)); err != nil {
+	if _, _, err := K8sNamespace("K8S_POD_NAMESPACE=" + strings.Repeat("a", 63)); err != nil {
 		t.Error(err)
 	}
 }

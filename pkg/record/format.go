@@ -67,13 +67,13 @@ type switchV2 struct {
 // endpointV2: the kind, the container link every kind but none has, and
 // the one object of that kind.
 type endpointV2 struct {
-	Kind    plan.Kind `json:"kind"`
-	Link    *ifaceV2  `json:"link,omitempty"`
-	VLAN    *vlanV2   `json:"vlan,omitempty"`
-	Macvlan *modeV2   `json:"macvlan,omitempty"`
-	Ipvlan  *modeV2   `json:"ipvlan,omitempty"`
-	Veth    *vethV2   `json:"veth,omitempty"`
-	Bridge  *bridgeV2 `json:"bridge,omitempty"`
+	Kind    config.ContainerLink `json:"kind"`
+	Link    *ifaceV2             `json:"link,omitempty"`
+	VLAN    *vlanV2              `json:"vlan,omitempty"`
+	Macvlan *modeV2              `json:"macvlan,omitempty"`
+	Ipvlan  *modeV2              `json:"ipvlan,omitempty"`
+	Veth    *vethV2              `json:"veth,omitempty"`
+	Bridge  *bridgeV2            `json:"bridge,omitempty"`
 }
 
 type ifaceV2 struct {
@@ -203,7 +203,7 @@ func decodeV2(data []byte) (plan.Plan, error) {
 }
 
 func (e endpointV2) endpoint() (plan.Endpoint, error) {
-	if e.Kind == plan.KindNone {
+	if e.Kind == config.LinkNone {
 		return plan.NoEndpoint{}, nil
 	}
 	if e.Link == nil {
@@ -211,20 +211,20 @@ func (e endpointV2) endpoint() (plan.Endpoint, error) {
 	}
 	i := plan.Iface{Name: e.Link.Name, MTU: e.Link.MTU, MAC: e.Link.MAC}
 	switch {
-	case e.Kind == plan.KindVLAN && e.VLAN != nil:
+	case e.Kind == config.LinkVLAN && e.VLAN != nil:
 		t, err := e.VLAN.Tag.tag()
 		return &plan.VLANEndpoint{Iface: i, Tag: t, Key: e.VLAN.Key}, err
-	case e.Kind == plan.KindMacvlan && e.Macvlan != nil:
+	case e.Kind == config.LinkMacvlan && e.Macvlan != nil:
 		return &plan.MacvlanEndpoint{Iface: i, Mode: e.Macvlan.Mode}, nil
-	case e.Kind == plan.KindIpvlan && e.Ipvlan != nil:
+	case e.Kind == config.LinkIpvlan && e.Ipvlan != nil:
 		return &plan.IpvlanEndpoint{Iface: i, Mode: e.Ipvlan.Mode}, nil
-	case e.Kind == plan.KindBridge && e.Bridge != nil:
+	case e.Kind == config.LinkBridge && e.Bridge != nil:
 		b := &plan.BridgeEndpoint{Iface: i, Bridge: e.Bridge.Bridge, HostName: e.Bridge.HostName, Down: e.Bridge.Down}
 		for _, v := range e.Bridge.AllowedCVlans {
 			b.AllowedCVlans = append(b.AllowedCVlans, config.VID(v))
 		}
 		return b, nil
-	case e.Kind == plan.KindVeth && e.Veth != nil:
+	case e.Kind == config.LinkVeth && e.Veth != nil:
 		v := &plan.VethEndpoint{Iface: i, HostName: e.Veth.HostName, PeerName: e.Veth.PeerName, PeerMTU: e.Veth.PeerMTU}
 		if e.Veth.CTag != nil {
 			t, err := e.Veth.CTag.tag()

@@ -148,7 +148,7 @@ func TestRecords_BridgeEndpointsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want.Endpoint.Kind() != plan.KindBridge {
+		if want.Endpoint.Kind() != config.LinkBridge {
 			t.Fatalf("%s planned a %s endpoint", js, want.Endpoint.Kind())
 		}
 		data, err := encode(want)

@@ -88,21 +88,21 @@ func decodeV1(data []byte) (plan.Plan, error) {
 func (f fileV1) endpoint() (plan.Endpoint, error) {
 	e := f.Endpoint
 	i := plan.Iface{Name: e.Name, MTU: e.MTU, MAC: e.MAC}
-	switch plan.Kind(e.Kind) {
-	case plan.KindVLAN:
+	switch config.ContainerLink(e.Kind) {
+	case config.LinkVLAN:
 		return &plan.VLANEndpoint{Iface: i, Tag: e.Tag.tag(), Key: e.Key}, nil
-	case plan.KindMacvlan:
+	case config.LinkMacvlan:
 		return &plan.MacvlanEndpoint{Iface: i, Mode: e.Mode}, nil
-	case plan.KindIpvlan:
+	case config.LinkIpvlan:
 		return &plan.IpvlanEndpoint{Iface: i, Mode: e.Mode}, nil
-	case plan.KindVeth:
+	case config.LinkVeth:
 		v := &plan.VethEndpoint{Iface: i, HostName: e.HostName, PeerName: e.VethName, PeerMTU: e.VethMTU}
 		if e.Tag.VID != 0 {
 			t := e.Tag.tag()
 			v.CTag = &t
 		}
 		return v, nil
-	case plan.KindNone:
+	case config.LinkNone:
 		return plan.NoEndpoint{}, nil
 	}
 	return nil, fmt.Errorf("format 1 endpoint of kind %q", e.Kind)

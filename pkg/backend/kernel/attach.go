@@ -146,7 +146,7 @@ func (a *attachment) reserve() (netdev.At, error) {
 // it carries the filter of reserved 802.1 frames itself.
 func (a *attachment) createEndpoint(parent netdev.At) (netlink.Link, error) {
 	p, n := a.p, a.n
-	cl := netdev.ContainerLink{Link: endpointLink(p.Endpoint, parent.Index()), Name: p.Endpoint.Link().Name}
+	cl := netdev.ContainerLinkSpec{Link: endpointLink(p.Endpoint, parent.Index()), Name: p.Endpoint.Link().Name}
 	if parent.Own {
 		cl.Via = &parent.H
 	}

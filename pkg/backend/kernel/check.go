@@ -7,6 +7,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
 )
@@ -69,7 +70,7 @@ func checkEndpoint(got netlink.Link, e plan.Endpoint) error {
 		}
 	}
 	kind := string(e.Kind())
-	if e.Kind() == plan.KindBridge {
+	if e.Kind() == config.LinkBridge {
 		kind = "veth" // the container end of the pair
 	}
 	if got.Type() != kind {

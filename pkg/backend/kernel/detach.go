@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinq-cni/qinq/pkg/cnierr"
+	"github.com/qinq-cni/qinq/pkg/config"
 	"github.com/qinq-cni/qinq/pkg/fault"
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
@@ -22,7 +23,7 @@ func (b *Backend) Detach(p plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	if p.Endpoint.Kind() == plan.KindBridge {
+	if p.Endpoint.Kind() == config.LinkBridge {
 		// The port is found by its name in qinq's namespace, whatever
 		// became of the container end (gone with its netns, or renamed).
 		return b.release(p, n, b.made(p))

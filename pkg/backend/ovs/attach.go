@@ -96,7 +96,7 @@ func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*curre
 		attrs.HardwareAddr = e.HardwareAddr()
 	}
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.HostName}
-	if _, err := netdev.CreateInContainer(n, netdev.ContainerLink{Link: veth, Name: e.PeerName}, u); err != nil {
+	if _, err := netdev.CreateInContainer(n, netdev.ContainerLinkSpec{Link: veth, Name: e.PeerName}, u); err != nil {
 		return nil, err
 	}
 	host, err := n.Links.LinkByName(e.HostName)
@@ -125,7 +125,7 @@ func stackCLink(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (netl
 	}
 	v := netdev.NewVLAN("", veth.Attrs().Index, *e.CTag, e.MTU)
 	v.HardwareAddr = e.HardwareAddr()
-	return netdev.CreateInContainer(n, netdev.ContainerLink{Link: v, Name: e.Name, Within: true}, u)
+	return netdev.CreateInContainer(n, netdev.ContainerLinkSpec{Link: v, Name: e.Name, Within: true}, u)
 }
 
 // addPort adds the veth's host end to the bridge as a dot1q-tunnel port

@@ -53,7 +53,7 @@ func FuzzVerbInputs(f *testing.F) {
 		if _, err := validAttachments(stdin); err != nil {
 			assertCode(t, err, 7)
 		}
-		if _, _, err := policy.Namespace(cniArgs); err != nil {
+		if _, _, err := policy.K8sNamespace(cniArgs); err != nil {
 			assertCode(t, err, cnierr.CodePolicy)
 		}
 		for _, env := range []string{cniArgs, ""} { // DEL and CHECK; GC and STATUS
