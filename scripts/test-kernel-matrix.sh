@@ -50,7 +50,7 @@ for r in "${runs[@]}"; do
 	echo "kernel matrix: $suite ($kver)"
 	set +e
 	QINQ_VM_SUITE=$suite CGO_ENABLED=0 go test -count=1 -tags kerneltest -v -timeout 30m -exec "$root/scripts/vm/run" \
-		-run "^($tests)\$" ./plugins/main/qinq/ 2>&1 | tee "$log" | grep -E '^(--- |ok|FAIL|panic)'
+		-run "^($tests)\$" ./test/binary/ 2>&1 | tee "$log" | grep -E '^(--- |ok|FAIL|panic)'
 	rc=${PIPESTATUS[0]}
 	set -e
 	passed=$(grep -c '^--- PASS: ' "$log" || true)

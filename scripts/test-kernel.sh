@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 log=$(mktemp /tmp/qinq-kernel.XXXXXX.log)
-pkgs=(./plugins/main/qinq/ ./conformance/ ./test/multus/ ./test/runtime/ ${QINQ_KERNEL_PKGS:-})
+pkgs=(./test/binary/ ./test/binary/conformance/ ./test/callers/multus/ ./test/callers/runtime/ ${QINQ_KERNEL_PKGS:-})
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq"
 # One VM runs a whole package: the plugin's takes minutes under TCG, more on
 # a loaded machine; a hung VM is still killed.

@@ -1,6 +1,6 @@
 // Package testenv is the real-kernel test bed shared by qinq's test packages:
-// the plugin's kernel tests (plugins/main/qinq), the black-box conformance
-// suite (conformance/) and whatever comes next (another link type's tests, an
+// the plugin's kernel tests (test/binary), the black-box conformance
+// suite (test/binary/conformance/) and whatever comes next (another link type's tests, an
 // end-to-end test behind a meta-plugin, a benchmark runner).
 //
 // It runs inside the project's QEMU VM (scripts/vm/run as go test -exec), as

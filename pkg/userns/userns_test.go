@@ -10,7 +10,7 @@ import (
 
 // This process's own network namespace is owned by its own user namespace:
 // not below it. (A netns owned by a user namespace of its own is admitted in
-// the VM: plugins/main/qinq/userns_kernel_test.go.)
+// the VM: test/binary/userns_kernel_test.go.)
 func TestBelow_OwnUserNamespaceIsNotEnough(t *testing.T) {
 	if err := Below("/proc/self/ns/net"); !errors.Is(err, ErrOwnUserNamespace) {
 		t.Fatalf("got %v, want ErrOwnUserNamespace", err)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the real Multus thin plugin (gopkg.in/k8snetworkplumbingwg/multus-cni.v4
 # v4.2.4, cmd/multus) into bin/multus, for the Multus kernel test
-# (test/multus/). v4.2.4 is the newest v4.2 release the Go module proxy serves
+# (test/callers/multus/). v4.2.4 is the newest v4.2 release the Go module proxy serves
 # (v4.2.5 and later are refused by it).
 #
 # Not a tool dependency of our go.mod: it pins its own k8s client, cni and

@@ -4,7 +4,7 @@
 # ovsdb-tool and the schema in /usr/share/openvswitch), with
 # --no-install-recommends. Idempotent: does nothing when it is installed.
 #
-# The daemons are only ever started inside the test VM (plugins/main/qinq
+# The daemons are only ever started inside the test VM (test/binary
 # ovs_kernel_test.go). The host must not run them, so the package's
 # maintainer scripts are told not to start or enable the service: a
 # policy-rc.d that denies every start for the length of the install, and the

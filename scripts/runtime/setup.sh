@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the container-runtime kernel tests (test/runtime) need on the
+# Install what the container-runtime kernel tests (test/callers/runtime) need on the
 # host, whose / is the test VM's read-only lower layer: Debian bookworm's
 # containerd (1.6.20), runc (1.1.5) and podman (4.3.1) with apt (their
 # daemons are never started on the host: scripts/lib/apt-install.sh), crictl
@@ -40,7 +40,7 @@ fi
 
 scripts/build-go-module.sh sigs.k8s.io/cri-tools v1.34.0 ./cmd/crictl "$root/bin/crictl"
 # The reference ptp plugin (go.mod's plugins version): the cluster network
-# Multus delegates eth0 to under containerd (test/multus), which wants an IP.
+# Multus delegates eth0 to under containerd (test/callers/multus), which wants an IP.
 CGO_ENABLED=0 go build -trimpath -o bin/ptp github.com/containernetworking/plugins/plugins/main/ptp
 
 # The pause image: rebuilt when the pause source or the image tool changes.
