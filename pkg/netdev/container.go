@@ -37,6 +37,9 @@ type ContainerLinkSpec struct {
 	// Via is the namespace of its parent when that is not the links' one
 	// (qinq's): the kernel resolves the parent's index in the requester's.
 	Via *netlinksafe.Handle
+	// BeforeUp, if set, finishes the link in the container (its ifindex
+	// there) before it goes up: nothing leaves it unfiltered.
+	BeforeUp func(index int) error
 }
 
 // CreateInContainer creates c.Link directly in the container under a
@@ -73,6 +76,11 @@ func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netli
 	}
 	if err := Retry(func() error { return ctr.LinkSetName(created, c.Name) }); err != nil {
 		return nil, Error("rename the container link to "+c.Name, err)
+	}
+	if c.BeforeUp != nil {
+		if err := c.BeforeUp(created.Attrs().Index); err != nil {
+			return nil, err
+		}
 	}
 	if err := Retry(func() error { return ctr.LinkSetUp(created) }); err != nil {
 		return nil, Error("set "+c.Name+" up", err)

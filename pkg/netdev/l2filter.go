@@ -97,9 +97,33 @@ func addReservedFilter(index int, r Reserved) error {
 	req.AddData(opts)
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	if errors.Is(err, unix.EEXIST) {
-		return nil // an ADD that died after making it: the link is finished now
+		return sameReserved(index, r) // an ADD that died after making it
 	}
 	return err
+}
+
+// sameReserved accepts the filter an ADD that died left on the link index
+// (in the calling thread's namespace) only if it is r: another network's
+// opt-in (or its refusal) is no filter to adopt (code 100).
+func sameReserved(index int, r Reserved) error {
+	l, err := netlink.LinkByIndex(index)
+	if err != nil {
+		return err
+	}
+	h, err := netlinksafe.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	got, found, err := ReservedOf(h, l)
+	switch {
+	case err != nil:
+		return err
+	case !found || got != r:
+		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
+			l.Attrs().Name, got, r)
+	}
+	return nil
 }
 
 // ReservedOf reads which Reserved filter link l (in h's namespace) has;

@@ -153,11 +153,10 @@ func (a *attachment) createEndpoint(parent netdev.At) (netlink.Link, error) {
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
 		cl.InUse = conflict{a: a, tag: e.Tag, key: e.Key, parent: parent}.explain
 	}
-	l, err := netdev.CreateInContainer(n, cl, a.u)
-	if err != nil || len(p.Chain) > 0 {
-		return l, err
+	if len(p.Chain) == 0 {
+		cl.BeforeUp = func(index int) error { return netdev.FilterReserved(n.ContainerNS, index, reserved(p)) }
 	}
-	return l, netdev.FilterReserved(n.ContainerNS, l.Attrs().Index, reserved(p))
+	return netdev.CreateInContainer(n, cl, a.u)
 }
 
 // reserved is the filter of reserved 802.1 frames on the link p's pods
