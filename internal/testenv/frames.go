@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -117,6 +118,19 @@ func checksum(b []byte) uint16 {
 // AF_PACKET socket: the link's driver sees exactly these bytes.
 func SendFrames(t testing.TB, where ns.NetNS, ifName string, frames ...[]byte) {
 	t.Helper()
+	sendFrames(t, where, ifName, false, frames)
+}
+
+// SendFramesFiltered is SendFrames where a filter may drop frames in the
+// sender's call: a filter on a lower link the sending path reaches
+// synchronously (a VLAN link, a macvlan) answers ENOBUFS, taken as sent. It
+// returns how many the kernel dropped that way.
+func SendFramesFiltered(t testing.TB, where ns.NetNS, ifName string, frames ...[]byte) int {
+	t.Helper()
+	return sendFrames(t, where, ifName, true, frames)
+}
+
+func sendFrames(t testing.TB, where ns.NetNS, ifName string, filtered bool, frames [][]byte) (dropped int) {
 	InNS(t, where, func() error {
 		ifi, err := net.InterfaceByName(ifName)
 		if err != nil {
@@ -130,12 +144,17 @@ func SendFrames(t testing.TB, where ns.NetNS, ifName string, frames ...[]byte) {
 		to := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
 		for _, f := range frames {
 			copy(to.Addr[:], f[:6])
-			if err := unix.Sendto(fd, f, 0, to); err != nil {
+			err := unix.Sendto(fd, f, 0, to)
+			switch {
+			case filtered && errors.Is(err, unix.ENOBUFS):
+				dropped++
+			case err != nil:
 				return fmt.Errorf("send a %d-byte frame on %s: %w", len(f), ifName, err)
 			}
 		}
 		return nil
 	})
+	return dropped
 }
 
 // ARPReplies counts the ARP replies among fs whose sender address is spa.

@@ -120,10 +120,16 @@ func sameReserved(index int, r Reserved) error {
 	case err != nil:
 		return err
 	case !found || got != r:
-		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
-			l.Attrs().Name, got, r)
+		return otherReserved(l, got, r)
 	}
 	return nil
+}
+
+// otherReserved is code 100 for a link whose filter is got where this
+// network asks for want.
+func otherReserved(l netlink.Link, got, want Reserved) error {
+	return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
+		l.Attrs().Name, got, want)
 }
 
 // ReservedOf reads which Reserved filter link l (in h's namespace) has;
@@ -187,8 +193,7 @@ func (m Mark) ensureReserved(h netlinksafe.Handle, where ns.NetNS, l netlink.Lin
 	case !found:
 		return FilterReserved(where, l.Attrs().Index, m.Reserved)
 	case m.Top && got != m.Reserved:
-		return cnierr.Conflict("%s: %s, and this network asks that %s: the tunnel-mode networks of one S-VLAN on one master must agree on l2ProtocolTunnel",
-			l.Attrs().Name, got, m.Reserved)
+		return otherReserved(l, got, m.Reserved)
 	}
 	return nil
 }

@@ -99,37 +99,11 @@ func sendReserved(t *testing.T, far *testenv.Node, pod ns.NetNS, ifName string) 
 	return out
 }
 
-// writeFrames writes frames on ifName through an AF_PACKET socket, as
-// testenv.SendFrames does, but takes ENOBUFS as sent: a filter on a lower
-// link the sending path reaches synchronously (a VLAN link, a macvlan)
-// drops the frame in the sender's call, and the kernel says so.
+// writeFrames writes frames on ifName, taking a filter's ENOBUFS as sent
+// (testenv.SendFramesFiltered).
 func writeFrames(t *testing.T, pod ns.NetNS, ifName string, frames [][]byte) {
 	t.Helper()
-	dropped := 0
-	testenv.InNS(t, pod, func() error {
-		ifi, err := net.InterfaceByName(ifName)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return fmt.Errorf("AF_PACKET socket: %w", err)
-		}
-		defer unix.Close(fd)
-		to := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
-		for _, f := range frames {
-			copy(to.Addr[:], f[:6])
-			err := unix.Sendto(fd, f, 0, to)
-			switch {
-			case errors.Is(err, unix.ENOBUFS):
-				dropped++
-			case err != nil:
-				return fmt.Errorf("send a %d-byte frame on %s: %w", len(f), ifName, err)
-			}
-		}
-		return nil
-	})
-	if dropped > 0 {
+	if dropped := testenv.SendFramesFiltered(t, pod, ifName, frames...); dropped > 0 {
 		t.Logf("%d of %d frames dropped in the sender's call (ENOBUFS)", dropped, len(frames))
 	}
 }
