@@ -5,7 +5,8 @@
 #                (test-only: a pod's process attacking the namespaces the kernel gives it ids for)
 #   make test    lint, unit tests and the config fuzzer on the host, then the kernel tests inside a VM
 #                (all of them on Debian 12's 6.1; the end-to-end and attack tests on 5.10 and 6.12:
-#                scripts/test-kernel-matrix.sh), then make bench-quick (the bench still runs; no figure is judged)
+#                scripts/test-kernel-matrix.sh), the tests against a real Kubernetes control plane
+#                (scripts/test-cluster.sh), then make bench-quick (the bench still runs; no figure is judged)
 #   make lint    go vet plus bin/qinq-lint (errptr: no typed-nil errors; nilness; staticcheck SA*)
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
@@ -88,6 +89,7 @@ kernel: build vm-setup
 	scripts/runtime/setup.sh
 	scripts/test-kernel.sh
 	scripts/test-kernel-matrix.sh
+	scripts/test-cluster.sh
 
 test: lint unit fuzz kernel bench-quick
 

@@ -23,9 +23,10 @@ die() { echo "vm: setup: $*" >&2; exit 1; }
 packages=(qemu-system-x86 busybox-static iproute2 tcpdump kmod cpio util-linux coreutils xz-utils zstd grep iptables)
 
 # Kernel modules loaded at boot (their dependencies are added automatically).
+# virtio_net is the NIC QINQ_VM_NET=user gives the VM (scripts/vm/run).
 # 9p/9pnet_virtio/overlay share the host's / read-only with a tmpfs overlay.
 # QINQ_VM_EXTRA_MODULES (space separated) adds more.
-modules=(virtio_pci 9p 9pnet_virtio overlay 8021q veth dummy bridge tun openvswitch macvlan ipvlan
+modules=(virtio_pci virtio_net 9p 9pnet_virtio overlay 8021q veth dummy bridge tun openvswitch macvlan ipvlan
 	br_netfilter iptable_filter iptable_nat xt_nat sch_ingress cls_flower cls_matchall act_gact
 	xt_tcpudp xt_comment xt_multiport xt_addrtype xt_mark xt_MASQUERADE
 	${QINQ_VM_EXTRA_MODULES:-})
