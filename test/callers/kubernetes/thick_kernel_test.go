@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"testing"
 
-	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/containernetworking/plugins/pkg/ns"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -253,7 +253,9 @@ func createPod(t *testing.T, p *tenantPod) *corev1.Pod {
 	if err != nil {
 		t.Fatalf("create pod %s: %v", p.name, err)
 	}
-	t.Cleanup(func() { cluster.kube.CoreV1().Pods("default").Delete(context.Background(), p.name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		cluster.kube.CoreV1().Pods("default").Delete(context.Background(), p.name, metav1.DeleteOptions{})
+	})
 	return created
 }
 
