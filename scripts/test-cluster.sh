@@ -18,11 +18,13 @@ QINQ_MULTUS_DIR=$(GOFLAGS=-mod=mod go mod download -json gopkg.in/k8snetworkplum
 	sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 export QINQ_K8S_DIR=$dir QINQ_MULTUS_DIR QINQ_VM_NET=user
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq" QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-1200}
+# The kubelet, containerd and their pods: 1 GiB is not enough.
+export QINQ_VM_MEM=${QINQ_VM_MEM:-3072}
 export QINQ_VM_BINDS="$root:$dir${QINQ_VM_BINDS:+:$QINQ_VM_BINDS}"
 
 echo "cluster tests: ./test/callers/kubernetes/ (inside the VM; control plane up in ${up} s, build included)"
 set +e
-CGO_ENABLED=0 go test -count=1 -tags kerneltest -v -timeout 25m -exec "$root/scripts/vm/run" ./test/callers/kubernetes/ 2>&1 | tee "$log"
+CGO_ENABLED=0 go test -count=1 -tags kerneltest -v -timeout 25m ${QINQ_CLUSTER_RUN:+-run "$QINQ_CLUSTER_RUN"} -exec "$root/scripts/vm/run" ./test/callers/kubernetes/ 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(grep -c '^--- PASS: ' "$log" || true)

@@ -142,6 +142,9 @@ func (c *Containerd) logTail() string {
 	return strings.Join(lines[max(0, len(lines)-40):], "\n")
 }
 
+// Endpoint is the CRI endpoint a kubelet is given: unix://<socket>.
+func (c *Containerd) Endpoint() string { return "unix://" + c.sock }
+
 // Crictl runs crictl against this containerd: its stdout, or an error
 // with its stderr.
 func (c *Containerd) Crictl(args ...string) (string, error) {

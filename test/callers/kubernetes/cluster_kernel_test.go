@@ -41,7 +41,7 @@ type controlPlane struct {
 func TestMain(m *testing.M) {
 	var err error
 	if env, err = testenv.New(); err == nil {
-		err = env.Preflight("multus-daemon", "multus-shim", "loopback", "static")
+		err = env.Preflight("multus-daemon", "multus-shim", "loopback", "static", "host-local", "crictl")
 	}
 	if err == nil {
 		cluster, err = connect(os.Getenv("QINQ_K8S_DIR"))
