@@ -13,6 +13,21 @@ trap 'scripts/k8s/controlplane.sh down "$dir"' EXIT
 start=$(date +%s)
 scripts/k8s/controlplane.sh up "$dir"
 up=$(($(date +%s) - start))
+# The images the kubelet runs, imported into containerd (no registry): qinq's
+# as `make image` makes it, under the name deploy/'s kustomization gives it;
+# Multus's around the binaries scripts/k8s/build-multus.sh built, where its
+# manifest runs them.
+scripts/k8s/build-multus.sh
+IMAGE_REF=ghcr.io/qinq-cni/qinq:latest scripts/image.sh >&2
+mb=/usr/src/multus-cni/bin
+# multus-daemon looks itself up (user.Current) and must find root.
+passwd=$(mktemp /tmp/qinq-passwd.XXXXXX)
+echo 'root:x:0:0:root:/root:/sbin/nologin' >"$passwd"
+(cd tools/image && CGO_ENABLED=0 go run . -o "$root/bin/multus-image.tar" -ref localhost/multus-cni:v4.2.4-thick \
+	-file "$mb/multus-daemon=$root/bin/multus-daemon" -file "$mb/multus-shim=$root/bin/multus-shim" \
+	-file "$mb/install_multus=$root/bin/install_multus" -file "$mb/passthru=$root/bin/multus-passthru" \
+	-file "/etc/passwd=$passwd" -link /var/run=../run)
+rm -f "$passwd"
 # The Multus module whose manifest the tests apply (the one bin/multus-* come from).
 QINQ_MULTUS_DIR=$(GOFLAGS=-mod=mod go mod download -json gopkg.in/k8snetworkplumbingwg/multus-cni.v4@v4.2.4 |
 	sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')

@@ -14,10 +14,12 @@ import (
 )
 
 // containerdConfig is containerd 1.6's config for the VM: the native
-// snapshotter (overlayfs on the VM's overlay root fails), runc without
-// pivot_root (the VM's root is not a mount of its own: pivot_root gives
-// EINVAL there, containerd #4828), the pause image imported beforehand,
-// and the test's CNI directories.
+// snapshotter (overlayfs on the VM's overlay root fails), the pause image
+// imported beforehand, and the test's CNI directories. runc pivots into the
+// container's root: the VM's PID 1 switches root into a mount of its own
+// (scripts/vm/init). Without pivot_root, runc moves the container's root
+// onto /, and in a container with a Bidirectional volume (Multus's
+// installer), whose / is rshared, that move reaches the node's /.
 const containerdConfig = `version = 2
 root = %q
 state = %q
@@ -32,8 +34,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        NoPivotRoot = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %q
     conf_dir = %q
@@ -139,7 +139,23 @@ func (c *Containerd) stop(cmd *exec.Cmd, logFile *os.File) {
 func (c *Containerd) logTail() string {
 	data, _ := os.ReadFile(filepath.Join(c.dir, "containerd.log"))
 	lines := strings.Split(string(data), "\n")
-	return strings.Join(lines[max(0, len(lines)-40):], "\n")
+	// Its errors first: a busy containerd's last lines are rarely the cause.
+	var errs []string
+	for _, l := range lines {
+		if strings.Contains(l, "level=error") {
+			errs = append(errs, l)
+		}
+	}
+	return "errors:\n" + strings.Join(errs[max(0, len(errs)-20):], "\n") + "\nlast lines:\n" + strings.Join(lines[max(0, len(lines)-40):], "\n")
+}
+
+// Import imports an OCI image archive into the namespace the CRI uses.
+func (c *Containerd) Import(archive string) {
+	c.t.Helper()
+	out, err := exec.Command("ctr", "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", archive).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("ctr images import %s: %v\n%s", archive, err, out)
+	}
 }
 
 // Endpoint is the CRI endpoint a kubelet is given: unix://<socket>.

@@ -71,7 +71,7 @@ echo $! >"$dir/etcd.pid"
 # A loopback advertise address needs --endpoint-reconciler-type=none.
 "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
 	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-	--endpoint-reconciler-type none --service-cluster-ip-range 10.96.0.0/24 \
+	--endpoint-reconciler-type none --service-cluster-ip-range 10.96.0.0/24 --allow-privileged \
 	--tls-cert-file "$dir/apiserver.crt" --tls-private-key-file "$dir/apiserver.key" \
 	--client-ca-file "$dir/ca.crt" --token-auth-file "$dir/tokens.csv" --authorization-mode Node,RBAC \
 	--requestheader-client-ca-file "$dir/ca.crt" --requestheader-allowed-names front-proxy \

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -38,23 +39,66 @@ type Spec struct {
 	// pod instead (registry.k8s.io/pause): this one static binary at /pause,
 	// its entrypoint; Installer and Binaries are unused.
 	Pause string
+	// Files, when set, makes an image of these files alone, path in the
+	// image to file on disk, with no entrypoint (the pod's command names
+	// one): a third party's static binaries where its manifest expects
+	// them (Multus's /usr/src/multus-cni/bin). Nothing else is used.
+	Files map[string]string
+	// Links are symbolic links of such an image, path to target: the
+	// /var/run -> /run a distribution's base image has.
+	Links map[string]string
 }
 
 // file is one entry of the single layer.
 type file struct {
 	name string // in the image, no leading slash
-	src  string // on disk; "" for a directory
+	src  string // on disk; "" for a directory or a link
+	link string // the target of a symbolic link
 }
 
 func (s Spec) files() []file {
 	if s.Pause != "" {
-		return []file{{"pause", s.Pause}}
+		return []file{{name: "pause", src: s.Pause}}
 	}
-	fs := []file{{"opt/", ""}, {"opt/qinq/", ""}, {binDir + "/", ""}, {"usr/", ""}, {"usr/local/", ""}, {"usr/local/bin/", ""}}
+	if len(s.Files) > 0 {
+		return s.listed()
+	}
+	fs := []file{{name: "opt/"}, {name: "opt/qinq/"}, {name: binDir + "/"}, {name: "usr/"}, {name: "usr/local/"}, {name: "usr/local/bin/"}}
 	for _, b := range s.Binaries {
-		fs = append(fs, file{path.Join(binDir, filepath.Base(b)), b})
+		fs = append(fs, file{name: path.Join(binDir, filepath.Base(b)), src: b})
 	}
-	return append(fs, file{installer, s.Installer})
+	return append(fs, file{name: installer, src: s.Installer})
+}
+
+// listed is s.Files with their directories, in name order.
+func (s Spec) listed() []file {
+	seen := map[string]bool{}
+	var out []file
+	for _, dst := range append(sortedKeys(s.Files), sortedKeys(s.Links)...) {
+		dst = strings.TrimPrefix(dst, "/")
+		for d := path.Dir(dst); d != "."; d = path.Dir(d) {
+			seen[d+"/"] = true
+		}
+	}
+	for _, d := range sortedKeys(seen) {
+		out = append(out, file{name: d})
+	}
+	for _, dst := range sortedKeys(s.Links) {
+		out = append(out, file{name: strings.TrimPrefix(dst, "/"), link: s.Links[dst]})
+	}
+	for _, dst := range sortedKeys(s.Files) {
+		out = append(out, file{name: strings.TrimPrefix(dst, "/"), src: s.Files[dst]})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // layerTar is the layer's uncompressed tar: root-owned, 0755, fixed times.
@@ -64,6 +108,9 @@ func (s Spec) layerTar() ([]byte, error) {
 	for _, f := range s.files() {
 		h := &tar.Header{Name: f.name, Mode: 0o755, ModTime: s.Created, Format: tar.FormatPAX, Typeflag: tar.TypeDir}
 		var data []byte
+		if f.link != "" {
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.link, 0o777
+		}
 		if f.src != "" {
 			var err error
 			if data, err = os.ReadFile(f.src); err != nil {
@@ -114,6 +161,9 @@ func (s Spec) Image() (v1.Image, error) {
 	if s.Pause != "" {
 		// As upstream's pause image: nobody, no labels.
 		cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User, cf.Config.Labels = []string{"/pause"}, nil, "65535:65535", nil
+	}
+	if len(s.Files) > 0 {
+		cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.Labels = nil, nil, nil
 	}
 	return mutate.ConfigFile(img, cf)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +283,35 @@ func TestPauseArchive(t *testing.T) {
 	files, _ := readLayer(t, a.decode(t, m.Layers[0], nil))
 	if f, ok := files["pause"]; len(files) != 1 || !ok || f.mode != 0o755 || string(f.data) != "\x7fELF fake pause" {
 		t.Errorf("layer %v, want only /pause, 0755, the binary's bytes", files)
+	}
+}
+
+// An image of listed files: each at its path, its directories before it,
+// no entrypoint.
+func TestFilesImage(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "daemon")
+	if err := os.WriteFile(src, []byte("#!/bin/true\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := Spec{Files: map[string]string{"/usr/src/multus-cni/bin/multus-daemon": src}, Links: map[string]string{"/var/run": "../run"},
+		Ref: "localhost/x:1", Created: time.Unix(0, 0)}
+	var names []string
+	for _, f := range s.files() {
+		names = append(names, f.name)
+	}
+	want := []string{"usr/", "usr/src/", "usr/src/multus-cni/", "usr/src/multus-cni/bin/", "var/", "var/run", "usr/src/multus-cni/bin/multus-daemon"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("layer entries %v, want %v", names, want)
+	}
+	img, err := s.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Config.Entrypoint != nil || cf.Config.Cmd != nil {
+		t.Fatalf("entrypoint %v, cmd %v; want none", cf.Config.Entrypoint, cf.Config.Cmd)
 	}
 }

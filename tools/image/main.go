@@ -8,12 +8,20 @@
 // (the runtime tests import it, so no registry is needed):
 //
 //	go run . -pause -o bin/pause-image.tar -ref registry.k8s.io/pause:3.6 bin/pause
+//
+// With -file it builds an image of those files alone, no entrypoint (the
+// cluster tests' Multus image around the binaries built from the module proxy):
+//
+//	go run . -o bin/multus-image.tar -ref localhost/multus-cni:v4.2.4-thick \
+//	    -file /usr/src/multus-cni/bin/multus-daemon=bin/multus-daemon ...
 package main
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,7 +31,30 @@ func main() {
 	ref := flag.String("ref", "ghcr.io/qinq-cni/qinq:dev", "the image name the archive carries")
 	version := flag.String("version", "dev", "the org.opencontainers.image.version label")
 	pause := flag.Bool("pause", false, "build the sandbox (pause) image around the one binary named instead")
+	files := map[string]string{}
+	flag.Func("file", "PATH=SRC: an image of such files alone, no entrypoint (repeatable)", func(v string) error {
+		dst, src, ok := strings.Cut(v, "=")
+		if !ok || dst == "" || src == "" {
+			return errors.New("want PATH=SRC")
+		}
+		files[dst] = src
+		return nil
+	})
+	links := map[string]string{}
+	flag.Func("link", "PATH=TARGET: a symbolic link of such an image (repeatable)", func(v string) error {
+		dst, target, ok := strings.Cut(v, "=")
+		if !ok || dst == "" || target == "" {
+			return errors.New("want PATH=TARGET")
+		}
+		links[dst] = target
+		return nil
+	})
 	flag.Parse()
+	if len(files) > 0 {
+		spec := Spec{Files: files, Links: links, Ref: *ref, Version: *version, Created: created()}
+		check(spec.WriteArchive(*out), "writing "+*out)
+		return
+	}
 	if *pause {
 		if flag.NArg() != 1 {
 			check(os.ErrInvalid, "name the one pause binary")

@@ -37,6 +37,7 @@ imageGCHighThresholdPercent: 100
 resolvConf: ""
 registerNode: true
 nodeStatusUpdateFrequency: 4s
+syncFrequency: 5s
 `
 
 // kubeletKubeconfig: the node's identity, system:node:qinq-vm (the Node

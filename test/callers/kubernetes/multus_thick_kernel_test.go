@@ -64,6 +64,7 @@ var resources = map[string]schema.GroupVersionResource{
 	"ClusterRoleBinding":       {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
 	"ServiceAccount":           {Version: "v1", Resource: "serviceaccounts"},
 	"ConfigMap":                {Version: "v1", Resource: "configmaps"},
+	"DaemonSet":                {Group: "apps", Version: "v1", Resource: "daemonsets"},
 }
 
 // applyMultus creates the manifest's objects, all but the DaemonSet (there

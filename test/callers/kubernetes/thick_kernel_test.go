@@ -29,25 +29,30 @@ import (
 // tenantPod is one pod of deploy/networks/pod-per-pod-vlan.yaml's kind: its
 // own VLANs (S 150, C 12), MAC and address on the tenants network.
 type tenantPod struct {
-	name, mac, ip string
-	api           *corev1.Pod
-	ctr           *testenv.Container
+	name, namespace, mac, ip string
+	api                      *corev1.Pod
+	ctr                      *testenv.Container
 }
 
 // Control: the same node, daemon and NAD with the release before qinq bound
 // its namespace in the node's mount namespace (bin/qinq-fe54dd9, make
 // build): it binds it in the daemon's container, where the node never sees
-// it, and refuses the pod with 50: the test below bites. It runs first (Go
-// runs a file's tests in order): a namespace a later pod bound on the node
-// would be found and used.
+// it, and refuses the pod with 50: the test below bites.
 func TestMultusThick_ControlTheReleaseBeforeRefusesTheDefaultLink(t *testing.T) {
 	host, far := env.HostNode(t), env.NewNode(t)
 	testenv.Veth(t, host, "eth1", far, "eth1", 1500)
 	t.Cleanup(func() { testenv.DelLink("eth1") })
 	ds, daemonConfig := applyMultus(t)
+	// A node that ran no bridge pod since it booted: an empty namespace an
+	// earlier test left bound is unbound first.
 	nsPath := qinqNSPath(t)
-	if got := nodeMounts(t, nsPath); got != 0 {
-		t.Fatalf("qinq's namespace is already bound on the node (%d mounts at %s): the control must run on a node without it", got, nsPath)
+	if nodeMounts(t, nsPath) != 0 {
+		if left := qinqNSLinks(t, nsPath); len(left) != 0 {
+			t.Fatalf("qinq's namespace on the node still holds %v: the control needs a node without it", left)
+		}
+		if err := syscall.Unmount(nsPath, syscall.MNT_DETACH); err != nil {
+			t.Fatal(err)
+		}
 	}
 	installNode(t, filepath.Join(env.Root, "bin", "qinq-fe54dd9"))
 	createTenantsNAD(t)
@@ -310,7 +315,11 @@ func assertPod(t *testing.T, p *tenantPod, peer *testenv.Container, far *testenv
 // naming net1 with the pod's MAC.
 func assertNetworkStatus(t *testing.T, p *tenantPod) {
 	t.Helper()
-	pod, err := cluster.kube.CoreV1().Pods("default").Get(context.Background(), p.name, metav1.GetOptions{})
+	ns := p.namespace
+	if ns == "" {
+		ns = "default"
+	}
+	pod, err := cluster.kube.CoreV1().Pods(ns).Get(context.Background(), p.name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +329,7 @@ func assertNetworkStatus(t *testing.T, p *tenantPod) {
 		t.Fatalf("%s: network-status %q: %v", p.name, raw, err)
 	}
 	for _, s := range statuses {
-		if s.Interface == "net1" && s.Name == "default/tenants" && s.Mac == p.mac && slices.Contains(s.IPs, p.ip) {
+		if s.Interface == "net1" && s.Name == ns+"/tenants" && s.Mac == p.mac && slices.Contains(s.IPs, p.ip) {
 			return
 		}
 	}

@@ -1,0 +1,368 @@
+//go:build kerneltest
+
+package kubernetes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/qinq-cni/qinq/internal/manifests"
+	"github.com/qinq-cni/qinq/internal/testenv"
+)
+
+const multusImage = "localhost/multus-cni:v4.2.4-thick" // scripts/test-cluster.sh builds it
+
+// TestKubernetes_MultusAndQinqFromTheirManifests: the node runs what a user
+// installs. Multus thick from its own multus-daemonset-thick.yml (only its
+// image changed, to the one built here), qinq from `kubectl apply -k
+// deploy/` (rendered by kustomize's library, created through client-go)
+// with the image `make image` made: the kubelet runs both DaemonSets; the
+// installer, under its own security context, writes qinq and qinq-ovs into
+// the node's /opt/cni/bin and the policy into /etc/cni/qinq; a change of the
+// policy's ConfigMap reaches the node. Then pods through the kubelet,
+// containerd, Multus and qinq: one in the namespace the changed policy
+// grants is Running with net1 on the wire and Multus's network-status; one
+// in a namespace the policy does not name and one in deploy/'s tenant-a
+// without a user namespace stay in ContainerCreating with qinq's 102 in
+// their FailedCreatePodSandBox events.
+func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
+	ctx := context.Background()
+	host, far := env.HostNode(t), env.NewNode(t)
+	testenv.Veth(t, host, "eth1", far, "eth1", 1500)
+	t.Cleanup(func() { testenv.DelLink("eth1") })
+	peer := testenv.NewContainer(t)
+	peerConf := testenv.QinQ("1.1.0", "peer").OnMaster("eth1", 150, 12).WithStaticIP("10.150.12.9/24")
+	far.Add(peerConf, peer, "net1")
+	t.Cleanup(func() { far.Del(peerConf, peer, "net1") })
+
+	// The node as a cluster's install leaves it: the runtime's CNI
+	// directories are /opt/cni/bin and /etc/cni/net.d, where both
+	// manifests write, and the cluster network (ptp, host-local) is there.
+	clusterIPAM := t.TempDir()
+	for _, d := range []string{"/opt/cni/bin", "/etc/cni/net.d", "/var/lib/cni/multus"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"ptp", "host-local", "loopback", "static"} {
+		copyFile(t, env.Tool(name), filepath.Join("/opt/cni/bin", name))
+	}
+	clusterNet := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "cluster", "plugins": [{"type": "ptp",
+	  "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": "10.99.0.0/24"}]]}}]}`, clusterIPAM)
+	if err := os.WriteFile("/etc/cni/net.d/10-cluster.conflist", []byte(clusterNet), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, f := range []string{"/etc/cni/net.d/10-cluster.conflist", "/etc/cni/net.d/00-multus.conf", "/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim"} {
+			os.Remove(f)
+		}
+	})
+	serviceDNAT(t)
+	if _, err := os.Stat("/etc/cni/qinq"); err == nil {
+		t.Fatal("/etc/cni/qinq exists before qinq's installer ran: the node is not fresh")
+	}
+	ctrd := startKubelet(t, "/opt/cni/bin", "/etc/cni/net.d")
+	// Before the kubelet stops: every pod goes (the installer would write the
+	// policy again), then what the installers put on the node, which the
+	// other tests' nodes have not.
+	t.Cleanup(func() {
+		if _, err := ctrd.Crictl("rmp", "--all", "--force"); err != nil {
+			t.Errorf("remove the node's pods: %v", err)
+		}
+		// A /etc/cni/qinq without policy.json refuses every ADD.
+		os.RemoveAll("/etc/cni/qinq")
+	})
+	ctrd.Import(filepath.Join(env.Root, "bin", "qinq-image.tar"))
+	ctrd.Import(filepath.Join(env.Root, "bin", "multus-image.tar"))
+
+	// Multus thick, its manifest whole, the image swapped.
+	ds, _ := applyMultus(t)
+	for _, cs := range [][]corev1.Container{ds.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.InitContainers} {
+		for i := range cs {
+			cs[i].Image = multusImage
+		}
+	}
+	if _, err := cluster.kube.AppsV1().DaemonSets("kube-system").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Multus's DaemonSet: %v", err)
+	}
+	t.Cleanup(func() {
+		cluster.kube.AppsV1().DaemonSets("kube-system").Delete(context.Background(), ds.Name, metav1.DeleteOptions{})
+	})
+	// qinq: kubectl apply -k deploy/.
+	for _, u := range render(t, filepath.Join(env.Root, "deploy")) {
+		create(t, u)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the DaemonSets' container logs:\n%s", podLogs(t, "kube-system"))
+		}
+	})
+	waitDaemonSet(t, ds.Name)
+	waitDaemonSet(t, "qinq-install")
+	for _, f := range []string{"/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim", "/etc/cni/qinq/policy.json", "/etc/cni/qinq/node.json", "/etc/cni/net.d/00-multus.conf"} {
+		waitFor(t, time.Minute, f+" on the node", func() error { _, err := os.Stat(f); return err })
+	}
+	if err := exec.Command("cmp", "/opt/cni/bin/qinq", env.Plugin).Run(); err != nil {
+		t.Errorf("the installer's /opt/cni/bin/qinq is not bin/qinq: %v", err)
+	}
+
+	// The policy's ConfigMap changes: a namespace of the default link.
+	grantTenantC(t)
+	waitFor(t, 3*time.Minute, "the changed policy on the node", func() error {
+		b, err := os.ReadFile("/etc/cni/qinq/policy.json")
+		if err == nil && !bytes.Contains(b, []byte(`"tenant-c"`)) {
+			err = errors.New("policy.json has no tenant-c yet")
+		}
+		return err
+	})
+
+	running := tenantPodIn(t, "tenant-c", "tenant-c-pod", false)
+	waitFor(t, 3*time.Minute, "tenant-c-pod Running", func() error {
+		p, err := cluster.kube.CoreV1().Pods("tenant-c").Get(ctx, running.Name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase != corev1.PodRunning {
+			err = fmt.Errorf("phase %s: %s", p.Status.Phase, events(t, "tenant-c", running.Name))
+		}
+		return err
+	})
+	id := ctrd.Must("pods", "--name", running.Name, "-q")
+	ctr := testenv.RuntimeContainer(t, id, ctrd.Inspect(id).NetNS())
+	stop := far.Capture("eth1")
+	if err := testenv.Echo(t, ctr, peer, "10.150.12.9", 1400); err != nil {
+		t.Fatalf("tenant-c-pod net1 -> the far node: %v", err)
+	}
+	testenv.AssertTags(t, testenv.IPv4Frames(stop()), testenv.Tag8021AD(150), testenv.Tag8021Q(12))
+	ctr.NS.Close()
+	assertNetworkStatus(t, &tenantPod{name: running.Name, namespace: "tenant-c", mac: "02:00:5e:96:0c:0c", ip: "10.150.12.12"})
+
+	// Refused by the policy: the pod stays, its sandbox never gets a network.
+	refused := []struct{ ns, why string }{
+		{"tenant-x", `"tenant-x" has no entry`},                     // the policy does not name it
+		{"tenant-a", "policy: namespaces.tenant-a.userNamespace: "}, // deploy/'s tenant-a requires a user namespace
+	}
+	for _, c := range refused {
+		p := tenantPodIn(t, c.ns, c.ns+"-pod", false)
+		waitFor(t, 3*time.Minute, c.ns+"-pod's FailedCreatePodSandBox with qinq's 102", func() error {
+			ev := events(t, c.ns, p.Name)
+			if !strings.Contains(ev, "FailedCreatePodSandBox") || !strings.Contains(ev, c.why) {
+				return fmt.Errorf("events: %s", ev)
+			}
+			i := strings.Index(ev, c.why)
+			t.Logf("%s-pod: FailedCreatePodSandBox: …%s", c.ns, ev[i:min(len(ev), i+200)])
+			return nil
+		})
+		if p, _ := cluster.kube.CoreV1().Pods(c.ns).Get(ctx, p.Name, metav1.GetOptions{}); p.Status.Phase != corev1.PodPending {
+			t.Errorf("%s-pod is %s, want Pending (ContainerCreating)", c.ns, p.Status.Phase)
+		}
+	}
+
+	// kubectl delete namespace: nothing of qinq's is left on the node.
+	for _, ns := range []string{"tenant-c", "tenant-x", "tenant-a"} {
+		if err := cluster.kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A namespace is gone once the kubelet has stopped its pods' sandboxes
+	// (CNI DEL) and deleted them.
+	waitFor(t, 4*time.Minute, "the three namespaces to be gone", func() error {
+		for _, ns := range []string{"tenant-c", "tenant-x", "tenant-a"} {
+			if _, err := cluster.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("namespace %s: %v", ns, err)
+			}
+		}
+		return nil
+	})
+	if left := qinqNSLinks(t, qinqNSPath(t)); len(left) != 0 {
+		t.Errorf("the namespaces' deletion left %v in qinq's namespace", left)
+	}
+	if recs, _ := filepath.Glob(filepath.Join(filepath.Dir(qinqNSPath(t)), "attachments", "*", "*")); len(recs) != 0 {
+		t.Errorf("the namespaces' deletion left qinq's records %v", recs)
+	}
+	if vlans := testenv.VLANs(t, host.NS); len(vlans) != 0 {
+		t.Errorf("the namespaces' deletion left VLAN links on the node: %v", vlans)
+	}
+}
+
+// serviceDNAT makes the kubernetes Service (10.96.0.1:443) reach the API
+// server on the host from the node: what kube-proxy would do for a pod in
+// the node's network namespace (Multus's daemon, hostNetwork).
+func serviceDNAT(t *testing.T) {
+	t.Helper()
+	port := cluster.server[strings.LastIndex(cluster.server, ":")+1:]
+	rule := []string{"OUTPUT", "-d", "10.96.0.1/32", "-p", "tcp", "--dport", "443", "-j", "DNAT", "--to-destination", "10.0.2.2:" + port}
+	if out, err := exec.Command("/usr/sbin/iptables-legacy", append([]string{"-t", "nat", "-A"}, rule...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("/usr/sbin/iptables-legacy", append([]string{"-t", "nat", "-D"}, rule...)...).Run()
+	})
+}
+
+// render is `kubectl apply -k dir` up to the API: kustomize's library.
+func render(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	y, err := manifests.Render(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(y), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Object) > 0 {
+			out = append(out, &u)
+		}
+	}
+}
+
+// create creates u where its kind goes, deleting it when the test ends.
+func create(t *testing.T, u *unstructured.Unstructured) {
+	t.Helper()
+	gvr, ok := resources[u.GetKind()]
+	if !ok {
+		t.Fatalf("deploy/ has a %s: the test does not know where it goes", u.GetKind())
+	}
+	r := cluster.dyn.Resource(gvr).Namespace(u.GetNamespace())
+	if _, err := r.Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+	t.Cleanup(func() { r.Delete(context.Background(), u.GetName(), metav1.DeleteOptions{}) })
+}
+
+// waitDaemonSet waits for the DaemonSet's pod on the node to be ready.
+func waitDaemonSet(t *testing.T, name string) {
+	t.Helper()
+	start := time.Now()
+	waitFor(t, 4*time.Minute, "DaemonSet "+name+" ready on the node", func() error {
+		ds, err := cluster.kube.AppsV1().DaemonSets("kube-system").Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil && ds.Status.NumberReady != 1 {
+			pods, _ := cluster.kube.CoreV1().Pods("kube-system").List(context.Background(), metav1.ListOptions{})
+			var st []string
+			for _, p := range pods.Items {
+				st = append(st, p.Name+": "+string(p.Status.Phase)+" "+events(t, "kube-system", p.Name))
+			}
+			err = fmt.Errorf("%d ready; pods: %s", ds.Status.NumberReady, strings.Join(st, "; "))
+		}
+		return err
+	})
+	t.Logf("DaemonSet %s ready in %.1f s", name, time.Since(start).Seconds())
+}
+
+// grantTenantC adds tenant-c to deploy/'s policy ConfigMap: VLANs of the
+// tenants NAD, the default container link, no user namespace required.
+func grantTenantC(t *testing.T) {
+	t.Helper()
+	cms := cluster.kube.CoreV1().ConfigMaps("kube-system")
+	cm, err := cms.Get(context.Background(), "qinq-policy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy map[string]any
+	if err := json.Unmarshal([]byte(cm.Data["policy.json"]), &policy); err != nil {
+		t.Fatal(err)
+	}
+	policy["namespaces"].(map[string]any)["tenant-c"] = map[string]any{
+		"masters": []string{"eth1"}, "sVlans": []string{"100-199"}, "cVlans": []string{"10-20"},
+		"containerLinks": []string{"bridge"}, "mac": true,
+	}
+	b, _ := json.MarshalIndent(policy, "", "  ")
+	cm.Data["policy.json"] = string(b)
+	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tenantPodIn makes namespace ns with deploy/'s tenants NAD and a pod of
+// pod-per-pod-vlan.yaml's kind (S 150, C 12, its own MAC and address),
+// running the pause image.
+func tenantPodIn(t *testing.T, ns, name string, hostUsersFalse bool) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cluster.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	var nad nadv1.NetworkAttachmentDefinition
+	readYAML(t, "deploy/networks/per-pod.yaml", &nad)
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&nad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetAPIVersion("k8s.cni.cncf.io/v1")
+	u.SetKind("NetworkAttachmentDefinition")
+	u.SetNamespace(ns)
+	nads := cluster.dyn.Resource(nadv1.SchemeGroupVersion.WithResource("network-attachment-definitions")).Namespace(ns)
+	if _, err := nads.Create(ctx, u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	readYAML(t, "deploy/networks/pod-per-pod-vlan.yaml", &pod)
+	pod.Name, pod.Namespace = name, ns
+	pod.Annotations["k8s.v1.cni.cncf.io/networks"] = `[{"name": "tenants", "interface": "net1",
+	  "cni-args": {"sVlan": 150, "cVlans": [12]}, "mac": "02:00:5e:96:0c:0c", "ips": ["10.150.12.12/24"]}]`
+	// containerd 1.6 has no user namespaces for pods: hostUsers stays the default.
+	pod.Spec.HostUsers = nil
+	if hostUsersFalse {
+		no := false
+		pod.Spec.HostUsers = &no
+	}
+	pod.Spec.Containers[0].Image, pod.Spec.Containers[0].Command = "registry.k8s.io/pause:3.6", nil
+	pod.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+	created, err := cluster.kube.CoreV1().Pods(ns).Create(ctx, &pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod %s/%s: %v", ns, name, err)
+	}
+	return created
+}
+
+// events are the events of a pod, "Reason: message" each.
+func events(t *testing.T, ns, pod string) string {
+	t.Helper()
+	list, err := cluster.kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, e := range list.Items {
+		out = append(out, e.Reason+": "+e.Message)
+	}
+	return strings.Join(out, " | ")
+}
+
+// podLogs is the tail of every container log the kubelet wrote for pods of
+// namespace ns (/var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log).
+func podLogs(t *testing.T, ns string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join("/var/log/pods", ns+"_*", "*", "*.log"))
+	var out strings.Builder
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		fmt.Fprintf(&out, "--- %s\n%s\n", f, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+	}
+	return out.String()
+}
