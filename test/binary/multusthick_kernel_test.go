@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
@@ -35,20 +34,6 @@ exec chroot /mnt/hostroot "$0"' ` + env.Plugin + "\n"
 	return testenv.Binary(path)
 }
 
-// nodeMounts counts the mounts PID 1 (the node's init) has at path.
-func nodeMounts(t *testing.T, path string) int {
-	data, err := os.ReadFile("/proc/1/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
-			n++
-		}
-	}
-	return n
-}
 
 // Under Multus thick's own manifest qinq runs chrooted into the node's / in
 // the daemon's mount namespace: qinq binds its namespace in PID 1's mount
@@ -68,7 +53,7 @@ func TestBridge_MultusThickChrootedCallerBindsQinqsNamespaceOnTheNode(t *testing
 	pods := []*testenv.Container{testenv.NewContainer(t), testenv.NewContainer(t)}
 	first := p.a.Add(conf(0), pods[0], "net1", thick)
 	p.a.Add(conf(1), pods[1], "net1", thick)
-	if got := nodeMounts(t, nsPath); got != 1 {
+	if got := testenv.NodeMounts(t, nsPath); got != 1 {
 		t.Fatalf("the node's init has %d mounts at %s, want 1 (qinq's namespace bound on the node)", got, nsPath)
 	}
 	for i, c := range pods { // every caller's mount namespace is gone by now
@@ -88,7 +73,7 @@ func TestBridge_MultusThickChrootedCallerBindsQinqsNamespaceOnTheNode(t *testing
 	if left := testenv.VLANs(t, p.a.NS); len(left) != 0 {
 		t.Fatalf("DEL left VLAN links on the node: %v", left)
 	}
-	if got := nodeMounts(t, nsPath); got != 1 {
+	if got := testenv.NodeMounts(t, nsPath); got != 1 {
 		t.Fatalf("after the DELs the node's init has %d mounts at %s, want 1 (no leak)", got, nsPath)
 	}
 }
@@ -103,7 +88,7 @@ func TestBridge_MultusThickCallerWithoutPropagationIsRefused(t *testing.T) {
 	pod := testenv.NewContainer(t)
 	_, err := p.a.Invoke("ADD", conf, pod, "net1", thickCaller(t, "rprivate"))
 	testenv.WantCNIError(t, err, 50, "HostToContainer", "node's mount namespace")
-	if got := nodeMounts(t, nsPath); got != 0 {
+	if got := testenv.NodeMounts(t, nsPath); got != 0 {
 		t.Fatalf("the refused ADD left %d mounts at %s on the node", got, nsPath)
 	}
 	if links := containerLinks(t, pod); len(links) != 0 {

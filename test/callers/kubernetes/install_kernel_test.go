@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,8 +20,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/qinq-cni/qinq/internal/manifests"
@@ -46,13 +43,8 @@ const multusImage = "localhost/multus-cni:v4.2.4-thick" // scripts/test-cluster.
 // their FailedCreatePodSandBox events.
 func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	ctx := context.Background()
-	host, far := env.HostNode(t), env.NewNode(t)
-	testenv.Veth(t, host, "eth1", far, "eth1", 1500)
-	t.Cleanup(func() { testenv.DelLink("eth1") })
-	peer := testenv.NewContainer(t)
-	peerConf := testenv.QinQ("1.1.0", "peer").OnMaster("eth1", 150, 12).WithStaticIP("10.150.12.9/24")
-	far.Add(peerConf, peer, "net1")
-	t.Cleanup(func() { far.Del(peerConf, peer, "net1") })
+	host, far := wired(t)
+	peer := farPeer(t, far, 150, 12, "10.150.12.9/24")
 
 	// The node as a cluster's install leaves it: the runtime's CNI
 	// directories are /opt/cni/bin and /etc/cni/net.d, where both
@@ -223,19 +215,7 @@ func render(t *testing.T, dir string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(y), 4096)
-	var out []*unstructured.Unstructured
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			out = append(out, &u)
-		}
-	}
+	return objects(t, "kustomize build "+dir, y)
 }
 
 // create creates u where its kind goes, deleting it when the test ends.
@@ -307,18 +287,7 @@ func tenantPodIn(t *testing.T, ns, name string, hostUsersFalse bool) *corev1.Pod
 	t.Cleanup(func() { cluster.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	var nad nadv1.NetworkAttachmentDefinition
 	readYAML(t, "deploy/networks/per-pod.yaml", &nad)
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&nad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{Object: obj}
-	u.SetAPIVersion("k8s.cni.cncf.io/v1")
-	u.SetKind("NetworkAttachmentDefinition")
-	u.SetNamespace(ns)
-	nads := cluster.dyn.Resource(nadv1.SchemeGroupVersion.WithResource("network-attachment-definitions")).Namespace(ns)
-	if _, err := nads.Create(ctx, u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	createNAD(t, ns, &nad)
 	var pod corev1.Pod
 	readYAML(t, "deploy/networks/pod-per-pod-vlan.yaml", &pod)
 	pod.Name, pod.Namespace = name, ns

@@ -136,13 +136,8 @@ func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
 // IPAM allocation; qinq logs the verbs the kubelet's runtime sent.
 func TestKubelet_PodOnQinqRunsAndIsDeletedCleanly(t *testing.T) {
 	ctx := context.Background()
-	host, far := env.HostNode(t), env.NewNode(t)
-	testenv.Veth(t, host, "eth1", far, "eth1", 1500)
-	t.Cleanup(func() { testenv.DelLink("eth1") })
-	peer := testenv.NewContainer(t)
-	peerConf := testenv.QinQ("1.1.0", "peer").OnMaster("eth1", 170, 17).WithStaticIP("10.170.17.200/24")
-	far.Add(peerConf, peer, "net1")
-	t.Cleanup(func() { far.Del(peerConf, peer, "net1") })
+	_, far := wired(t)
+	peer := farPeer(t, far, 170, 17, "10.170.17.200/24")
 
 	if err := os.MkdirAll("/var/log/qinq", 0o755); err != nil {
 		t.Fatal(err)
@@ -209,7 +204,7 @@ func TestKubelet_PodOnQinqRunsAndIsDeletedCleanly(t *testing.T) {
 	if left := qinqNSLinks(t, qinqNSPath(t)); len(left) != 0 {
 		t.Errorf("deleting the pod left %v in qinq's namespace", left)
 	}
-	verbs := loggedVerbs(t, qinqLog, id)
+	verbs := testenv.LoggedVerbs(t, qinqLog, id)
 	t.Logf("kubelet -> containerd -> qinq: %s", strings.Join(verbs, ", "))
 	if len(verbs) < 2 || verbs[0] != "ADD ok" || slices.ContainsFunc(verbs[1:], func(v string) bool { return v != "DEL ok" }) {
 		t.Errorf("qinq logged %v, want ADD ok then DELs ok", verbs)

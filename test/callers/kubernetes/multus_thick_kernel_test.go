@@ -41,6 +41,12 @@ func multusManifest(t *testing.T) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return objects(t, "multus-daemonset-thick.yml", data)
+}
+
+// objects are the documents of a multi-document YAML file, decoded.
+func objects(t *testing.T, name string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []*unstructured.Unstructured
 	for {
@@ -48,7 +54,7 @@ func multusManifest(t *testing.T) []*unstructured.Unstructured {
 		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
 			return out
 		} else if err != nil {
-			t.Fatalf("multus-daemonset-thick.yml: %v", err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		if len(u.Object) > 0 {
 			out = append(out, &u)
@@ -274,22 +280,6 @@ func (d *multusDaemon) kill() {
 	}
 	d.cmd.Process.Kill()
 	<-d.done
-}
-
-// nodeMounts counts the mounts the node's PID 1 has at path.
-func nodeMounts(t *testing.T, path string) int {
-	t.Helper()
-	data, err := os.ReadFile("/proc/1/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
-			n++
-		}
-	}
-	return n
 }
 
 // readYAML decodes one deploy/ file into obj, strictly.

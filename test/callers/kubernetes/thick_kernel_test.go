@@ -39,14 +39,12 @@ type tenantPod struct {
 // build): it binds it in the daemon's container, where the node never sees
 // it, and refuses the pod with 50: the test below bites.
 func TestMultusThick_ControlTheReleaseBeforeRefusesTheDefaultLink(t *testing.T) {
-	host, far := env.HostNode(t), env.NewNode(t)
-	testenv.Veth(t, host, "eth1", far, "eth1", 1500)
-	t.Cleanup(func() { testenv.DelLink("eth1") })
+	host, _ := wired(t)
 	ds, daemonConfig := applyMultus(t)
 	// A node that ran no bridge pod since it booted: an empty namespace an
 	// earlier test left bound is unbound first.
 	nsPath := qinqNSPath(t)
-	if nodeMounts(t, nsPath) != 0 {
+	if testenv.NodeMounts(t, nsPath) != 0 {
 		if left := qinqNSLinks(t, nsPath); len(left) != 0 {
 			t.Fatalf("qinq's namespace on the node still holds %v: the control needs a node without it", left)
 		}
@@ -68,7 +66,7 @@ func TestMultusThick_ControlTheReleaseBeforeRefusesTheDefaultLink(t *testing.T) 
 	if names := testenv.LinkNames(t, p.ctr.NS, "net1"); len(names) != 0 {
 		t.Errorf("the refused ADD left %v in the pod", names)
 	}
-	if got := nodeMounts(t, nsPath); got != 0 {
+	if got := testenv.NodeMounts(t, nsPath); got != 0 {
 		t.Errorf("the refused ADD left %d mounts at %s on the node", got, nsPath)
 	}
 }
@@ -85,17 +83,12 @@ func TestMultusThick_ControlTheReleaseBeforeRefusesTheDefaultLink(t *testing.T) 
 // the wire, and their DELs through the new daemon leave nothing.
 func TestMultusThick_DefaultLinkPodsSurviveADaemonRestart(t *testing.T) {
 	ctx := context.Background()
-	host, far := env.HostNode(t), env.NewNode(t)
-	testenv.Veth(t, host, "eth1", far, "eth1", 1500) // eth1: the master deploy/'s NADs name
-	t.Cleanup(func() { testenv.DelLink("eth1") })
+	host, far := wired(t)
 	ds, daemonConfig := applyMultus(t)
 	installNode(t, env.Plugin)
 	qinqLog := createTenantsNAD(t)
 
-	peer := testenv.NewContainer(t)
-	peerConf := testenv.QinQ("1.1.0", "peer").OnMaster("eth1", 150, 12).WithStaticIP("10.150.12.9/24")
-	far.Add(peerConf, peer, "net1")
-	t.Cleanup(func() { far.Del(peerConf, peer, "net1") })
+	peer := farPeer(t, far, 150, 12, "10.150.12.9/24")
 
 	world := testenv.NewWorld(t, nil, testenv.StateDir("/run/qinq"), testenv.Dir{Name: "multus-cache", Path: "/var/lib/cni/multus"})
 	before := world.Snapshot()
@@ -112,7 +105,7 @@ func TestMultusThick_DefaultLinkPodsSurviveADaemonRestart(t *testing.T) {
 		}
 	}
 	nsPath := qinqNSPath(t)
-	if got := nodeMounts(t, nsPath); got != 1 {
+	if got := testenv.NodeMounts(t, nsPath); got != 1 {
 		t.Fatalf("the node's init has %d mounts at %s, want 1: qinq's namespace bound on the node", got, nsPath)
 	}
 	for _, p := range pods {
@@ -144,16 +137,38 @@ func TestMultusThick_DefaultLinkPodsSurviveADaemonRestart(t *testing.T) {
 	if left := qinqNSLinks(t, nsPath); len(left) != 0 {
 		t.Errorf("the DELs left %v in qinq's namespace", left)
 	}
-	if got := nodeMounts(t, nsPath); got != 1 {
+	if got := testenv.NodeMounts(t, nsPath); got != 1 {
 		t.Errorf("after the DELs the node's init has %d mounts at %s, want 1", got, nsPath)
 	}
 	for _, p := range pods {
-		verbs := loggedVerbs(t, qinqLog, p.ctr.ID)
+		verbs := testenv.LoggedVerbs(t, qinqLog, p.ctr.ID)
 		t.Logf("multus-shim -> multus-daemon -> qinq for %s: %s", p.name, strings.Join(verbs, ", "))
 		if want := []string{"ADD ok", "DEL ok"}; !slices.Equal(verbs, want) {
 			t.Errorf("%s: qinq logged %v, want %v", p.name, verbs, want)
 		}
 	}
+}
+
+// wired is the node (the VM's own network namespace, where the kubelet,
+// the runtime and Multus run) and a far node, joined by a veth wire whose
+// node end is eth1: the master deploy/'s NADs name.
+func wired(t *testing.T) (host, far *testenv.Node) {
+	t.Helper()
+	host, far = env.HostNode(t), env.NewNode(t)
+	testenv.Veth(t, host, "eth1", far, "eth1", 1500)
+	t.Cleanup(func() { testenv.DelLink("eth1") })
+	return host, far
+}
+
+// farPeer is a container on the far node in (sVlan, cVlan) at addr, made
+// by qinq directly: what the node's pods must reach across the wire.
+func farPeer(t *testing.T, far *testenv.Node, sVlan, cVlan int, addr string) *testenv.Container {
+	t.Helper()
+	peer := testenv.NewContainer(t)
+	conf := testenv.QinQ("1.1.0", "peer").OnMaster("eth1", sVlan, cVlan).WithStaticIP(addr)
+	far.Add(conf, peer, "net1")
+	t.Cleanup(func() { far.Del(conf, peer, "net1") })
+	return peer
 }
 
 // installNode puts on the node what a cluster's install gives it: the CNI
@@ -220,19 +235,27 @@ func createTenantsNAD(t *testing.T) string {
 	conf["logFile"], conf["logLevel"] = log, "debug"
 	b, _ := json.Marshal(conf)
 	nad.Spec.Config = string(b)
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&nad)
+	createNAD(t, "default", &nad)
+	return log
+}
+
+// createNAD creates nad in namespace ns (kept when it exists), deleted
+// when the test ends.
+func createNAD(t *testing.T, ns string, nad *nadv1.NetworkAttachmentDefinition) {
+	t.Helper()
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(nad)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	u.SetAPIVersion("k8s.cni.cncf.io/v1")
 	u.SetKind("NetworkAttachmentDefinition")
-	nads := cluster.dyn.Resource(nadv1.SchemeGroupVersion.WithResource("network-attachment-definitions")).Namespace("default")
-	if _, err := nads.Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create the tenants NAD: %v", err)
+	u.SetNamespace(ns)
+	nads := cluster.dyn.Resource(nadv1.SchemeGroupVersion.WithResource("network-attachment-definitions")).Namespace(ns)
+	if _, err := nads.Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create NAD %s/%s: %v", ns, nad.Name, err)
 	}
 	t.Cleanup(func() { nads.Delete(context.Background(), nad.Name, metav1.DeleteOptions{}) })
-	return log
 }
 
 // createPod creates p in the API server from deploy/networks'
@@ -360,32 +383,6 @@ func qinqNSLinks(t *testing.T, path string) []string {
 	for _, name := range testenv.LinkNames(t, o, "") {
 		if name != "lo" {
 			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// loggedVerbs is "VERB ok" or "VERB failed: msg" for each line qinq logged
-// for the container id.
-func loggedVerbs(t *testing.T, path, id string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("qinq's log: %v", err)
-	}
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var l struct{ Level, Msg, Verb, ContainerID string }
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("qinq's log line %q: %v", line, err)
-		}
-		if l.ContainerID != id {
-			continue
-		}
-		if l.Level == "INFO" {
-			out = append(out, l.Verb+" ok")
-		} else {
-			out = append(out, l.Verb+" failed: "+l.Msg)
 		}
 	}
 	return out

@@ -80,7 +80,7 @@ func TestMultus_UnderContainerd(t *testing.T) {
 	if _, err := os.Stat(netns); err == nil {
 		t.Errorf("the pod's network namespace %s is still there", netns)
 	}
-	verbs := loggedVerbs(t, qinqLog, id)
+	verbs := testenv.LoggedVerbs(t, qinqLog, id)
 	t.Logf("containerd 1.6 -> Multus -> qinq: %s", strings.Join(verbs, ", "))
 	// containerd's three teardown calls reach qinq through Multus, the
 	// later two without a netns.
@@ -105,28 +105,3 @@ func logToFile(t *testing.T, api *apiServer, name string) string {
 	return path
 }
 
-// loggedVerbs is "VERB ok" or "VERB failed: msg" for each line qinq logged
-// for the container id.
-func loggedVerbs(t *testing.T, path, id string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("qinq's log: %v", err)
-	}
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var l struct{ Level, Msg, Verb, ContainerID, Netns string }
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("qinq's log line %q: %v", line, err)
-		}
-		if l.ContainerID != id {
-			continue
-		}
-		if l.Level == "INFO" {
-			out = append(out, l.Verb+" ok")
-		} else {
-			out = append(out, l.Verb+" failed: "+l.Msg)
-		}
-	}
-	return out
-}
