@@ -32,6 +32,10 @@ rm -f "$passwd"
 QINQ_MULTUS_DIR=$(GOFLAGS=-mod=mod go mod download -json gopkg.in/k8snetworkplumbingwg/multus-cni.v4@v4.2.4 |
 	sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 export QINQ_K8S_DIR=$dir QINQ_MULTUS_DIR QINQ_VM_NET=user
+# Debian's 6.12 (bookworm-backports), the kernel matrix's newest: pods with
+# hostUsers: false need idmapped tmpfs mounts (6.3). The matrix runs its
+# subset on the same kernel (scripts/test-kernel-matrix.sh).
+export QINQ_VM_SUITE=${QINQ_VM_SUITE-bookworm-backports}
 export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq" QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-1200}
 # The kubelet, containerd and their pods: 1 GiB is not enough.
 export QINQ_VM_MEM=${QINQ_VM_MEM:-3072}

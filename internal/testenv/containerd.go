@@ -39,6 +39,40 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     conf_dir = %q
 `
 
+// containerd2Config is the same node for containerd 2 (config version 3)
+// with the runc beside it (scripts/k8s/build-kube.sh): what user-namespaced
+// pods need. A pod with hostUsers: false gets its network namespace made
+// inside its user namespace, and its image copied and chowned into its
+// range (the native snapshotter has no idmapped layers).
+const containerd2Config = `version = 3
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.erofs", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = %q
+[plugins."io.containerd.transfer.v1.local"]
+  [[plugins."io.containerd.transfer.v1.local".unpack_config]]
+    platform = "linux/amd64"
+    snapshotter = "native"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "native"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "registry.k8s.io/pause:3.6"
+[plugins."io.containerd.cri.v1.runtime"]
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      snapshotter = "native"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = %q
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = [%q]
+    conf_dir = %q
+`
+
 // containerdRoot holds containerd's content and snapshots for the whole
 // test process, like the VM's Open vSwitch: the pause image is imported
 // once.
@@ -51,12 +85,13 @@ var containerdRoot struct {
 // scripts/runtime/setup.sh builds (tools/image -pause).
 func (e *Env) PauseImage() string { return filepath.Join(e.Root, "bin", "pause-image.tar") }
 
-// Containerd is a containerd daemon (Debian's 1.6, the CRI plugin, runc)
-// started for one test and stopped when it ends, driven with crictl as a
-// kubelet drives the CRI.
+// Containerd is a containerd daemon (Debian's 1.6 or a containerd 2, the CRI
+// plugin, runc) started for one test and stopped when it ends, driven with
+// crictl as a kubelet drives the CRI.
 type Containerd struct {
 	t      testing.TB
 	crictl string
+	ctr    string
 	sock   string
 	dir    string
 }
@@ -66,14 +101,33 @@ type Containerd struct {
 // the test's environment (e.g. QINQ_STATE_DIR).
 func (e *Env) StartContainerd(t testing.TB, binDir, confDir string, environ ...string) *Containerd {
 	t.Helper()
+	return e.startContainerd(t, "", binDir, confDir, environ)
+}
+
+// StartContainerd2 is StartContainerd with the containerd 2, its shim, ctr
+// and runc in runtimeDir instead of Debian's 1.6 and 1.1.
+func (e *Env) StartContainerd2(t testing.TB, runtimeDir, binDir, confDir string, environ ...string) *Containerd {
+	t.Helper()
+	return e.startContainerd(t, runtimeDir, binDir, confDir, environ)
+}
+
+func (e *Env) startContainerd(t testing.TB, runtimeDir, binDir, confDir string, environ []string) *Containerd {
+	t.Helper()
 	if containerdRoot.dir == "" {
 		containerdRoot.dir = mkdirTemp(t, "ctrd-root.")
 	}
 	dir := mkdirTemp(t, "ctrd.") // short: socket paths
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &Containerd{t: t, crictl: e.Tool("crictl"), sock: filepath.Join(dir, "sock"), dir: dir}
+	c := &Containerd{t: t, crictl: e.Tool("crictl"), ctr: "ctr", sock: filepath.Join(dir, "sock"), dir: dir}
 	conf := filepath.Join(dir, "config.toml")
+	daemon, path := "containerd", SbinPath()
 	body := fmt.Sprintf(containerdConfig, containerdRoot.dir, filepath.Join(dir, "state"), c.sock, binDir, confDir)
+	if runtimeDir != "" {
+		// The shim and runc are looked up on PATH: runtimeDir's come first.
+		daemon, c.ctr, path = filepath.Join(runtimeDir, "containerd"), filepath.Join(runtimeDir, "ctr"), runtimeDir+":"+path
+		body = fmt.Sprintf(containerd2Config, containerdRoot.dir, filepath.Join(dir, "state"), c.sock,
+			filepath.Join(runtimeDir, "runc"), binDir, confDir)
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -81,19 +135,16 @@ func (e *Env) StartContainerd(t testing.TB, binDir, confDir string, environ ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("containerd", "--config", conf)
+	cmd := exec.Command(daemon, "--config", conf)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), append(environ, "PATH="+SbinPath())...)
+	cmd.Env = append(os.Environ(), append(environ, "PATH="+path)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.stop(cmd, logFile) })
 	c.waitForSocket()
 	if !containerdRoot.imported {
-		out, err := exec.Command("ctr", "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", e.PauseImage()).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ctr images import %s: %v\n%s", e.PauseImage(), err, out)
-		}
+		c.Import(e.PauseImage())
 		containerdRoot.imported = true
 	}
 	return c
@@ -152,7 +203,7 @@ func (c *Containerd) logTail() string {
 // Import imports an OCI image archive into the namespace the CRI uses.
 func (c *Containerd) Import(archive string) {
 	c.t.Helper()
-	out, err := exec.Command("ctr", "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", archive).CombinedOutput()
+	out, err := exec.Command(c.ctr, "--address", c.sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", archive).CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("ctr images import %s: %v\n%s", archive, err, out)
 	}

@@ -50,7 +50,8 @@ contexts: [{name: test, context: {cluster: test, user: node}}]
 current-context: test
 `
 
-// startKubelet starts containerd (Debian's 1.6, the CNI config in confDir,
+// startKubelet starts containerd (v2.2.9 with runc v1.3.6, built with the
+// control plane: what hostUsers: false needs; the CNI config in confDir,
 // binaries in binDir) and a kubelet v1.34.4 as node qinq-vm, and waits for
 // the Node to be Ready.
 func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
@@ -68,7 +69,8 @@ func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Unmount("/var/lib/kubelet", syscall.MNT_DETACH) })
-	ctrd := env.StartContainerd(t, binDir, confDir)
+	bins := strings.TrimSpace(string(cluster.file(t, "bin")))
+	ctrd := env.StartContainerd2(t, bins, binDir, confDir)
 
 	dir := t.TempDir()
 	conf, kubeconfig := filepath.Join(dir, "kubelet.yaml"), filepath.Join(dir, "kubelet.kubeconfig")
@@ -84,8 +86,7 @@ func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(strings.TrimSpace(string(cluster.file(t, "bin"))), "kubelet")
-	cmd := exec.Command(bin, "--config", conf, "--kubeconfig", kubeconfig, "--hostname-override", nodeName,
+	cmd := exec.Command(filepath.Join(bins, "kubelet"), "--config", conf, "--kubeconfig", kubeconfig, "--hostname-override", nodeName,
 		"--node-ip", "10.0.2.15", "--v", "1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "PATH="+testenv.SbinPath())
