@@ -34,7 +34,6 @@ exec chroot /mnt/hostroot "$0"' ` + env.Plugin + "\n"
 	return testenv.Binary(path)
 }
 
-
 // Under Multus thick's own manifest qinq runs chrooted into the node's / in
 // the daemon's mount namespace: qinq binds its namespace in PID 1's mount
 // namespace, which reaches the node and, through the rslave /hostroot, qinq

@@ -104,4 +104,3 @@ func logToFile(t *testing.T, api *apiServer, name string) string {
 	nad.Spec.Config = string(b)
 	return path
 }
-
