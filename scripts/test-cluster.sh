@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs the tests against a real Kubernetes control plane (test/callers/kubernetes):
-# builds it (scripts/k8s/build-kube.sh, cached), starts etcd and kube-apiserver
-# on the host's loopback (scripts/k8s/controlplane.sh), boots the VM on QEMU's
-# user network (QINQ_VM_NET=user: the API server is https://10.0.2.2:PORT
-# there) and stops the control plane after. Fails when no test ran.
+# Runs the tests against a real Kubernetes cluster (test/callers/kubernetes):
+# builds it (scripts/k8s/build-kube.sh, cached), starts etcd, kube-apiserver,
+# kube-scheduler and kube-controller-manager on the host's loopback
+# (scripts/k8s/controlplane.sh), builds the images and whereabouts the tests
+# use, boots the VM (Debian's 6.12) on QEMU's user network (QINQ_VM_NET=user:
+# the API server is https://10.0.2.2:PORT there), where the tests start the
+# kubelet and containerd, and stops the control plane after. Fails when no
+# test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,10 +31,20 @@ echo 'root:x:0:0:root:/root:/sbin/nologin' >"$passwd"
 	-file "$mb/install_multus=$root/bin/install_multus" -file "$mb/passthru=$root/bin/multus-passthru" \
 	-file "/etc/passwd=$passwd" -link /var/run=../run)
 rm -f "$passwd"
+# The attacker pod's image (the netns-id attack from inside the cluster):
+# pause is its process, qinq-nsattack what the test execs in it.
+(cd tools/image && CGO_ENABLED=0 go run . -o "$root/bin/nsattack-image.tar" -ref localhost/qinq-nsattack:test \
+	-file "/pause=$root/bin/pause" -file "/qinq-nsattack=$root/bin/qinq-nsattack")
+# whereabouts, the IPAM of deploy/networks' Deployment: the test does what its
+# install script does (binary, CRDs, RBAC, kubeconfig); its DaemonSet runs that
+# script in an image with a shell, which nothing here builds.
+scripts/build-go-module.sh github.com/k8snetworkplumbingwg/whereabouts v0.9.2 ./cmd "$root/bin/whereabouts"
+QINQ_WHEREABOUTS_DIR=$(GOFLAGS=-mod=mod go mod download -json github.com/k8snetworkplumbingwg/whereabouts@v0.9.2 |
+	sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 # The Multus module whose manifest the tests apply (the one bin/multus-* come from).
 QINQ_MULTUS_DIR=$(GOFLAGS=-mod=mod go mod download -json gopkg.in/k8snetworkplumbingwg/multus-cni.v4@v4.2.4 |
 	sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-export QINQ_K8S_DIR=$dir QINQ_MULTUS_DIR QINQ_VM_NET=user
+export QINQ_K8S_DIR=$dir QINQ_MULTUS_DIR QINQ_WHEREABOUTS_DIR QINQ_VM_NET=user
 # Debian's 6.12 (bookworm-backports), the kernel matrix's newest: pods with
 # hostUsers: false need idmapped tmpfs mounts (6.3). The matrix runs its
 # subset on the same kernel (scripts/test-kernel-matrix.sh).

@@ -34,7 +34,8 @@ common+='|TestUserNamespace_APodWithNetAdminReachesTheNodeOnlyWithoutOne'
 common+='|TestReserved_NoReservedFrameLeavesAPodOnAnyContainerLink|TestReserved_L2ProtocolTunnelPassesAllButPauseInTheSVLAN|TestReserved_OVSKeepsThemInOnADot1qTunnelPort'
 bridge+='|TestBridge_UplinkFDBStaysBoundedUnderARandomSourceFlood'
 
-# suite, then the tests it runs. bullseye's 5.10 has no locked bridge ports:
+# suite, then the tests it runs. The cluster (scripts/test-cluster.sh) boots the
+# same 6.12 for its user-namespaced pods. bullseye's 5.10 has no locked bridge ports:
 # there a tc filter keeps each port to its pod's MAC, and CHECK checks it.
 bridge+='|TestBridge_CHECKReportsATamperedPortBridgeAndNamespace|TestBridge_ADDAndSTATUSLogTheAntiSpoofMechanismInForce'
 runs=(

@@ -186,10 +186,17 @@ func (a *Attacker) Attack(t testing.TB, req AttackRequest) AttackReport {
 // pod is refused, for its Hints.
 func (a *Attacker) Discover(t testing.TB, req AttackRequest) Found {
 	t.Helper()
+	return a.env.Discover(t, a.Pod, req)
+}
+
+// Discover is Attacker.Discover for any pod's network namespace (one a
+// runtime made, where the attacker is a process of the pod).
+func (e *Env) Discover(t testing.TB, pod *Container, req AttackRequest) Found {
+	t.Helper()
 	req.Do, req.Hints = false, nil
-	cmd := exec.Command(a.env.NSAttack())
+	cmd := exec.Command(e.NSAttack())
 	in, stdout := pipes(t, cmd)
-	a.Pod.Do(t, cmd.Start) // forked from a thread in the pod's namespace: it stays there
+	pod.Do(t, cmd.Start) // forked from a thread in the pod's namespace: it stays there
 	defer func() { in.Close(); _ = cmd.Wait() }()
 	return exchange(t, in, bufio.NewScanner(stdout), req).Found
 }

@@ -89,11 +89,16 @@ func (e *Env) PauseImage() string { return filepath.Join(e.Root, "bin", "pause-i
 // plugin, runc) started for one test and stopped when it ends, driven with
 // crictl as a kubelet drives the CRI.
 type Containerd struct {
-	t      testing.TB
-	crictl string
-	ctr    string
-	sock   string
-	dir    string
+	t       testing.TB
+	crictl  string
+	ctr     string
+	sock    string
+	dir     string
+	daemon  string   // the containerd binary
+	conf    string   // its config file
+	environ []string // its environment
+	logFile *os.File
+	cmd     *exec.Cmd // the running daemon
 }
 
 // StartContainerd starts containerd with the CNI binaries in binDir and the
@@ -118,6 +123,13 @@ func (e *Env) startContainerd(t testing.TB, runtimeDir, binDir, confDir string, 
 	}
 	dir := mkdirTemp(t, "ctrd.") // short: socket paths
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// A pod with a user namespace of its own is root of an unmapped uid on
+	// the node: runc, in it, must traverse the state and root to its rootfs.
+	for _, d := range []string{containerdRoot.dir, dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := &Containerd{t: t, crictl: e.Tool("crictl"), ctr: "ctr", sock: filepath.Join(dir, "sock"), dir: dir}
 	conf := filepath.Join(dir, "config.toml")
 	daemon, path := "containerd", SbinPath()
@@ -135,14 +147,10 @@ func (e *Env) startContainerd(t testing.TB, runtimeDir, binDir, confDir string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(daemon, "--config", conf)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), append(environ, "PATH="+path)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.stop(cmd, logFile) })
-	c.waitForSocket()
+	c.daemon, c.conf, c.logFile = daemon, conf, logFile
+	c.environ = append(os.Environ(), append(environ, "PATH="+path)...)
+	c.start()
+	t.Cleanup(c.stop)
 	if !containerdRoot.imported {
 		c.Import(e.PauseImage())
 		containerdRoot.imported = true
@@ -169,19 +177,54 @@ func (c *Containerd) waitForSocket() {
 	c.t.Fatalf("containerd did not listen on %s within 60 s:\n%s", c.sock, c.logTail())
 }
 
-// stop ends the daemon (SIGTERM, then SIGKILL) and shows its log when the
-// test failed.
-func (c *Containerd) stop(cmd *exec.Cmd, logFile *os.File) {
-	cmd.Process.Signal(syscall.SIGTERM)
+// start starts the daemon and waits for its socket.
+func (c *Containerd) start() {
+	os.Remove(c.sock) // a socket left by the daemon before would answer nothing
+	cmd := exec.Command(c.daemon, "--config", c.conf)
+	cmd.Stdout, cmd.Stderr, cmd.Env = c.logFile, c.logFile, c.environ
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.cmd = cmd
+	c.waitForSocket()
+}
+
+// terminate ends the daemon: SIGTERM, then SIGKILL. Its shims, and the
+// containers they hold, keep running, as on a node.
+func (c *Containerd) terminate() {
+	c.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { c.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
+		c.cmd.Process.Kill()
 		<-done
 	}
-	logFile.Close()
+}
+
+// Restart stops containerd and starts it again on the same state, as a
+// node's `systemctl restart containerd` does, and waits for its CRI.
+func (c *Containerd) Restart() {
+	c.t.Helper()
+	c.terminate()
+	c.start()
+	for i := 0; ; i++ {
+		_, err := c.Crictl("info")
+		if err == nil {
+			return
+		}
+		if i == 300 {
+			c.t.Fatalf("containerd's CRI did not answer within 60 s of a restart: %v\n%s", err, c.logTail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stop ends the daemon and shows its log when the test failed.
+func (c *Containerd) stop() {
+	c.terminate()
+	c.logFile.Close()
 	if c.t.Failed() {
 		c.t.Logf("containerd's log (tail):\n%s", c.logTail())
 	}
@@ -215,8 +258,16 @@ func (c *Containerd) Endpoint() string { return "unix://" + c.sock }
 // Crictl runs crictl against this containerd: its stdout, or an error
 // with its stderr.
 func (c *Containerd) Crictl(args ...string) (string, error) {
+	return c.CrictlStdin(nil, args...)
+}
+
+// CrictlStdin is Crictl with stdin (`crictl exec -i`).
+func (c *Containerd) CrictlStdin(stdin []byte, args ...string) (string, error) {
 	all := append([]string{"--runtime-endpoint", "unix://" + c.sock, "--image-endpoint", "unix://" + c.sock, "--timeout", "180s"}, args...)
 	cmd := exec.Command(c.crictl, all...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

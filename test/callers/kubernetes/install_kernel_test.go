@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -50,7 +50,7 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	// directories are /opt/cni/bin and /etc/cni/net.d, where both
 	// manifests write, and the cluster network (ptp, host-local) is there.
 	clusterIPAM := t.TempDir()
-	for _, d := range []string{"/opt/cni/bin", "/etc/cni/net.d", "/var/lib/cni/multus"} {
+	for _, d := range []string{"/opt/cni/bin", "/etc/cni/net.d", "/var/lib/cni/multus", "/var/log/qinq"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, f := range []string{"/etc/cni/net.d/10-cluster.conflist", "/etc/cni/net.d/00-multus.conf", "/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim"} {
+		for _, f := range []string{qinqLog, "/etc/cni/net.d/10-cluster.conflist", "/etc/cni/net.d/00-multus.conf", "/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim"} {
 			os.Remove(f)
 		}
 	})
@@ -72,7 +72,7 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	if _, err := os.Stat("/etc/cni/qinq"); err == nil {
 		t.Fatal("/etc/cni/qinq exists before qinq's installer ran: the node is not fresh")
 	}
-	ctrd := startKubelet(t, "/opt/cni/bin", "/etc/cni/net.d")
+	ctrd, kubelet := startKubelet(t, "/opt/cni/bin", "/etc/cni/net.d")
 	// Before the kubelet stops: every pod goes (the installer would write the
 	// policy again), then what the installers put on the node, which the
 	// other tests' nodes have not.
@@ -85,6 +85,7 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	})
 	ctrd.Import(filepath.Join(env.Root, "bin", "qinq-image.tar"))
 	ctrd.Import(filepath.Join(env.Root, "bin", "multus-image.tar"))
+	ctrd.Import(filepath.Join(env.Root, "bin", "nsattack-image.tar"))
 
 	// Multus thick, its manifest whole, the image swapped.
 	ds, _ := applyMultus(t)
@@ -93,6 +94,11 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 			cs[i].Image = multusImage
 		}
 	}
+	// The daemon's limits (100m, 50Mi) are too small under TCG: during three
+	// pods' ADDs at once its container restarted three times (the requests
+	// in flight failed with EOF). Only the limits change.
+	daemon := &ds.Spec.Template.Spec.Containers[0]
+	daemon.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")}
 	if _, err := cluster.kube.AppsV1().DaemonSets("kube-system").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create Multus's DaemonSet: %v", err)
 	}
@@ -127,31 +133,43 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 		return err
 	})
 
-	running := tenantPodIn(t, "tenant-c", "tenant-c-pod", false)
-	waitFor(t, 3*time.Minute, "tenant-c-pod Running", func() error {
-		p, err := cluster.kube.CoreV1().Pods("tenant-c").Get(ctx, running.Name, metav1.GetOptions{})
-		if err == nil && p.Status.Phase != corev1.PodRunning {
-			err = fmt.Errorf("phase %s: %s", p.Status.Phase, events(t, "tenant-c", running.Name))
-		}
-		return err
-	})
-	id := ctrd.Must("pods", "--name", running.Name, "-q")
-	ctr := testenv.RuntimeContainer(t, id, ctrd.Inspect(id).NetNS())
-	stop := far.Capture("eth1")
-	if err := testenv.Echo(t, ctr, peer, "10.150.12.9", 1400); err != nil {
-		t.Fatalf("tenant-c-pod net1 -> the far node: %v", err)
-	}
-	testenv.AssertTags(t, testenv.IPv4Frames(stop()), testenv.Tag8021AD(150), testenv.Tag8021Q(12))
-	ctr.NS.Close()
-	assertNetworkStatus(t, &tenantPod{name: running.Name, namespace: "tenant-c", mac: "02:00:5e:96:0c:0c", ip: "10.150.12.12"})
+	tenantC := podVLAN{150, 12, "02:00:5e:96:0c:0c", "10.150.12.12"}
+	tenantPodIn(t, "tenant-c", "tenant-c-pod", tenantC, false)
+	ctr := waitRunning(t, ctrd, "tenant-c", "tenant-c-pod")
+	onTheWire(t, far, ctr, peer, "10.150.12.9", 150, 12)
+	assertNetworkStatus(t, &tenantPod{name: "tenant-c-pod", namespace: "tenant-c", mac: tenantC.mac, ip: tenantC.ip})
+
+	// deploy/networks in tenant-a, whose pods must have a user namespace of
+	// their own: three pods picking their VLANs, MAC and address, and the
+	// Deployment on whereabouts.
+	installWhereabouts(t)
+	t.Log("three annotated pods (hostUsers: false)")
+	pods := annotatedPods(t, ctrd, far)
+	t.Log("the Deployment of 3 replicas on whereabouts (hostUsers: false)")
+	deploymentOnWhereabouts(t, ctrd, far)
+
+	// The netns-id attack from a pod the kubelet made: refused with a user
+	// namespace of its own; the control, in the host's, bites.
+	cust := farPeer(t, far, 200, 20, custIP+"/24") // the other customer the attacker aims at
+	t.Log("the netns-id attack from a NET_ADMIN pod with hostUsers: false")
+	userNamespacedAttack(t, ctrd, host, far, pods[1], cust)
+	t.Log("control: the same attack from a NET_ADMIN pod with hostUsers: true (tenant-c)")
+	hostUsersAttack(t, ctrd, host, far, ctr, cust)
+
+	t.Log("restarts: the kubelet, containerd, Multus's pod")
+	restarts(t, ctrd, kubelet, far, pods, ds)
 
 	// Refused by the policy: the pod stays, its sandbox never gets a network.
-	refused := []struct{ ns, why string }{
-		{"tenant-x", `"tenant-x" has no entry`},                     // the policy does not name it
-		{"tenant-a", "policy: namespaces.tenant-a.userNamespace: "}, // deploy/'s tenant-a requires a user namespace
+	// tenant-a's is the attacker pod with hostUsers: true.
+	refused := []struct {
+		ns, why string
+		mods    []func(*corev1.Pod)
+	}{
+		{"tenant-x", `"tenant-x" has no entry`, nil},                                                 // the policy does not name it
+		{"tenant-a", "policy: namespaces.tenant-a.userNamespace: ", []func(*corev1.Pod){asAttacker}}, // deploy/'s tenant-a requires a user namespace
 	}
 	for _, c := range refused {
-		p := tenantPodIn(t, c.ns, c.ns+"-pod", false)
+		p := tenantPodIn(t, c.ns, c.ns+"-pod", tenantC, false, c.mods...)
 		waitFor(t, 3*time.Minute, c.ns+"-pod's FailedCreatePodSandBox with qinq's 102", func() error {
 			ev := events(t, c.ns, p.Name)
 			if !strings.Contains(ev, "FailedCreatePodSandBox") || !strings.Contains(ev, c.why) {
@@ -191,6 +209,7 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	if vlans := testenv.VLANs(t, host.NS); len(vlans) != 0 {
 		t.Errorf("the namespaces' deletion left VLAN links on the node: %v", vlans)
 	}
+	logVerbs(t)
 }
 
 // serviceDNAT makes the kubernetes Service (10.96.0.1:443) reach the API
@@ -273,39 +292,6 @@ func grantTenantC(t *testing.T) {
 	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// tenantPodIn makes namespace ns with deploy/'s tenants NAD and a pod of
-// pod-per-pod-vlan.yaml's kind (S 150, C 12, its own MAC and address),
-// running the pause image.
-func tenantPodIn(t *testing.T, ns, name string, hostUsersFalse bool) *corev1.Pod {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := cluster.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cluster.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	var nad nadv1.NetworkAttachmentDefinition
-	readYAML(t, "deploy/networks/per-pod.yaml", &nad)
-	createNAD(t, ns, &nad)
-	var pod corev1.Pod
-	readYAML(t, "deploy/networks/pod-per-pod-vlan.yaml", &pod)
-	pod.Name, pod.Namespace = name, ns
-	pod.Annotations["k8s.v1.cni.cncf.io/networks"] = `[{"name": "tenants", "interface": "net1",
-	  "cni-args": {"sVlan": 150, "cVlans": [12]}, "mac": "02:00:5e:96:0c:0c", "ips": ["10.150.12.12/24"]}]`
-	// containerd 1.6 has no user namespaces for pods: hostUsers stays the default.
-	pod.Spec.HostUsers = nil
-	if hostUsersFalse {
-		no := false
-		pod.Spec.HostUsers = &no
-	}
-	pod.Spec.Containers[0].Image, pod.Spec.Containers[0].Command = "registry.k8s.io/pause:3.6", nil
-	pod.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
-	created, err := cluster.kube.CoreV1().Pods(ns).Create(ctx, &pod, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create pod %s/%s: %v", ns, name, err)
-	}
-	return created
 }
 
 // events are the events of a pod, "Reason: message" each.

@@ -54,7 +54,7 @@ current-context: test
 // control plane: what hostUsers: false needs; the CNI config in confDir,
 // binaries in binDir) and a kubelet v1.34.4 as node qinq-vm, and waits for
 // the Node to be Ready.
-func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
+func startKubelet(t *testing.T, binDir, confDir string) (*testenv.Containerd, *kubelet) {
 	t.Helper()
 	// The kubelet puts pods in cgroups of their QoS class: every controller
 	// enabled at the root. Its eviction manager needs filesystem stats: a
@@ -86,23 +86,11 @@ func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(bins, "kubelet"), "--config", conf, "--kubeconfig", kubeconfig, "--hostname-override", nodeName,
-		"--node-ip", "10.0.2.15", "--v", "1")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "PATH="+testenv.SbinPath())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	k := &kubelet{t: t, log: logFile, args: []string{filepath.Join(bins, "kubelet"), "--config", conf, "--kubeconfig", kubeconfig,
+		"--hostname-override", nodeName, "--node-ip", "10.0.2.15", "--v", "1"}}
+	k.start()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		k.stop()
 		logFile.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile.Name())
@@ -125,7 +113,44 @@ func startKubelet(t *testing.T, binDir, confDir string) *testenv.Containerd {
 		return fmt.Errorf("not Ready: %v", n.Status.Conditions)
 	})
 	t.Logf("node %s Ready %.1f s after the kubelet started", nodeName, time.Since(start).Seconds())
-	return ctrd
+	return ctrd, k
+}
+
+// kubelet is the node's kubelet process.
+type kubelet struct {
+	t    *testing.T
+	log  *os.File
+	args []string
+	cmd  *exec.Cmd
+}
+
+func (k *kubelet) start() {
+	cmd := exec.Command(k.args[0], k.args[1:]...)
+	cmd.Stdout, cmd.Stderr = k.log, k.log
+	cmd.Env = append(os.Environ(), "PATH="+testenv.SbinPath())
+	if err := cmd.Start(); err != nil {
+		k.t.Fatal(err)
+	}
+	k.cmd = cmd
+}
+
+// stop ends the kubelet: SIGTERM, then SIGKILL. Its pods keep running.
+func (k *kubelet) stop() {
+	k.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { k.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		k.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// restart is `systemctl restart kubelet`: the same kubelet, started again.
+func (k *kubelet) restart() {
+	k.stop()
+	k.start()
 }
 
 // TestKubelet_PodOnQinqRunsAndIsDeletedCleanly: qinq (default container
@@ -155,7 +180,7 @@ func TestKubelet_PodOnQinqRunsAndIsDeletedCleanly(t *testing.T) {
 	bins := testenv.BinDir(t, map[string]string{"qinq": env.Plugin, "host-local": env.Tool("host-local"), "loopback": env.Tool("loopback")})
 	world := testenv.NewWorld(t, nil, testenv.StateDir("/run/qinq"), testenv.HostLocalStore(ipamDir))
 	before := world.Snapshot()
-	ctrd := startKubelet(t, bins, confDir)
+	ctrd, _ := startKubelet(t, bins, confDir)
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "on-qinq", Namespace: "default"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.6", ImagePullPolicy: corev1.PullNever}}}}
