@@ -191,14 +191,18 @@ func (c *Containerd) start() {
 
 // terminate ends the daemon: SIGTERM, then SIGKILL. Its shims, and the
 // containers they hold, keep running, as on a node.
-func (c *Containerd) terminate() {
-	c.cmd.Process.Signal(syscall.SIGTERM)
+func (c *Containerd) terminate() { Terminate(c.cmd, 30*time.Second) }
+
+// Terminate ends a daemon the test started: SIGTERM, then SIGKILL after
+// grace, and waits for it.
+func Terminate(cmd *exec.Cmd, grace time.Duration) {
+	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
+	case <-time.After(grace):
+		cmd.Process.Kill()
 		<-done
 	}
 }

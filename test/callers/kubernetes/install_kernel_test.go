@@ -143,6 +143,8 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	// their own: three pods picking their VLANs, MAC and address, and the
 	// Deployment on whereabouts.
 	installWhereabouts(t)
+	tenantNamespace(t, "tenant-a")
+	applyNetworks(t, "tenant-a")
 	t.Log("three annotated pods (hostUsers: false)")
 	pods := annotatedPods(t, ctrd, far)
 	t.Log("the Deployment of 3 replicas on whereabouts (hostUsers: false)")
@@ -208,6 +210,9 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	}
 	if vlans := testenv.VLANs(t, host.NS); len(vlans) != 0 {
 		t.Errorf("the namespaces' deletion left VLAN links on the node: %v", vlans)
+	}
+	if left := allocations(t); len(left) != 0 {
+		t.Errorf("the namespaces' deletion left whereabouts' allocations %v", left)
 	}
 	logVerbs(t)
 }

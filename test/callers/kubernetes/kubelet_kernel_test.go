@@ -135,17 +135,7 @@ func (k *kubelet) start() {
 }
 
 // stop ends the kubelet: SIGTERM, then SIGKILL. Its pods keep running.
-func (k *kubelet) stop() {
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { k.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		k.cmd.Process.Kill()
-		<-done
-	}
-}
+func (k *kubelet) stop() { testenv.Terminate(k.cmd, 20*time.Second) }
 
 // restart is `systemctl restart kubelet`: the same kubelet, started again.
 func (k *kubelet) restart() {

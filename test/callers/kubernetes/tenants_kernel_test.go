@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
@@ -85,10 +86,43 @@ func logged(t *testing.T, nad *nadv1.NetworkAttachmentDefinition) *nadv1.Network
 	if err := json.Unmarshal([]byte(nad.Spec.Config), &conf); err != nil {
 		t.Fatal(err)
 	}
+	if conf["type"] != "qinq" {
+		return nad // a conflist, or another plugin's
+	}
 	conf["logFile"] = qinqLog
 	b, _ := json.Marshal(conf)
 	nad.Spec.Config = string(b)
 	return nad
+}
+
+// applyNetworks creates every NetworkAttachmentDefinition of deploy/networks
+// in namespace ns (the API server validates them; the tests' pods use
+// per-pod.yaml's and macvlan.yaml's), each with qinq's logFile set.
+func applyNetworks(t *testing.T, ns string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(env.Root, "deploy", "networks", "*.yaml"))
+	var names []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range objects(t, f, data) {
+			if u.GetKind() != "NetworkAttachmentDefinition" {
+				continue
+			}
+			var nad nadv1.NetworkAttachmentDefinition
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &nad); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			createNAD(t, ns, logged(t, &nad))
+			names = append(names, nad.Name)
+		}
+	}
+	if len(names) < 10 {
+		t.Fatalf("deploy/networks has %d NADs: %v", len(names), names)
+	}
+	t.Logf("deploy/networks' %d NADs created in %s: %s", len(names), ns, strings.Join(names, ", "))
 }
 
 // sandboxes are the pods the kubelet made in these tests, by sandbox ID
