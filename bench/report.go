@@ -178,11 +178,23 @@ func (r *Report) concurrencyRatios() []Ratio {
 	for _, c := range r.Concurrency {
 		by[c.Plugin] = c
 	}
-	q, v := by["qinq"], by["vlan"]
-	return []Ratio{
-		mkRatio("concurrency.add", fmt.Sprintf("%d parallel ADDs, wall, qinq / vlan", q.N), q.AddWallMs, v.AddWallMs, "ms", math.NaN(), ""),
-		mkRatio("concurrency.del", fmt.Sprintf("%d parallel DELs, wall, qinq / vlan", q.N), q.DelWallMs, v.DelWallMs, "ms", math.NaN(), ""),
+	none := math.NaN()
+	var out []Ratio
+	for _, row := range []struct{ id, a, b, what string }{
+		{"concurrency", "qinq", "vlan", "qinq / vlan, the S-link made by the first"},
+		{"concurrency.kept", "qinq-kept", "vlan", "qinq / vlan, the S-link kept by another pod"},
+		{"concurrency.bridge", "qinq-bridge", "bridge", "qinq bridge / bridge, chain and bridge made by the first"},
+		{"concurrency.bridge-kept", "qinq-bridge-kept", "bridge-kept", "qinq bridge / bridge, chain and bridge kept"},
+	} {
+		a, b := by[row.a], by[row.b]
+		if a.N == 0 || b.N == 0 { // a burst that did not run is no figure
+			a.AddWallMs, a.DelWallMs = none, none
+		}
+		out = append(out,
+			mkRatio(row.id+".add", fmt.Sprintf("%d parallel ADDs, wall, %s", a.N, row.what), a.AddWallMs, b.AddWallMs, "ms", 1, "<="),
+			mkRatio(row.id+".del", fmt.Sprintf("%d parallel DELs, wall, %s", a.N, row.what), a.DelWallMs, b.DelWallMs, "ms", none, ""))
 	}
+	return out
 }
 
 // dataPathRatios: throughput under TCG on a shared host swings between

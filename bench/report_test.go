@@ -60,14 +60,18 @@ func sample() *Report {
 			BridgePods: []ScaleLevel{level("qinq", 10, 100), level("bridge", 10, 100), level("qinq", 1000, 120),
 				level("bridge", 1000, 200)},
 		},
-		Concurrency: []Concurrency{{Plugin: "qinq", N: 100, AddWallMs: 10, DelWallMs: 10}, {Plugin: "vlan", N: 100, AddWallMs: 5, DelWallMs: 5}},
+		Concurrency: []Concurrency{{Plugin: "qinq", N: 100, AddWallMs: 10, DelWallMs: 10}, {Plugin: "vlan", N: 100, AddWallMs: 5, DelWallMs: 5},
+			{Plugin: "qinq-kept", N: 100, AddWallMs: 4, DelWallMs: 5}, {Plugin: "qinq-bridge", N: 100, AddWallMs: 9, DelWallMs: 9},
+			{Plugin: "qinq-bridge-kept", N: 100, AddWallMs: 6, DelWallMs: 6}, {Plugin: "bridge", N: 100, AddWallMs: 8, DelWallMs: 8},
+			{Plugin: "bridge-kept", N: 100, AddWallMs: 6, DelWallMs: 6}},
 		DataPath: []DataPath{{Mode: "qinq", TCP: []float64{90, 900}, UDP: []float64{9, 90}},
 			{Mode: "single", TCP: []float64{100, 1000}, UDP: []float64{10, 100}},
 			{Mode: "untagged", TCP: []float64{100, 1000}, UDP: []float64{10, 100}},
 			{Mode: "qinq-bridge", TCP: []float64{96, 960}, UDP: []float64{9, 90}},
 			{Mode: "bridge", TCP: []float64{100, 1000}, UDP: []float64{10, 100}}},
-		Memory:   Memory{QinqKB: Summary{P50: 16384}, VlanKB: Summary{P50: 8192}},
-		Reserved: Reserved{FilterAddMs: []float64{2, 1, 3}, FilterReadMs: []float64{1}, PPSWith: []float64{90, 900}, PPSWithout: []float64{100, 1000}},
+		Memory: Memory{QinqKB: Summary{P50: 16384}, VlanKB: Summary{P50: 8192}},
+		Reserved: Reserved{FilterAddMs: []float64{2, 1, 3}, FilterReadMs: []float64{1}, PPSWith: []float64{90, 900}, PPSWithout: []float64{100, 1000},
+			UserNSCheckMs: []float64{0.5}},
 	}
 	r.computeRatios()
 	return r
@@ -92,7 +96,8 @@ func TestRatios(t *testing.T) {
 		"latency.pair.p50": 2, "startup.version.p50": 2, "memory.add": 2,
 		"scale.attach.ADD": 2, "scale.slinks.DEL": 1, "datapath.tcp.qinq-single": 0.9,
 		"scale.bridge.ADD": 0.6, "scale.bridge.DEL": 0.6, "datapath.tcp.qinq-bridge-bridge": 0.96, "datapath.udp.qinq-bridge-bridge": 0.9,
-		"reserved.add": 0.01, "reserved.read": 0.005, "reserved.pps": 0.9,
+		"reserved.add": 0.01, "reserved.read": 0.005, "reserved.pps": 0.9, "isolation.userns": 0.0025,
+		"concurrency.add": 2, "concurrency.kept.add": 0.8, "concurrency.bridge.add": 9.0 / 8, "concurrency.bridge-kept.del": 1,
 	} {
 		if got := float64(byID(t, r, id).Value); math.Abs(got-want) > 1e-9 {
 			t.Errorf("%s = %v, want %v", id, got, want)
@@ -120,10 +125,11 @@ func TestMissingRowIsAProblem(t *testing.T) {
 	r.DataPath = r.DataPath[1:4] // no qinq row, no reference bridge row
 	r.Latency = r.Latency[:5]    // no reference macvlan row
 	r.Scale.BridgePods = r.Scale.BridgePods[:2]
+	r.Concurrency = r.Concurrency[:2] // no kept burst: none is "met" with a 0
 	r.computeRatios()
 	p := strings.Join(r.check(), "\n")
 	for _, want := range []string{"QinQ / single tag", "qinq containerLink macvlan / macvlan", "qinq bridge / bridge vlan 10",
-		"ADD growth 0→0 pods on one bridge"} {
+		"ADD growth 0→0 pods on one bridge", "parallel ADDs, wall, qinq / vlan, the S-link kept by another pod"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("check does not report the missing %q: %s", want, p)
 		}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/qinq-cni/qinq/pkg/netdev"
 	"github.com/qinq-cni/qinq/pkg/plan"
+	"github.com/qinq-cni/qinq/pkg/userns"
 )
 
 // Reserved is item 7: what the filter of reserved 802.1 frames costs. A
@@ -28,6 +31,10 @@ type Reserved struct {
 	FilterReadMs []float64 `json:"filterReadMs"`
 	PPSWith      []float64 `json:"ppsWithFilter"`
 	PPSWithout   []float64 `json:"ppsWithoutFilter"`
+	// UserNSCheckMs: the other check isolation adds to an ADD, whether
+	// the pod's network namespace has a user namespace of its own
+	// (userns.Below, on one that has: a child of the bench's).
+	UserNSCheckMs []float64 `json:"userNSCheckMs"`
 }
 
 // udpPayload is the datagram size of the packet-rate rounds.
@@ -36,6 +43,9 @@ const udpPayload = 64
 func runReserved(e *Env, p params) (Reserved, error) {
 	var r Reserved
 	if err := r.measureRequests(p.latencyRounds * 5); err != nil {
+		return r, err
+	}
+	if err := r.measureUserNSCheck(p.latencyRounds * 5); err != nil {
 		return r, err
 	}
 	return r, r.measurePPS(e, p)
@@ -70,6 +80,30 @@ func (r *Reserved) measureRequests(n int) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// measureUserNSCheck times userns.Below n times on the network namespace
+// of a child in a user namespace of its own (root mapped to root, as
+// nsattack's nested one): the check an ADD makes when the policy requires
+// it.
+func (r *Reserved) measureUserNSCheck(n int) error {
+	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	cmd := exec.Command("sleep", "600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL,
+		UidMappings: ids, GidMappings: ids}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("a child in a user namespace of its own: %w", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	for i := 0; i < n; i++ {
+		t := time.Now()
+		if err := userns.Below(path); err != nil {
+			return fmt.Errorf("userns.Below(%s): %w", path, err)
+		}
+		r.UserNSCheckMs = append(r.UserNSCheckMs, ms(time.Since(t)))
 	}
 	return nil
 }
@@ -234,6 +268,8 @@ func (r *Report) reservedRatios(lat map[string]Latency) []Ratio {
 			median(rs.FilterAddMs), lat["qinq"].Add.P50, "ms", none, ""),
 		mkRatio("reserved.read", "the read of one found chain link's filter / ADD p50, qinq [10] (makes its chain)",
 			median(rs.FilterReadMs), lat["qinq"].Add.P50, "ms", none, ""),
+		mkRatio("isolation.userns", "the user-namespace check (userns.Below) / ADD p50, qinq [10] (makes its chain)",
+			median(rs.UserNSCheckMs), lat["qinq"].Add.P50, "ms", none, ""),
 		pps,
 	}
 }

@@ -49,9 +49,12 @@ export QINQ_K8S_DIR=$dir QINQ_MULTUS_DIR QINQ_WHEREABOUTS_DIR QINQ_VM_NET=user
 # hostUsers: false need idmapped tmpfs mounts (6.3). The matrix runs its
 # subset on the same kernel (scripts/test-kernel-matrix.sh).
 export QINQ_VM_SUITE=${QINQ_VM_SUITE-bookworm-backports}
-export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq" QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-1200}
+export CNI_PATH="$root/bin" QINQ_BIN="$root/bin/qinq" QINQ_VM_TIMEOUT=${QINQ_VM_TIMEOUT:-1800}
 # The kubelet, containerd and their pods: 1 GiB is not enough.
 export QINQ_VM_MEM=${QINQ_VM_MEM:-3072}
+# The node toggles the scheduler's static keys (CFS quotas) while both vCPUs
+# run the patched code: see scripts/vm/run.
+export QINQ_VM_TCG_THREAD=${QINQ_VM_TCG_THREAD:-single}
 export QINQ_VM_BINDS="$root:$dir${QINQ_VM_BINDS:+:$QINQ_VM_BINDS}"
 
 echo "cluster tests: ./test/callers/kubernetes/ (inside the VM; control plane up in ${up} s, build included)"

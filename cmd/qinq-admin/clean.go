@@ -14,8 +14,9 @@ import (
 
 // clean deletes an owned link with nothing stacked on it that is not
 // qinq's and no user anywhere, with the users' directories of every shared
-// link of its tree. Under the master's lock, as ADD and DEL take it: a
-// temporary-named link of an ADD running now is that ADD's.
+// link of its tree. Under the master's lock taken whole (ADD, DEL and GC
+// take it shared): a temporary-named link of an ADD running now is that
+// ADD's.
 func (a *admin) clean(w io.Writer, name string) error {
 	l, err := a.h.LinkByName(name)
 	if err != nil {

@@ -193,7 +193,7 @@ func (a *admin) scan(w io.Writer, name string) error {
 
 // adopt re-marks every owned host link of the tree as this store's alone
 // and makes its users' directory say who is on it, under the master's lock
-// as ADD and DEL take it.
+// taken whole (ADD, DEL and GC take it shared, then each link key's).
 func (a *admin) adopt(w io.Writer, name string) error {
 	t, err := a.tree(w, name)
 	if err != nil {

@@ -149,8 +149,8 @@ func (e *Env) startContainerd(t testing.TB, runtimeDir, binDir, confDir string, 
 	}
 	c.daemon, c.conf, c.logFile = daemon, conf, logFile
 	c.environ = append(os.Environ(), append(environ, "PATH="+path)...)
+	t.Cleanup(c.stop) // before start: a start that fails the test still ends the daemon
 	c.start()
-	t.Cleanup(c.stop)
 	if !containerdRoot.imported {
 		c.Import(e.PauseImage())
 		containerdRoot.imported = true
@@ -196,6 +196,9 @@ func (c *Containerd) terminate() { Terminate(c.cmd, 30*time.Second) }
 // Terminate ends a daemon the test started: SIGTERM, then SIGKILL after
 // grace, and waits for it.
 func Terminate(cmd *exec.Cmd, grace time.Duration) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()

@@ -300,6 +300,35 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
 	return setUp(o.H, joined)
 }
 
+// BridgeReady finds the uplink l and its bridge b in qinq's namespace when
+// both are ready as they are: under their names, the uplink up, a port of
+// the bridge, its filter of reserved frames m.Reserved's. It writes nothing
+// and lists nothing, so ADDs of pods on one bridge run side by side (under
+// its key's lock, shared); ready false sends the caller to EnsureJoined and
+// EnsureBridge, under the lock whole.
+func BridgeReady(o *Own, l plan.VLANLink, b BridgeSpec, m Mark) (joined, bridge netlink.Link, ready bool, err error) {
+	for _, name := range l.Names() {
+		if f, err := o.H.LinkByName(name); err == nil {
+			if k, ok := OwnedKey(f); ok && k == l.Key {
+				joined = f
+				break
+			}
+		}
+	}
+	if joined == nil || IsTempName(joined.Attrs().Name) || joined.Attrs().Flags&net.FlagUp == 0 {
+		return nil, nil, false, nil
+	}
+	if bridge, err = FindBridge(o.H, b.Name, b.Key); err != nil || bridge == nil ||
+		bridge.Attrs().Flags&net.FlagUp == 0 || joined.Attrs().MasterIndex != bridge.Attrs().Index {
+		return nil, nil, false, err
+	}
+	got, filtered, err := ReservedOf(o.H, joined)
+	if err != nil || !filtered || got != m.Reserved {
+		return nil, nil, false, err
+	}
+	return joined, bridge, true, nil
+}
+
 // EnsureJoined finds the chain link l that a bridge joins in qinq's
 // namespace (n.Own), or creates it there directly on parent, wherever
 // parent is. The kernel has one VLAN link per (parent, tag) in any

@@ -25,30 +25,39 @@ func (a At) Index() int { return a.Attrs().Index }
 // Found reports whether a link was found.
 func (a At) Found() bool { return a.Link != nil }
 
-// Master is the master in the links' namespace.
+// Master is the master in the links' namespace, looked up once per verb.
 func (n *Namespaces) Master(name string) (At, error) {
+	if n.master != nil && n.master.Attrs().Name == name {
+		return At{Link: n.master, H: n.Links}, nil
+	}
 	l, err := n.Links.LinkByName(name)
 	if err != nil {
 		return At{}, err
 	}
+	n.master = l
 	return At{Link: l, H: n.Links}, nil
 }
 
-// Find finds the chain link l on parent: where parent is first (an older
-// release's chain, an admin's link), then in qinq's namespace. Under its
-// planned names only, or with list also by listing (a link under another
-// name, or a temporary one an ADD died with).
+// Find finds the chain link l on parent: in qinq's namespace first, where
+// this release makes it, then where parent is (an older release's chain,
+// an admin's link); the kernel has at most one of them. Under its planned
+// names only, or with list also by listing (a link under another name, or
+// a temporary one an ADD died with).
 func (n *Namespaces) Find(parent At, l plan.VLANLink, list bool) (At, error) {
+	if !parent.Own && n.Own != nil {
+		id, err := n.parentID()
+		if err != nil {
+			return At{}, err
+		}
+		if id >= 0 { // else no link in qinq's namespace refers to the node's
+			f, err := findVLAN(n.Own.H, parent.Index(), id, l, list)
+			if f != nil || err != nil {
+				return At{Link: f, H: n.Own.H, Own: true}, err
+			}
+		}
+	}
 	f, err := findVLAN(parent.H, parent.Index(), -1, l, list)
-	if f != nil || err != nil || parent.Own || n.Own == nil {
-		return At{Link: f, H: parent.H, Own: parent.Own}, err
-	}
-	id, err := n.parentID()
-	if id < 0 || err != nil {
-		return At{}, err // no link in qinq's namespace refers to the node's
-	}
-	f, err = findVLAN(n.Own.H, parent.Index(), id, l, list)
-	return At{Link: f, H: n.Own.H, Own: true}, err
+	return At{Link: f, H: parent.H, Own: parent.Own}, err
 }
 
 // parentID is the id qinq's namespace has for the links' one (-1: none yet,

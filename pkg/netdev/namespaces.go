@@ -35,6 +35,9 @@ type Namespaces struct {
 	// Host is the node's namespace (kernel mode), hostID its id in Own's.
 	Host   netns.NsHandle
 	hostID int
+	// master is the master as Master last found it: one verb plans and
+	// attaches on it, and a NIC's ifindex does not change under it.
+	master netlink.Link
 }
 
 // Open opens the namespaces of an attachment. A missing netns is an error

@@ -3,6 +3,7 @@ package netdev
 import (
 	"errors"
 	"net"
+	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -116,6 +117,31 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 		}
 	}
 	return found, found.Attrs().MTU, nil
+}
+
+// JoinShared finds the shared VLAN link l on parent when it is ready to
+// be joined as it is: under its final name, up, its mark already naming
+// m.Store and its filter of reserved frames in place. It writes nothing, so
+// ADDs joining one link run side by side (under its key's lock, shared);
+// ready false sends the caller to EnsureShared, under the lock whole.
+func JoinShared(n *Namespaces, parent At, l plan.VLANLink, m Mark) (found At, mtu int, ready bool, err error) {
+	if found, err = n.Find(parent, l, false); err != nil || !found.Found() {
+		return At{}, 0, false, err
+	}
+	a := found.Attrs()
+	if IsTempName(a.Name) || a.Flags&net.FlagUp == 0 || (found.Own && a.MasterIndex != 0) {
+		return At{}, 0, false, nil
+	}
+	if o, owned := OwnerOf(found.Link); owned {
+		if next := nextMark(o, m, l.Key); !slices.Equal(next.Stores, o.Stores) || next.Key != o.Key {
+			return At{}, 0, false, nil
+		}
+		got, filtered, err := ReservedOf(found.H, found.Link)
+		if err != nil || !filtered || (m.Top && got != m.Reserved) {
+			return At{}, 0, false, err
+		}
+	}
+	return found, a.MTU, true, nil
 }
 
 // createShared creates v (l on parent) and finishes it (finish.created);

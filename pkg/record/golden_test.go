@@ -73,8 +73,8 @@ func currentPlan(t *testing.T, js string) plan.Plan {
 	return p
 }
 
-// TestGolden_StoreLayout: where a record, a user of a shared link and a
-// master's lock live under the state directory. DEL and GC of a pod made by
+// TestGolden_StoreLayout: where a record, a user of a shared link, a
+// master's lock and a link key's lock live under the state directory. DEL and GC of a pod made by
 // an earlier release look exactly there.
 func TestGolden_StoreLayout(t *testing.T) {
 	root := t.TempDir()
@@ -84,15 +84,20 @@ func TestGolden_StoreLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := s.Users(p)
-	unlock, err := users.Lock("eth0")
+	unlock, err := users.LockMaster("eth0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
 	for _, l := range p.Chain {
+		unlockKey, err := users.LockKey(l.Key, true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := users.Use(l.Key, p.Attachment); err != nil {
 			t.Fatal(err)
 		}
+		unlockKey()
 	}
 	odd := plan.Attachment{Network: "ns/odd name", ContainerID: "c3", IfName: "eth0"}
 	if err := s.Put(plan.Plan{Attachment: odd, Backend: "kernel", Endpoint: plan.NoEndpoint{}}); err != nil {

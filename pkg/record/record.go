@@ -340,8 +340,8 @@ func listDir(dir string, want func(fs.DirEntry) bool) ([]plan.Plan, error) {
 
 // OwnNS is where this scope keeps qinq's own network namespace (see
 // netdev.OwnNSHome): bound at <scope>/netns, made under the lock
-// <scope>/locks/:netns.lock (":" is in no link name, so no master's lock is
-// this one).
+// <scope>/locks/:netns.lock (":" is in no link name, and a link key starts
+// with its master's, so no master's or key's lock is this one).
 func (s Store) OwnNS() netdev.OwnNSHome {
 	return netdev.OwnNSHome{Path: filepath.Join(s.dir, s.scope, "netns"), Lock: func() (func(), error) { return s.HostUsers().Lock(":netns") }}
 }

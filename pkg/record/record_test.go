@@ -449,3 +449,92 @@ func TestRecords_HeldByAnotherNetworkSeesTheSamePairElsewhere(t *testing.T) {
 		t.Fatal("network y's record of c9:net1 must count for x, and not for y itself")
 	}
 }
+
+// waits reports whether lock blocks for 200 ms while the caller holds
+// what it holds, then lets it through once release runs.
+func waits(t *testing.T, lock func() (func(), error), release func()) bool {
+	t.Helper()
+	got := make(chan struct{})
+	go func() {
+		if u, err := lock(); err == nil {
+			u()
+		}
+		close(got)
+	}()
+	select {
+	case <-got:
+		release()
+		return false
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	<-got
+	return true
+}
+
+// The verbs hold a master's lock shared and qinq-admin whole; under it,
+// ADDs joining one link share its key's lock, and a DEL or GC deciding
+// whether the link goes takes it whole.
+func TestLock_KeysOfOneMasterAndJoinersOfOneKeyRunSideBySide(t *testing.T) {
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
+	m1, err := l.LockMaster("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waits(t, func() (func(), error) { return l.LockMaster("eth0") }, func() {}) {
+		t.Error("a second verb waited for the master's lock")
+	}
+	k1, err := l.LockKey("eth0:88a8.100", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waits(t, func() (func(), error) { return l.LockKey("eth0:88a8.100", true) }, func() {}) {
+		t.Error("a second joiner waited for the key's shared lock")
+	}
+	if waits(t, func() (func(), error) { return l.LockKey("eth0:88a8.200", false) }, func() {}) {
+		t.Error("another key of the master waited")
+	}
+	if !waits(t, func() (func(), error) { return l.LockKey("eth0:88a8.100", false) }, k1) {
+		t.Error("the key's whole lock was taken while a joiner held it shared")
+	}
+	if !waits(t, func() (func(), error) { return l.Lock("eth0") }, m1) {
+		t.Error("qinq-admin's whole master lock was taken while a verb held it shared")
+	}
+}
+
+// Done removes the key's lock file with its users' directory, under the
+// key's lock whole: a waiter on the removed file locks the new one.
+func TestLock_DoneRemovesTheKeysLockFileAndAWaiterLocksTheNewOne(t *testing.T) {
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
+	key := "eth0:88a8.100"
+	if err := l.Use(key, a); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := l.LockKey(key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiterIn := make(chan func())
+	go func() {
+		u, err := l.LockKey(key, true)
+		if err != nil {
+			t.Error(err)
+		}
+		waiterIn <- u
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if u, err := l.Release(key, a); err != nil || u != Unused {
+		t.Fatalf("release: %v %v", u, err)
+	}
+	if err := l.Done(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(l.dir, "locks", key+".lock")); !os.IsNotExist(err) {
+		t.Fatalf("Done kept the key's lock file: %v", err)
+	}
+	unlock()
+	u := <-waiterIn
+	if !waits(t, func() (func(), error) { return l.LockKey(key, false) }, u) {
+		t.Error("a newcomer got the key's whole lock while the waiter held it: the waiter had locked the removed file")
+	}
+}

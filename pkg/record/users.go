@@ -2,8 +2,11 @@ package record
 
 // The users' registry: which attachments use which shared link (S-link,
 // C-link, a bridge's uplink), one empty file per user under
-// <scope>/links/<link key>/, and the per-master locks under <scope>/locks/
-// that every change of users, and of the links themselves, is made under.
+// <scope>/links/<link key>/, and the locks under <scope>/locks/ that every
+// change of users, and of the links themselves, is made under: a master's,
+// held shared by the verbs and whole by qinq-admin, and below it one per
+// link key (LockKey), so that pods of different chains never wait for
+// each other.
 
 import (
 	"errors"
@@ -57,8 +60,34 @@ type Users struct {
 }
 
 // Lock takes the exclusive lock for master, waiting for other invocations
-// that change the same master's links.
+// that change the same master's links: qinq-admin, which judges a link
+// with every link stacked on it.
 func (l Users) Lock(master string) (unlock func(), err error) { return l.lock(master, unix.LOCK_EX) }
+
+// LockMaster takes master's lock as a verb does before any key's: shared,
+// so that only qinq-admin (Lock) waits. A container's scope has one lock,
+// taken whole here, which covers its keys.
+func (l Users) LockMaster(master string) (unlock func(), err error) {
+	if l.container {
+		return l.lock("scope", unix.LOCK_EX)
+	}
+	return l.lock(master, unix.LOCK_SH)
+}
+
+// LockKey takes the lock of one shared link's key, under its master's
+// (LockMaster): shared by ADDs that only join a link that is ready, whole
+// to make, finish, judge or delete it. In a container's scope, LockMaster's
+// lock already holds every key.
+func (l Users) LockKey(key string, shared bool) (unlock func(), err error) {
+	if l.container {
+		return func() {}, nil
+	}
+	how := unix.LOCK_EX
+	if shared {
+		how = unix.LOCK_SH
+	}
+	return l.lock(key, how)
+}
 
 // LockShared takes name's lock shared: holders run side by side, and keep
 // out whoever takes it exclusively (an OVS bridge: ADDs between their veth
@@ -117,8 +146,8 @@ func current(f *os.File, path string) bool {
 
 func (l Users) keyDir(key string) string { return filepath.Join(l.dir, "links", key) }
 
-// Use records that a uses the shared link key. Callers hold the master's
-// lock. The entry is an empty file: creating it is atomic.
+// Use records that a uses the shared link key. Callers hold key's lock,
+// shared at least. The entry is an empty file: creating it is atomic.
 func (l Users) Use(key string, a plan.Attachment) error {
 	dir := l.keyDir(key)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -146,9 +175,8 @@ const (
 
 func (u Usage) String() string { return [...]string{"unknown", "in use", "unused"}[u] }
 
-// Release drops a's use of key and reports what is left. Callers hold the
-// master's lock, as Use's callers do, so "unused" stays true until they let
-// go. The key's directory is kept until Done: a DEL killed after Release
+// Release drops a's use of key and reports what is left. Callers hold
+// key's lock whole, so "unused" stays true until they let go. The key's directory is kept until Done: a DEL killed after Release
 // and repeated must still find the link unused, not unknown.
 func (l Users) Release(key string, a plan.Attachment) (Usage, error) {
 	if err := os.Remove(filepath.Join(l.keyDir(key), a.ID())); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -178,10 +206,14 @@ func (l Users) Usage(key string) (Usage, error) {
 }
 
 // Done removes the users' directory of an unused key, once the link is
-// gone (or kept as an admin's or another store's); a user that came
-// meanwhile keeps it.
+// gone (or kept as an admin's or another store's), and the key's lock file,
+// which its caller holds whole (a waiter notices: see lock); a user that
+// came meanwhile keeps both.
 func (l Users) Done(key string) error {
 	err := os.Remove(l.keyDir(key))
+	if err == nil && !l.container {
+		err = os.Remove(filepath.Join(l.dir, "locks", key+".lock"))
+	}
 	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 		return nil
 	}

@@ -38,7 +38,8 @@ func (b *Backend) Attach(p plan.Plan, u *undo.Stack) (backend.Attached, error) {
 		return b.attachBridge(a, e)
 	}
 	// One undo releases the whole chain the way DEL does: it re-takes the
-	// lock and deletes a shared link only if nobody else took it meanwhile.
+	// chain's locks and deletes a shared link only if nobody else took it
+	// meanwhile.
 	u.Push("release the chain", func() error { return b.release(p, n, false) })
 	parent, err := a.reserve()
 	if err != nil {
@@ -73,20 +74,13 @@ func (a *attachment) attachChain(chain []plan.VLANLink) (netdev.At, error) {
 		return netdev.At{}, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
 	}
 	for i, l := range chain {
-		if err := links.Use(l.Key, p.Attachment); err != nil {
-			return netdev.At{}, cnierr.Internal("record the user of "+l.Name, err)
-		}
-		if err := fault.Point(fault.SharedRef); err != nil {
-			return netdev.At{}, err
-		}
-		held := conflict{a: a, tag: l.Tag, key: l.Key, parent: parent}
 		top := i == len(p.Chain)-1
 		mark := netdev.Mark{Store: a.store, LegacyRecorded: func() bool {
 			users, err := links.Of(l.Key)
 			return err == nil && len(users) > 1 // others beside this attachment
 		}, Reserved: reservedAt(p, top), Top: top}
 		var mtu int
-		if parent, mtu, err = netdev.EnsureShared(n, parent, l, mark, held.explain); err != nil {
+		if parent, mtu, err = a.join(parent, l, mark); err != nil {
 			return netdev.At{}, err
 		}
 		if err := fits(p, i, parent, mtu); err != nil {
@@ -97,6 +91,45 @@ func (a *attachment) attachChain(chain []plan.VLANLink) (netdev.At, error) {
 		}
 	}
 	return parent, nil
+}
+
+// join records the attachment as a user of chain link l and finds it
+// ready, under l's key's lock taken shared: ADDs of pods on one chain run
+// side by side. A link to make, finish, mark or filter is handled under the
+// lock whole. The lock is let go before the next link's: once recorded, no
+// DEL or GC takes l away.
+func (a *attachment) join(parent netdev.At, l plan.VLANLink, mark netdev.Mark) (netdev.At, int, error) {
+	unlock, err := a.users.LockKey(l.Key, true)
+	if err != nil {
+		return netdev.At{}, 0, cnierr.Internal("lock "+l.Name, err)
+	}
+	var (
+		found netdev.At
+		mtu   int
+		ready bool
+	)
+	if err = a.record(l.Key, l.Name); err == nil {
+		found, mtu, ready, err = netdev.JoinShared(a.n, parent, l, mark)
+	}
+	unlock()
+	if err != nil || ready {
+		return found, mtu, err
+	}
+	if unlock, err = a.users.LockKey(l.Key, false); err != nil {
+		return netdev.At{}, 0, cnierr.Internal("lock "+l.Name, err)
+	}
+	defer unlock()
+	held := conflict{a: a, tag: l.Tag, key: l.Key, parent: parent}
+	return netdev.EnsureShared(a.n, parent, l, mark, held.explain)
+}
+
+// record records the attachment as a user of the shared link key (name),
+// before the link is looked for: a crash leaves nothing DEL or GC misses.
+func (a *attachment) record(key, name string) error {
+	if err := a.users.Use(key, a.p.Attachment); err != nil {
+		return cnierr.Internal("record the user of "+name, err)
+	}
+	return fault.Point(fault.SharedRef)
 }
 
 // fits checks that what stacks on chain link i (the next chain link, or the
@@ -120,12 +153,13 @@ func fits(p plan.Plan, i int, found netdev.At, mtu int) error {
 
 // reserve records the attachment as a user of its chain links (creating
 // those that are missing) and of its endpoint's VLAN, under the master's
-// lock; it returns the ifindex the endpoint sits on. Once reserved, nothing
-// another invocation does takes them away, so the endpoint is created after
-// the lock is dropped: parallel ADDs on one master overlap there.
+// lock (shared: only qinq-admin waits) and each link key's; it returns the
+// ifindex the endpoint sits on. Once reserved, nothing another invocation
+// does takes them away, so the endpoint is created after the locks are
+// dropped: parallel ADDs on one master overlap there.
 func (a *attachment) reserve() (netdev.At, error) {
 	p, links := a.p, a.users
-	unlock, err := links.Lock(p.Master.Name)
+	unlock, err := links.LockMaster(p.Master.Name)
 	if err != nil {
 		return netdev.At{}, cnierr.Internal("lock the master's state", err)
 	}
@@ -135,6 +169,13 @@ func (a *attachment) reserve() (netdev.At, error) {
 	if err != nil || !ok {
 		return parent, err
 	}
+	// The kernel's EEXIST decides who gets the VLAN; the record names the
+	// holder in the error, and is what DEL releases.
+	unlockKey, err := links.LockKey(e.Key, true)
+	if err != nil {
+		return netdev.At{}, cnierr.Internal("lock the container link's VLAN", err)
+	}
+	defer unlockKey()
 	if err := links.Use(e.Key, p.Attachment); err != nil {
 		return netdev.At{}, cnierr.Internal("record the container link", err)
 	}

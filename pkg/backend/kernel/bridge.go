@@ -34,7 +34,7 @@ func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.Bridge
 }
 
 // attachBridge reserves the chain and the bridge on its last link under the
-// master's lock, then gives the container a veth pair whose host end is a
+// locks of the master and of each link's key, then gives the container a veth pair whose host end is a
 // locked port of the bridge.
 func (b *Backend) attachBridge(a *attachment, e *plan.BridgeEndpoint) (backend.Attached, error) {
 	own, err := b.ownNS(true)
@@ -60,8 +60,8 @@ func (b *Backend) attachBridge(a *attachment, e *plan.BridgeEndpoint) (backend.A
 // finds or makes them; the last one is the bridge's uplink, in qinq's
 // namespace, and the bridge goes with it (one key, one set of users).
 func (a *attachment) reserveBridge(e *plan.BridgeEndpoint) (netlink.Link, error) {
-	p, n, own, links := a.p, a.n, a.n.Own, a.users
-	unlock, err := links.Lock(p.Master.Name)
+	p, own, links := a.p, a.n.Own, a.users
+	unlock, err := links.LockMaster(p.Master.Name)
 	if err != nil {
 		return nil, cnierr.Internal("lock the master's state", err)
 	}
@@ -72,30 +72,57 @@ func (a *attachment) reserveBridge(e *plan.BridgeEndpoint) (netlink.Link, error)
 		return nil, err
 	}
 	j := p.Joined()
-	if err := links.Use(j.Key, p.Attachment); err != nil {
-		return nil, cnierr.Internal("record the user of "+j.Name, err)
+	spec := bridgeSpec(p, e, a.store)
+	mark := netdev.Mark{Store: a.store, Reserved: reserved(p), Top: true}
+	// The uplink and its bridge have one key. Pods joining them as they are
+	// hold its lock shared (JoinBridge then only repeats settings).
+	unlockKey, err := links.LockKey(j.Key, true)
+	if err != nil {
+		return nil, cnierr.Internal("lock "+j.Name, err)
 	}
-	if err := fault.Point(fault.SharedRef); err != nil {
+	var (
+		joined, bridge netlink.Link
+		ready          bool
+	)
+	if err = a.record(j.Key, j.Name); err == nil {
+		joined, bridge, ready, err = netdev.BridgeReady(own, j, spec, mark)
+	}
+	if err == nil && ready {
+		err = netdev.JoinBridge(own, joined, bridge, spec)
+	}
+	unlockKey()
+	if err != nil {
 		return nil, err
 	}
+	if !ready {
+		if bridge, err = a.makeBridge(parent, j, spec, mark); err != nil {
+			return nil, err
+		}
+	}
+	return bridge, fault.Point(fault.Bridge)
+}
+
+// makeBridge finds, finishes or makes the uplink j on parent and its
+// bridge, and joins them, under their key's lock whole.
+func (a *attachment) makeBridge(parent netdev.At, j plan.VLANLink, spec netdev.BridgeSpec, mark netdev.Mark) (netlink.Link, error) {
+	unlock, err := a.users.LockKey(j.Key, false)
+	if err != nil {
+		return nil, cnierr.Internal("lock "+j.Name, err)
+	}
+	defer unlock()
 	held := conflict{a: a, tag: j.Tag, key: j.Key, parent: parent}
-	mark := netdev.Mark{Store: a.store, Reserved: reserved(p), Top: true}
-	joined, err := netdev.EnsureJoined(n, parent, j, mark, held.explain)
+	joined, err := netdev.EnsureJoined(a.n, parent, j, mark, held.explain)
 	if err != nil {
 		return nil, err
 	}
 	if err := fault.Point(fault.SharedLink); err != nil {
 		return nil, err
 	}
-	spec := bridgeSpec(p, e, a.store)
-	bridge, err := netdev.EnsureBridge(own, spec)
+	bridge, err := netdev.EnsureBridge(a.n.Own, spec)
 	if err != nil {
 		return nil, err
 	}
-	if err := netdev.JoinBridge(own, joined, bridge, spec); err != nil {
-		return nil, err
-	}
-	return bridge, fault.Point(fault.Bridge)
+	return bridge, netdev.JoinBridge(a.n.Own, joined, bridge, spec)
 }
 
 // portOn is a pod's port to make on a bridge.

@@ -60,8 +60,7 @@ func (b *Backend) deleteOwnOrphan(own *netdev.Own, l netlink.Link) error {
 		return nil // still being made (DEL or the next ADD finishes it), or not this store's
 	}
 	links := b.store.HostUsers()
-	master, _, _ := strings.Cut(key, ":")
-	unlock, err := links.Lock(master)
+	unlock, err := lockKey(links, key)
 	if err != nil {
 		return err
 	}
@@ -75,9 +74,27 @@ func (b *Backend) deleteOwnOrphan(own *netdev.Own, l netlink.Link) error {
 	return links.Done(key)
 }
 
+// lockKey takes, as ADD and DEL do, the lock of key's master (shared) and
+// key's own, whole: GC judges and deletes one link under it. The links
+// stacked on it go with it, and have no user either: every user of a link
+// is recorded as a user of the links below it first.
+func lockKey(links record.Users, key string) (unlock func(), err error) {
+	master, _, _ := strings.Cut(key, ":")
+	unlockMaster, err := links.LockMaster(master)
+	if err != nil {
+		return nil, err
+	}
+	unlockKey, err := links.LockKey(key, false)
+	if err != nil {
+		unlockMaster()
+		return nil, err
+	}
+	return func() { unlockKey(); unlockMaster() }, nil
+}
+
 // deleteIfOrphan judges a link by its owner mark: only a link this store
 // (or a release before store identities) alone marked, whose users'
-// directory (under the key in the mark, whose master's lock ADD takes)
+// directory (under the key in the mark, whose lock ADD takes)
 // exists and is empty, is a leftover. Another store's link and one whose
 // users are unknown are kept.
 func deleteIfOrphan(n *netdev.Namespaces, links record.Users, store string, v *netlink.Vlan) error {
@@ -91,8 +108,7 @@ func deleteIfOrphan(n *netdev.Namespaces, links record.Users, store string, v *n
 	if !netdev.DeletableBy(v, store) {
 		return nil // another store's users may be on it: never reclaimed here
 	}
-	master, _, _ := strings.Cut(o.Key, ":")
-	unlock, err := links.Lock(master)
+	unlock, err := lockKey(links, o.Key)
 	if err != nil {
 		return err
 	}

@@ -117,9 +117,9 @@ func isEndpoint(l netlink.Link, e plan.Endpoint) bool {
 // outage of every pod stacked on it.
 func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) error {
 	links := b.store.Users(p)
-	unlock, err := links.Lock(p.Master.Name)
+	unlock, err := lockChain(links, p)
 	if err != nil {
-		return cnierr.Internal("lock the master's state", err)
+		return cnierr.Internal("lock the chain's state", err)
 	}
 	defer unlock()
 	var errs []error
@@ -182,6 +182,40 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 	}
 	errs = append(errs, links.Forget())
 	return cnierr.AsCNI("release the chain", errors.Join(errs...))
+}
+
+// lockChain takes the master's lock (shared) and, whole, the lock of every
+// key of p's chain, outermost first, and of its endpoint's VLAN: deleting a
+// link deletes what is stacked on it. Every holder of more than one key
+// takes them in this order (a chain's keys grow outward in), so two DELs
+// never wait for each other in a cycle; an ADD holds one key at a time.
+func lockChain(links record.Users, p plan.Plan) (unlock func(), err error) {
+	keys := make([]string, 0, len(p.Chain)+1)
+	for _, l := range p.Chain {
+		keys = append(keys, l.Key)
+	}
+	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
+		keys = append(keys, e.Key)
+	}
+	var held []func()
+	unlock = func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
+		}
+	}
+	u, err := links.LockMaster(p.Master.Name)
+	if err != nil {
+		return nil, err
+	}
+	held = append(held, u)
+	for _, k := range keys {
+		if u, err = links.LockKey(k, false); err != nil {
+			unlock()
+			return nil, err
+		}
+		held = append(held, u)
+	}
+	return unlock, nil
 }
 
 // goes reports whether the shared link l, whose users in this store are u,

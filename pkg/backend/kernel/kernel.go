@@ -90,10 +90,11 @@ func (b *Backend) Plan(a plan.Attachment) (plan.Plan, error) {
 	if !n.HasLinks() {
 		return plan.Plan{}, cnierr.InvalidConfig("master", "%q: %s is gone", b.conf.Master, where)
 	}
-	m, err := n.Links.LinkByName(b.conf.Master)
+	master, err := n.Master(b.conf.Master)
 	if err != nil {
 		return plan.Plan{}, cnierr.InvalidConfig("master", "%q: no such link in %s", b.conf.Master, where)
 	}
+	m := master.Link
 	found, err := foundMTUs(n, m, b.conf, a)
 	if err != nil {
 		return plan.Plan{}, err

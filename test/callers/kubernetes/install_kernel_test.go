@@ -44,7 +44,7 @@ const multusImage = "localhost/multus-cni:v4.2.4-thick" // scripts/test-cluster.
 func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	ctx := context.Background()
 	host, far := wired(t)
-	peer := farPeer(t, far, 150, 12, "10.150.12.9/24")
+	peer := farPeer(t, far, 190, 12, "10.190.12.9/24")
 
 	// The node as a cluster's install leaves it: the runtime's CNI
 	// directories are /opt/cni/bin and /etc/cni/net.d, where both
@@ -63,9 +63,12 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	if err := os.WriteFile("/etc/cni/net.d/10-cluster.conflist", []byte(clusterNet), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// After the node's pods are gone (cleanups run last first): their DELs
+	// need the plugins, whereabouts' included.
 	t.Cleanup(func() {
-		for _, f := range []string{qinqLog, "/etc/cni/net.d/10-cluster.conflist", "/etc/cni/net.d/00-multus.conf", "/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim"} {
-			os.Remove(f)
+		for _, f := range []string{qinqLog, "/etc/cni/net.d/10-cluster.conflist", "/etc/cni/net.d/00-multus.conf", "/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim",
+			"/opt/cni/bin/whereabouts", "/etc/cni/net.d/whereabouts.d"} {
+			os.RemoveAll(f)
 		}
 	})
 	serviceDNAT(t)
@@ -133,10 +136,10 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 		return err
 	})
 
-	tenantC := podVLAN{150, 12, "02:00:5e:96:0c:0c", "10.150.12.12"}
+	tenantC := podVLAN{190, 12, "02:00:5e:be:0c:0c", "10.190.12.12"}
 	tenantPodIn(t, "tenant-c", "tenant-c-pod", tenantC, false)
 	ctr := waitRunning(t, ctrd, "tenant-c", "tenant-c-pod")
-	onTheWire(t, far, ctr, peer, "10.150.12.9", 150, 12)
+	onTheWire(t, far, ctr, peer, "10.190.12.9", 190, 12)
 	assertNetworkStatus(t, &tenantPod{name: "tenant-c-pod", namespace: "tenant-c", mac: tenantC.mac, ip: tenantC.ip})
 
 	// deploy/networks in tenant-a, whose pods must have a user namespace of
@@ -186,7 +189,11 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 		}
 	}
 
-	// kubectl delete namespace: nothing of qinq's is left on the node.
+	// kubectl delete namespace: nothing of qinq's is left on the node, and
+	// whereabouts gets back the address of the Deployment's last replica.
+	if held := pooled(t); len(held) != 1 {
+		t.Errorf("before the namespaces' deletion whereabouts holds %v, want the Deployment's last replica's address", held)
+	}
 	for _, ns := range []string{"tenant-c", "tenant-x", "tenant-a"} {
 		if err := cluster.kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
@@ -275,8 +282,10 @@ func waitDaemonSet(t *testing.T, name string) {
 	t.Logf("DaemonSet %s ready in %.1f s", name, time.Since(start).Seconds())
 }
 
-// grantTenantC adds tenant-c to deploy/'s policy ConfigMap: VLANs of the
-// tenants NAD, the default container link, no user namespace required.
+// grantTenantC adds tenant-c to deploy/'s policy ConfigMap: S-VLANs of the
+// tenants NAD that tenant-a's grant leaves out (a VLAN is a broadcast
+// domain: tenants never share one), the default container link, no user
+// namespace required.
 func grantTenantC(t *testing.T) {
 	t.Helper()
 	cms := cluster.kube.CoreV1().ConfigMaps("kube-system")
@@ -289,7 +298,7 @@ func grantTenantC(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy["namespaces"].(map[string]any)["tenant-c"] = map[string]any{
-		"masters": []string{"eth1"}, "sVlans": []string{"100-199"}, "cVlans": []string{"10-20"},
+		"masters": []string{"eth1"}, "sVlans": []string{"190-199"}, "cVlans": []string{"10-20"},
 		"containerLinks": []string{"bridge"}, "mac": true,
 	}
 	b, _ := json.MarshalIndent(policy, "", "  ")

@@ -40,6 +40,8 @@ nodeStatusUpdateFrequency: 4s
 syncFrequency: 5s
 `
 
+const syncFrequency = 5 * time.Second // kubeletConfig's
+
 // kubeletKubeconfig: the node's identity, system:node:qinq-vm (the Node
 // authorizer's), its certificate signed by the cluster CA.
 const kubeletKubeconfig = `apiVersion: v1
@@ -143,6 +145,40 @@ func (k *kubelet) restart() {
 	k.start()
 }
 
+// settled waits until the kubelet has run for two sync periods since the
+// first renewal of its node lease after what: time to act on every pod.
+// Only the kubelet's own timestamps are compared (the VM's clock is not
+// the host's).
+func (k *kubelet) settled(t *testing.T, what string) {
+	t.Helper()
+	leases := cluster.kube.CoordinationV1().Leases("kube-node-lease")
+	renewed := func() time.Time {
+		l, err := leases.Get(context.Background(), nodeName, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return time.Time{}
+		}
+		return l.Spec.RenewTime.Time
+	}
+	before := renewed()
+	var first time.Time
+	waitFor(t, 2*time.Minute, "the kubelet to renew its lease twice after "+what, func() error {
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k.cmd.Process.Pid)); err != nil ||
+			strings.HasPrefix(string(st[strings.LastIndexByte(string(st), ')')+2:]), "Z") {
+			data, _ := os.ReadFile(k.log.Name())
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			t.Fatalf("the kubelet exited after %s; its log ends:\n%s", what, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+		r := renewed()
+		if first.IsZero() && r.After(before) {
+			first = r
+		}
+		if first.IsZero() || r.Sub(first) < 2*syncFrequency {
+			return fmt.Errorf("lease renewed at %v (before %v)", r, before)
+		}
+		return nil
+	})
+}
+
 // TestKubelet_PodOnQinqRunsAndIsDeletedCleanly: qinq (default container
 // link) as the node's only network, a kubelet v1.34.4 with containerd as the
 // node. A Pod created through the API server is scheduled by kube-scheduler
@@ -161,7 +197,6 @@ func TestKubelet_PodOnQinqRunsAndIsDeletedCleanly(t *testing.T) {
 	qinqLog := "/var/log/qinq/kubelet.log"
 	ipamDir := t.TempDir()
 	confDir := t.TempDir()
-	// containerd 1.6 reads results up to 1.0.0.
 	conf := testenv.QinQ("1.0.0", "qinq-node").OnMaster("eth1", 170, 17).
 		WithHostLocal(ipamDir, "10.170.17.0/24").With("logFile", qinqLog, "logLevel", "debug")
 	if err := os.WriteFile(filepath.Join(confDir, "10-qinq.conflist"), conf.AsList(t).Bytes, 0o644); err != nil {

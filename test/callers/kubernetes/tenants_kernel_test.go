@@ -5,13 +5,16 @@ package kubernetes
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/qinq-cni/qinq/internal/testenv"
 	"github.com/qinq-cni/qinq/pkg/userns"
@@ -170,12 +174,18 @@ func waitRunning(t *testing.T, ctrd *testenv.Containerd, ns, name string) *teste
 		return err
 	})
 	t.Logf("%s/%s Running in %.1f s", ns, name, time.Since(start).Seconds())
-	id := ctrd.Must("pods", "--namespace", ns, "--name", name, "--state", "ready", "-q")
+	id := sandboxID(t, ctrd, ns, name)
 	sandboxes = append(sandboxes, struct{ pod, id string }{ns + "/" + name, id})
 	return testenv.RuntimeContainer(t, id, ctrd.Inspect(id).NetNS())
 }
 
 // net1Status is the network-status entry Multus wrote for the pod's net1.
+// sandboxID is the pod's ready sandbox, "" if none.
+func sandboxID(t *testing.T, ctrd *testenv.Containerd, ns, name string) string {
+	t.Helper()
+	return ctrd.Must("pods", "--namespace", ns, "--name", name, "--state", "ready", "-q")
+}
+
 func net1Status(t *testing.T, ns, name string) nadv1.NetworkStatus {
 	t.Helper()
 	pod, err := cluster.kube.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -294,8 +304,7 @@ func installWhereabouts(t *testing.T) {
 			create(t, u)
 		}
 	}
-	copyFile(t, env.Tool("whereabouts"), "/opt/cni/bin/whereabouts")
-	t.Cleanup(func() { os.Remove("/opt/cni/bin/whereabouts") })
+	copyFile(t, env.Tool("whereabouts"), "/opt/cni/bin/whereabouts") // removed after the node's pods (the test's first cleanup)
 	tok, err := cluster.kube.CoreV1().ServiceAccounts("kube-system").CreateToken(ctx, "whereabouts",
 		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{}}, metav1.CreateOptions{})
 	if err != nil {
@@ -305,7 +314,6 @@ func installWhereabouts(t *testing.T) {
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(wd) })
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters: [{name: local, cluster: {server: "https://10.96.0.1:443", certificate-authority-data: %s}}]
@@ -329,19 +337,11 @@ current-context: whereabouts-context
 // reservations: what a deleted pod must not leave.
 func allocations(t *testing.T) []string {
 	t.Helper()
-	ctx := context.Background()
 	var out []string
-	pools, err := cluster.dyn.Resource(ipPools).Namespace("kube-system").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for ip, pod := range pooled(t) {
+		out = append(out, ip+" "+pod)
 	}
-	for _, p := range pools.Items {
-		allocs, _, _ := unstructured.NestedMap(p.Object, "spec", "allocations")
-		for off := range allocs {
-			out = append(out, p.GetName()+"+"+off)
-		}
-	}
-	res, err := cluster.dyn.Resource(reservations).Namespace("kube-system").List(ctx, metav1.ListOptions{})
+	res, err := cluster.dyn.Resource(reservations).Namespace("kube-system").List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,12 +351,44 @@ func allocations(t *testing.T) []string {
 	return out
 }
 
+// pooled are the addresses whereabouts' IPPools hold (each allocation is an
+// offset into its pool's range), each with the pod ("ns/name") holding it.
+func pooled(t *testing.T) map[string]string {
+	t.Helper()
+	pools, err := cluster.dyn.Resource(ipPools).Namespace("kube-system").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, p := range pools.Items {
+		cidr, _, _ := unstructured.NestedString(p.Object, "spec", "range")
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil || !prefix.Addr().Is4() {
+			t.Fatalf("IPPool %s: range %q: want an IPv4 prefix (%v)", p.GetName(), cidr, err)
+		}
+		base := prefix.Masked().Addr().As4()
+		allocs, _, _ := unstructured.NestedMap(p.Object, "spec", "allocations")
+		for off, a := range allocs {
+			o, err := strconv.ParseUint(off, 10, 32)
+			if err != nil {
+				t.Fatalf("IPPool %s: allocation offset %q: %v", p.GetName(), off, err)
+			}
+			var ip [4]byte
+			binary.BigEndian.PutUint32(ip[:], binary.BigEndian.Uint32(base[:])+uint32(o))
+			podref, _, _ := unstructured.NestedString(a.(map[string]any), "podref")
+			out[netip.AddrFrom4(ip).String()] = podref
+		}
+	}
+	return out
+}
+
 // deploymentOnWhereabouts: deploy/networks' Deployment (3 replicas,
 // hostUsers: false) on its NAD (macvlan.yaml: S 3015, C 2, whereabouts) in
 // tenant-a, the image swapped for the pause image. Each replica is Running
 // with an address whereabouts chose, different from the others', on the
-// wire as 0x88a8/3015, 0x8100/2; deleting the Deployment releases every
-// address.
+// wire as 0x88a8/3015, 0x8100/2; whereabouts' pool holds exactly those
+// addresses for those pods. Scaled to 1, the pool holds only the last
+// replica's: the namespace's deletion later must release it.
 func deploymentOnWhereabouts(t *testing.T, ctrd *testenv.Containerd, far *testenv.Node) {
 	ctx := context.Background()
 	tenantNamespace(t, "tenant-a")
@@ -372,13 +404,19 @@ func deploymentOnWhereabouts(t *testing.T, ctrd *testenv.Containerd, far *testen
 		t.Fatalf("create Deployment %s: %v", d.Name, err)
 	}
 	t.Cleanup(func() { deps.Delete(context.Background(), d.Name, metav1.DeleteOptions{}) })
+	listPods := func() []corev1.Pod {
+		pods, err := cluster.kube.CoreV1().Pods("tenant-a").List(ctx, metav1.ListOptions{LabelSelector: "app=tenant-a-web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pods.Items
+	}
 	start := time.Now()
 	waitFor(t, 5*time.Minute, "Deployment "+d.Name+": 3 replicas available", func() error {
 		got, err := deps.Get(ctx, d.Name, metav1.GetOptions{})
 		if err == nil && got.Status.AvailableReplicas != 3 {
 			var st []string
-			pods, _ := cluster.kube.CoreV1().Pods("tenant-a").List(ctx, metav1.ListOptions{LabelSelector: "app=tenant-a-web"})
-			for _, p := range pods.Items {
+			for _, p := range listPods() {
 				st = append(st, p.Name+": "+string(p.Status.Phase)+" "+events(t, "tenant-a", p.Name))
 			}
 			err = fmt.Errorf("%d available; pods: %s", got.Status.AvailableReplicas, strings.Join(st, "; "))
@@ -387,13 +425,13 @@ func deploymentOnWhereabouts(t *testing.T, ctrd *testenv.Containerd, far *testen
 	})
 	t.Logf("Deployment %s: 3 replicas available in %.1f s", d.Name, time.Since(start).Seconds())
 	peer := farPeer(t, far, 3015, 2, "192.168.20.250/24")
-	pods, err := cluster.kube.CoreV1().Pods("tenant-a").List(ctx, metav1.ListOptions{LabelSelector: "app=tenant-a-web"})
-	if err != nil || len(pods.Items) != 3 {
-		t.Fatalf("the Deployment's pods: %v (%d)", err, len(pods.Items))
+	pods := listPods()
+	if len(pods) != 3 {
+		t.Fatalf("the Deployment has %d pods, want 3", len(pods))
 	}
 	_, subnet, _ := net.ParseCIDR("192.168.20.0/24")
-	seen := map[string]string{}
-	for _, p := range pods.Items {
+	seen := map[string]string{} // address -> "tenant-a/pod"
+	for _, p := range pods {
 		st := net1Status(t, "tenant-a", p.Name)
 		if len(st.IPs) != 1 || !subnet.Contains(net.ParseIP(st.IPs[0])) {
 			t.Fatalf("%s: network-status net1 %+v: want one address whereabouts chose in %s", p.Name, st, subnet)
@@ -401,33 +439,43 @@ func deploymentOnWhereabouts(t *testing.T, ctrd *testenv.Containerd, far *testen
 		if other, dup := seen[st.IPs[0]]; dup {
 			t.Errorf("%s and %s both got %s", p.Name, other, st.IPs[0])
 		}
-		seen[st.IPs[0]] = p.Name
+		seen[st.IPs[0]] = "tenant-a/" + p.Name
 		ctr := waitRunning(t, ctrd, "tenant-a", p.Name)
 		assertOwnUserNS(t, ctr)
 		onTheWire(t, far, ctr, peer, "192.168.20.250", 3015, 2)
 		t.Logf("%s: %s (whereabouts), %s: on the wire as (S 3015, C 2)", p.Name, st.IPs[0], st.Mac)
 	}
-	if n := len(allocations(t)); n < 3 {
-		t.Errorf("whereabouts holds %d allocations for 3 replicas", n)
+	if got := pooled(t); !maps.Equal(got, seen) {
+		t.Errorf("whereabouts' pool holds %v, want the replicas' %v", got, seen)
 	}
-	// kubectl delete deployment: every replica goes, and its address.
-	if err := deps.Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil {
+
+	// kubectl scale --replicas=1: two replicas go, and their addresses.
+	if _, err := deps.Patch(ctx, d.Name, types.MergePatchType, []byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 4*time.Minute, "the Deployment's pods to be gone", func() error {
-		left, err := cluster.kube.CoreV1().Pods("tenant-a").List(ctx, metav1.ListOptions{LabelSelector: "app=tenant-a-web"})
-		if err == nil && len(left.Items) != 0 {
-			err = fmt.Errorf("%d left", len(left.Items))
+	var last corev1.Pod
+	waitFor(t, 4*time.Minute, "the Deployment to scale to 1", func() error {
+		left := listPods()
+		if len(left) != 1 {
+			return fmt.Errorf("%d pods", len(left))
 		}
-		return err
+		last = left[0]
+		return nil
 	})
-	if left := allocations(t); len(left) != 0 {
-		t.Errorf("deleting the Deployment left whereabouts' allocations %v", left)
+	want := map[string]string{}
+	for ip, pod := range seen {
+		if pod == "tenant-a/"+last.Name {
+			want[ip] = pod
+		}
+	}
+	if got := pooled(t); len(want) != 1 || !maps.Equal(got, want) {
+		t.Errorf("scaled to %s: whereabouts' pool holds %v, want %v", last.Name, got, want)
 	}
 	// Stopped (the network torn down); the kubelet removes them later.
-	if out := ctrd.Must("pods", "--namespace", "tenant-a", "--label", "app=tenant-a-web", "--state", "ready", "-q"); out != "" {
-		t.Errorf("deleting the Deployment left ready sandboxes %s", out)
+	if out := ctrd.Must("pods", "--namespace", "tenant-a", "--label", "app=tenant-a-web", "--state", "ready", "-q"); out != sandboxID(t, ctrd, "tenant-a", last.Name) {
+		t.Errorf("scaled to 1: ready sandboxes %q, want only %s's", out, last.Name)
 	}
+	t.Logf("scaled to 1: %s keeps its address, the other two released theirs", last.Name)
 }
 
 // The netns-id attack from inside the cluster: attackReq is the attack of
@@ -578,17 +626,28 @@ func hostUsersAttack(t *testing.T, ctrd *testenv.Containerd, host, far *testenv.
 // completely: its port in qinq's namespace, its record, its sandbox.
 func restarts(t *testing.T, ctrd *testenv.Containerd, k *kubelet, far *testenv.Node, pods []runningPod, multus *appsv1.DaemonSet) {
 	ctx := context.Background()
-	onTheWire := func(after string) {
+	// Each pod keeps its sandbox: the same one ready, and qinq got no verb
+	// for it but its ADD (a sandbox made again would show as a new id, or
+	// as DEL and ADD on the old one).
+	survived := func(after string) {
 		t.Helper()
 		for _, p := range pods {
+			if id := sandboxID(t, ctrd, "tenant-a", p.name); id != p.ctr.ID {
+				t.Errorf("after %s: %s's ready sandbox is %q, was %.12s", after, p.name, id, p.ctr.ID)
+			}
+			if got := testenv.LoggedVerbs(t, qinqLog, p.ctr.ID); !slices.Equal(got, []string{"ADD ok"}) {
+				t.Errorf("after %s: qinq got %v for %s's sandbox, want only its ADD", after, got, p.name)
+			}
 			p.onTheWire(t, far)
 		}
-		t.Logf("after %s: %d pods on the wire", after, len(pods))
+		t.Logf("after %s: %d pods kept their sandboxes, on the wire", after, len(pods))
 	}
 	k.restart()
-	onTheWire("the kubelet's restart")
+	k.settled(t, "its restart")
+	survived("the kubelet's restart")
 	ctrd.Restart()
-	onTheWire("containerd's restart")
+	k.settled(t, "containerd's restart")
+	survived("containerd's restart")
 
 	sel := metav1.FormatLabelSelector(multus.Spec.Selector)
 	old, err := cluster.kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
@@ -622,7 +681,7 @@ func restarts(t *testing.T, ctrd *testenv.Containerd, k *kubelet, far *testenv.N
 		return fmt.Errorf("%d pods, none ready", len(list.Items))
 	})
 	t.Logf("Multus's pod deleted; a new one ready in %.1f s", time.Since(start).Seconds())
-	onTheWire("Multus's daemon's restart")
+	survived("Multus's daemon's restart")
 
 	// kubectl delete pod, after the restarts: nothing of it is left.
 	gone := pods[len(pods)-1]
@@ -651,7 +710,7 @@ func restarts(t *testing.T, ctrd *testenv.Containerd, k *kubelet, far *testenv.N
 	if after := records(); after != before-1 {
 		t.Errorf("%s, deleted after the restarts: qinq holds %d records, had %d", gone.name, after, before)
 	}
-	if out := ctrd.Must("pods", "--namespace", "tenant-a", "--name", gone.name, "--state", "ready", "-q"); out != "" {
+	if out := sandboxID(t, ctrd, "tenant-a", gone.name); out != "" {
 		t.Errorf("%s, deleted after the restarts, left its sandbox %s ready", gone.name, out)
 	}
 	t.Logf("%s deleted after the restarts: its port %s and its record gone", gone.name, port.Name)
