@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -87,8 +88,37 @@ func (r AttackReport) Failed() []AttackStep {
 	return out
 }
 
-// NSAttack is the attack program (make build).
-func (e *Env) NSAttack() string { return filepath.Join(e.Root, "bin", "qinq-nsattack") }
+// NSAttack is the attack program (make build), copied once per test
+// process into a directory anyone may enter: the attacker runs as nobody
+// (uid 65534, or its own user namespace's root), which a checkout under a
+// private directory (mktemp -d) would keep out.
+func (e *Env) NSAttack(t testing.TB) string {
+	nsattack.once.Do(func() {
+		dir, err := os.MkdirTemp("", "qinq-nsattack")
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+		var data []byte
+		if err == nil {
+			data, err = os.ReadFile(filepath.Join(e.Root, "bin", "qinq-nsattack"))
+		}
+		if err == nil {
+			nsattack.path = filepath.Join(dir, "qinq-nsattack")
+			err = os.WriteFile(nsattack.path, data, 0o755)
+		}
+		nsattack.err = err
+	})
+	if nsattack.err != nil {
+		t.Fatalf("copy bin/qinq-nsattack where the attacker may run it: %v", nsattack.err)
+	}
+	return nsattack.path
+}
+
+var nsattack struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 // Attacker is a pod whose process is the attack program: the process made
 // the pod's network namespace (and, with OwnUserNS, the user namespace that
@@ -127,15 +157,16 @@ func (e *Env) NewAttacker(t testing.TB, ownUserNS bool) *Attacker {
 // first (qinq-nsattack own-userns).
 func (e *Env) startAttacker(t testing.TB, ownUserNS bool) (io.WriteCloser, *bufio.Scanner, int) {
 	t.Helper()
-	cmd := exec.Command(e.NSAttack())
+	prog := e.NSAttack(t)
+	cmd := exec.Command(prog)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET,
 		Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, AmbientCaps: []uintptr{unix.CAP_NET_ADMIN}}
 	if ownUserNS {
-		cmd = exec.Command(e.NSAttack(), "own-userns")
+		cmd = exec.Command(prog, "own-userns")
 	}
 	in, stdout := pipes(t, cmd)
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the attacker pod %s: %v", e.NSAttack(), err)
+		t.Fatalf("start the attacker pod %s: %v", prog, err)
 	}
 	t.Cleanup(func() { in.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	out := bufio.NewScanner(stdout)
@@ -194,7 +225,7 @@ func (a *Attacker) Discover(t testing.TB, req AttackRequest) Found {
 func (e *Env) Discover(t testing.TB, pod *Container, req AttackRequest) Found {
 	t.Helper()
 	req.Do, req.Hints = false, nil
-	cmd := exec.Command(e.NSAttack())
+	cmd := exec.Command(e.NSAttack(t))
 	in, stdout := pipes(t, cmd)
 	pod.Do(t, cmd.Start) // forked from a thread in the pod's namespace: it stays there
 	defer func() { in.Close(); _ = cmd.Wait() }()

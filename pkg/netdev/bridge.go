@@ -303,7 +303,7 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
 // BridgeReady finds the uplink l and its bridge b in qinq's namespace when
 // both are ready as they are: under their names, the uplink up, a port of
 // the bridge, its filter of reserved frames m.Reserved's. It writes nothing
-// and lists nothing, so ADDs of pods on one bridge run side by side (under
+// and lists no links (only the uplink's filters), so ADDs of pods on one bridge run side by side (under
 // its key's lock, shared); ready false sends the caller to EnsureJoined and
 // EnsureBridge, under the lock whole.
 func BridgeReady(o *Own, l plan.VLANLink, b BridgeSpec, m Mark) (joined, bridge netlink.Link, ready bool, err error) {

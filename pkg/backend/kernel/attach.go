@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"slices"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
@@ -68,17 +69,14 @@ type attachment struct {
 // plan's, or its first links), then finds or creates the link; it returns
 // the link the next one sits on.
 func (a *attachment) attachChain(chain []plan.VLANLink) (netdev.At, error) {
-	p, n, links := a.p, a.n, a.users
+	p, n := a.p, a.n
 	parent, err := n.Master(p.Master.Name)
 	if err != nil {
 		return netdev.At{}, cnierr.InvalidConfig("master", "%q: no such link (%v)", p.Master.Name, err)
 	}
 	for i, l := range chain {
 		top := i == len(p.Chain)-1
-		mark := netdev.Mark{Store: a.store, LegacyRecorded: func() bool {
-			users, err := links.Of(l.Key)
-			return err == nil && len(users) > 1 // others beside this attachment
-		}, Reserved: reservedAt(p, top), Top: top}
+		mark := netdev.Mark{Store: a.store, Reserved: reservedAt(p, top), Top: top}
 		var mtu int
 		if parent, mtu, err = a.join(parent, l, mark); err != nil {
 			return netdev.At{}, err
@@ -93,23 +91,20 @@ func (a *attachment) attachChain(chain []plan.VLANLink) (netdev.At, error) {
 	return parent, nil
 }
 
-// join records the attachment as a user of chain link l and finds it
-// ready, under l's key's lock taken shared: ADDs of pods on one chain run
-// side by side. A link to make, finish, mark or filter is handled under the
-// lock whole. The lock is let go before the next link's: once recorded, no
-// DEL or GC takes l away.
+// join finds chain link l ready and records the attachment as its user,
+// under l's key's lock taken shared: ADDs of pods on one chain run side by
+// side, and DEL or GC (the lock whole) never see the record without the
+// link. A link to make, finish, mark or filter is handled under the lock
+// whole, the attachment recorded first. The lock is let go before the next
+// link's: once recorded, no DEL or GC takes l away.
 func (a *attachment) join(parent netdev.At, l plan.VLANLink, mark netdev.Mark) (netdev.At, int, error) {
 	unlock, err := a.users.LockKey(l.Key, true)
 	if err != nil {
 		return netdev.At{}, 0, cnierr.Internal("lock "+l.Name, err)
 	}
-	var (
-		found netdev.At
-		mtu   int
-		ready bool
-	)
-	if err = a.record(l.Key, l.Name); err == nil {
-		found, mtu, ready, err = netdev.JoinShared(a.n, parent, l, mark)
+	found, mtu, ready, err := netdev.JoinShared(a.n, parent, l, mark)
+	if err == nil && ready {
+		err = a.record(l.Key, l.Name)
 	}
 	unlock()
 	if err != nil || ready {
@@ -119,12 +114,23 @@ func (a *attachment) join(parent netdev.At, l plan.VLANLink, mark netdev.Mark) (
 		return netdev.At{}, 0, cnierr.Internal("lock "+l.Name, err)
 	}
 	defer unlock()
+	// A mark of a release before store identities becomes this store's
+	// alone only on evidence that it records the link's users: others
+	// recorded here before this attachment (joiners record only under this
+	// lock or once the mark names this store, so none is counted twice).
+	users, err := a.users.Of(l.Key)
+	others := err == nil && slices.ContainsFunc(users, func(id string) bool { return id != a.p.Attachment.ID() })
+	mark.LegacyRecorded = func() bool { return others }
+	if err := a.record(l.Key, l.Name); err != nil {
+		return netdev.At{}, 0, err
+	}
 	held := conflict{a: a, tag: l.Tag, key: l.Key, parent: parent}
 	return netdev.EnsureShared(a.n, parent, l, mark, held.explain)
 }
 
 // record records the attachment as a user of the shared link key (name),
-// before the link is looked for: a crash leaves nothing DEL or GC misses.
+// before the link is made or anything stacks on it: a crash leaves nothing
+// DEL or GC misses.
 func (a *attachment) record(key, name string) error {
 	if err := a.users.Use(key, a.p.Attachment); err != nil {
 		return cnierr.Internal("record the user of "+name, err)

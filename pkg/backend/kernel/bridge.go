@@ -34,8 +34,8 @@ func bridgeSpec(p plan.Plan, e *plan.BridgeEndpoint, store string) netdev.Bridge
 }
 
 // attachBridge reserves the chain and the bridge on its last link under the
-// locks of the master and of each link's key, then gives the container a veth pair whose host end is a
-// locked port of the bridge.
+// locks of the master and of each link's key, then gives the container a
+// veth pair whose host end is a locked port of the bridge.
 func (b *Backend) attachBridge(a *attachment, e *plan.BridgeEndpoint) (backend.Attached, error) {
 	own, err := b.ownNS(true)
 	if err != nil {
@@ -80,12 +80,9 @@ func (a *attachment) reserveBridge(e *plan.BridgeEndpoint) (netlink.Link, error)
 	if err != nil {
 		return nil, cnierr.Internal("lock "+j.Name, err)
 	}
-	var (
-		joined, bridge netlink.Link
-		ready          bool
-	)
-	if err = a.record(j.Key, j.Name); err == nil {
-		joined, bridge, ready, err = netdev.BridgeReady(own, j, spec, mark)
+	joined, bridge, ready, err := netdev.BridgeReady(own, j, spec, mark)
+	if err == nil && ready {
+		err = a.record(j.Key, j.Name)
 	}
 	if err == nil && ready {
 		err = netdev.JoinBridge(own, joined, bridge, spec)
@@ -102,14 +99,18 @@ func (a *attachment) reserveBridge(e *plan.BridgeEndpoint) (netlink.Link, error)
 	return bridge, fault.Point(fault.Bridge)
 }
 
-// makeBridge finds, finishes or makes the uplink j on parent and its
-// bridge, and joins them, under their key's lock whole.
+// makeBridge records the attachment as a user of the uplink j, then
+// finds, finishes or makes it on parent and its bridge, and joins them,
+// under their key's lock whole.
 func (a *attachment) makeBridge(parent netdev.At, j plan.VLANLink, spec netdev.BridgeSpec, mark netdev.Mark) (netlink.Link, error) {
 	unlock, err := a.users.LockKey(j.Key, false)
 	if err != nil {
 		return nil, cnierr.Internal("lock "+j.Name, err)
 	}
 	defer unlock()
+	if err := a.record(j.Key, j.Name); err != nil {
+		return nil, err
+	}
 	held := conflict{a: a, tag: j.Tag, key: j.Key, parent: parent}
 	joined, err := netdev.EnsureJoined(a.n, parent, j, mark, held.explain)
 	if err != nil {
@@ -215,8 +216,8 @@ type releasing struct {
 	port  bool
 }
 
-// releaseBridge is release's part for a bridge plan, under the master's
-// lock, once the chain's uses are released (usage): the attachment's port
+// releaseBridge is release's part for a bridge plan, under the chain's
+// locks (lockChain), once the chain's uses are released (usage): the attachment's port
 // goes (taking the container end with it); when the chain's last link has
 // no user left, the bridge goes; and the outermost chain link that goes goes
 // (an ADD that failed before recording the last link's user leaves its
