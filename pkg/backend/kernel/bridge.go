@@ -217,13 +217,12 @@ type releasing struct {
 }
 
 // releaseBridge is release's part for a bridge plan, under the chain's
-// locks (lockChain), once the chain's uses are released (usage): the attachment's port
-// goes (taking the container end with it); when the chain's last link has
-// no user left, the bridge goes; and the outermost chain link that goes goes
-// (an ADD that failed before recording the last link's user leaves its
-// outer links to go)
-// (deleting a host link takes the links stacked on it, the one in qinq's
-// namespace too).
+// locks (lockChain), once the chain's uses are released (usage): the
+// attachment's port goes (taking the container end with it); when the
+// chain's last link has no user left, the bridge goes; and the outermost
+// chain link that goes goes (an ADD that failed before recording the last
+// link's user leaves its outer links to go) (deleting a host link takes the
+// links stacked on it, the one in qinq's namespace too).
 func (b *Backend) releaseBridge(r releasing, e *plan.BridgeEndpoint) error {
 	p, n, usage := r.p, r.n, r.usage
 	own, err := b.ownNS(false)

@@ -591,7 +591,7 @@ func userNamespacedAttack(t *testing.T, ctrd *testenv.Containerd, host, far *tes
 // (S 200, C 20) through eth1: the attack bites where user namespaces are
 // not used.
 func hostUsersAttack(t *testing.T, ctrd *testenv.Containerd, host, far *testenv.Node, neighbour, cust *testenv.Container) {
-	v := podVLAN{150, 12, "02:00:5e:96:0c:0d", "10.150.12.13"}
+	v := podVLAN{190, 12, "02:00:5e:be:0c:0d", "10.190.12.13"} // tenant-c-pod's (S, C)
 	tenantPodIn(t, "tenant-c", "attacker", v, false, asAttacker)
 	pod := waitRunning(t, ctrd, "tenant-c", "attacker")
 	victim, qns := neighbourVeth(t, neighbour)
