@@ -165,16 +165,19 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 	restarts(t, ctrd, kubelet, far, pods, ds)
 
 	// Refused by the policy: the pod stays, its sandbox never gets a network.
-	// tenant-a's is the attacker pod with hostUsers: true.
+	// tenant-a's is the attacker pod with hostUsers: true, on VLANs tenant-a
+	// is granted: only the missing user namespace refuses it.
 	refused := []struct {
 		ns, why string
+		v       podVLAN
 		mods    []func(*corev1.Pod)
 	}{
-		{"tenant-x", `"tenant-x" has no entry`, nil},                                                 // the policy does not name it
-		{"tenant-a", "policy: namespaces.tenant-a.userNamespace: ", []func(*corev1.Pod){asAttacker}}, // deploy/'s tenant-a requires a user namespace
+		{"tenant-x", `"tenant-x" has no entry`, tenantC, nil}, // the policy does not name it
+		{"tenant-a", "policy: namespaces.tenant-a.userNamespace: ", podVLAN{150, 12, "02:00:5e:96:0c:0e", "10.150.12.14"},
+			[]func(*corev1.Pod){asAttacker}}, // deploy/'s tenant-a requires a user namespace
 	}
 	for _, c := range refused {
-		p := tenantPodIn(t, c.ns, c.ns+"-pod", tenantC, false, c.mods...)
+		p := tenantPodIn(t, c.ns, c.ns+"-pod", c.v, false, c.mods...)
 		waitFor(t, 3*time.Minute, c.ns+"-pod's FailedCreatePodSandBox with qinq's 102", func() error {
 			ev := events(t, c.ns, p.Name)
 			if !strings.Contains(ev, "FailedCreatePodSandBox") || !strings.Contains(ev, c.why) {
