@@ -538,3 +538,21 @@ func TestLock_DoneRemovesTheKeysLockFileAndAWaiterLocksTheNewOne(t *testing.T) {
 		t.Error("a newcomer got the key's whole lock while the waiter held it: the waiter had locked the removed file")
 	}
 }
+
+// LockKeys holds the master shared and every key given whole, until unlock.
+func TestLock_LockKeysHoldsEachKeyWholeUntilUnlock(t *testing.T) {
+	l := OpenAt(t.TempDir(), "host-1").HostUsers()
+	unlock, err := l.LockKeys("eth0", "eth0:88a8.100", "eth0:88a8.100:8100.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waits(t, func() (func(), error) { return l.LockMaster("eth0") }, func() {}) {
+		t.Error("another verb waited for the master's lock")
+	}
+	if !waits(t, func() (func(), error) { return l.LockKey("eth0:88a8.100:8100.10", true) }, unlock) {
+		t.Error("a joiner got the innermost key while LockKeys held it")
+	}
+	if waits(t, func() (func(), error) { return l.LockKey("eth0:88a8.100", false) }, func() {}) {
+		t.Error("a key stayed locked after unlock")
+	}
+}

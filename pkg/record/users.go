@@ -74,6 +74,32 @@ func (l Users) LockMaster(master string) (unlock func(), err error) {
 	return l.lock(master, unix.LOCK_SH)
 }
 
+// LockKeys takes master's lock (LockMaster), then each of keys whole, in
+// the order given: callers give a chain's keys outermost first (they grow
+// outward in), so two holders of several never wait in a cycle.
+func (l Users) LockKeys(master string, keys ...string) (unlock func(), err error) {
+	var held []func()
+	unlock = func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
+		}
+	}
+	for i := -1; i < len(keys); i++ {
+		var u func()
+		if i < 0 {
+			u, err = l.LockMaster(master)
+		} else {
+			u, err = l.LockKey(keys[i], false)
+		}
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		held = append(held, u)
+	}
+	return unlock, nil
+}
+
 // LockKey takes the lock of one shared link's key, under its master's
 // (LockMaster): shared by ADDs that only join a link that is ready, whole
 // to make, finish, judge or delete it. In a container's scope, LockMaster's

@@ -74,22 +74,13 @@ func (b *Backend) deleteOwnOrphan(own *netdev.Own, l netlink.Link) error {
 	return links.Done(key)
 }
 
-// lockKey takes, as ADD and DEL do, the lock of key's master (shared) and
-// key's own, whole: GC judges and deletes one link under it. The links
-// stacked on it go with it, and have no user either: every user of a link
-// is recorded as a user of the links below it first.
+// lockKey takes key's lock whole under its master's, as DEL does: GC
+// judges and deletes one link under it. The links stacked on it go with
+// it, and have no user either: every user of a link is recorded as a user
+// of the links below it first.
 func lockKey(links record.Users, key string) (unlock func(), err error) {
 	master, _, _ := strings.Cut(key, ":")
-	unlockMaster, err := links.LockMaster(master)
-	if err != nil {
-		return nil, err
-	}
-	unlockKey, err := links.LockKey(key, false)
-	if err != nil {
-		unlockMaster()
-		return nil, err
-	}
-	return func() { unlockKey(); unlockMaster() }, nil
+	return links.LockKeys(master, key)
 }
 
 // deleteIfOrphan judges a link by its owner mark: only a link this store

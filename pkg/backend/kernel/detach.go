@@ -186,9 +186,7 @@ func (b *Backend) release(p plan.Plan, n *netdev.Namespaces, endpoint bool) erro
 
 // lockChain takes the master's lock (shared) and, whole, the lock of every
 // key of p's chain, outermost first, and of its endpoint's VLAN: deleting a
-// link deletes what is stacked on it. Every holder of more than one key
-// takes them in this order (a chain's keys grow outward in), so two DELs
-// never wait for each other in a cycle; an ADD holds one key at a time.
+// link deletes what is stacked on it. An ADD holds one key at a time.
 func lockChain(links record.Users, p plan.Plan) (unlock func(), err error) {
 	keys := make([]string, 0, len(p.Chain)+1)
 	for _, l := range p.Chain {
@@ -197,25 +195,7 @@ func lockChain(links record.Users, p plan.Plan) (unlock func(), err error) {
 	if e, ok := p.Endpoint.(*plan.VLANEndpoint); ok {
 		keys = append(keys, e.Key)
 	}
-	var held []func()
-	unlock = func() {
-		for i := len(held) - 1; i >= 0; i-- {
-			held[i]()
-		}
-	}
-	u, err := links.LockMaster(p.Master.Name)
-	if err != nil {
-		return nil, err
-	}
-	held = append(held, u)
-	for _, k := range keys {
-		if u, err = links.LockKey(k, false); err != nil {
-			unlock()
-			return nil, err
-		}
-		held = append(held, u)
-	}
-	return unlock, nil
+	return links.LockKeys(p.Master.Name, keys...)
 }
 
 // goes reports whether the shared link l, whose users in this store are u,
