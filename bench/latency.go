@@ -14,7 +14,8 @@ type variant struct {
 	Plugin     string
 	Conf       []byte
 	NS         ns.NetNS
-	Node       *node // where the plugin runs; nil: the VM's namespace
+	Node       *node   // where the plugin runs; nil: the VM's namespace
+	Hand       *byHand // instead of a plugin: links made by hand
 }
 
 // Latency is one variant's ADD, DEL and ADD+DEL times in milliseconds.
@@ -38,6 +39,14 @@ func (s samples) latency(v *variant) Latency {
 // pair runs one ADD and its DEL. A failed ADD is still DELeted, as a
 // runtime would, so one error does not poison the next pairs.
 func (e *Env) pair(v *variant, id string) (add, del time.Duration, err error) {
+	if v.Hand != nil {
+		a, addErr := v.Hand.add()
+		d, delErr := v.Hand.del()
+		if addErr != nil {
+			return 0, 0, addErr
+		}
+		return a, d, delErr
+	}
 	call := Call{ContainerID: id, IfName: "net1", Netns: v.NS, Conf: v.Conf, Node: v.Node}
 	call.Cmd = "ADD"
 	a, addErr := e.Exec(v.Plugin, call)
@@ -74,7 +83,7 @@ func (e *Env) interleave(vs []*variant, rounds, block int) map[string]samples {
 
 // latencyMasters: one dummy master per variant, so no variant sees another's
 // links; lm0.10 is the pre-made VLAN link the reference macvlan stacks on.
-var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0", "lqb0", "lqbs0"}
+var latencyMasters = []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0", "lqb0", "lqbs0", "lh0"}
 
 // refBridge is the bridge the reference bridge plugin makes (and keeps).
 const refBridge = "lbr0"
@@ -144,7 +153,7 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 		return nil, err
 	}
 	vs := latencyVariants(e)
-	nses, err := newNSes(len(vs) + len(standingConfs))
+	nses, err := newNSes(len(vs) + len(standingConfs) + 1) // the last: the by-hand links' namespace
 	defer closeNSes(nses)
 	if err != nil {
 		return nil, err
@@ -152,7 +161,16 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 	for i, v := range vs {
 		v.NS = nses[i]
 	}
-	keep := standing(nses[len(vs):])
+	hands, err := handVariants(nses[len(nses)-1])
+	defer func() {
+		for _, v := range hands {
+			v.Hand.close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	keep := standing(nses[len(vs) : len(nses)-1])
 	for _, call := range keep {
 		call.Cmd = "ADD"
 		if _, err := e.Exec(e.Qinq, call); err != nil {
@@ -165,6 +183,10 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 			return nil, err
 		}
 	}
+	for _, v := range hands {
+		made[v.Name] = "links by hand"
+	}
+	vs = append(vs, hands...)
 	got := e.interleave(vs, p.latencyRounds, p.latencyBlock)
 	for _, call := range keep {
 		call.Cmd = "DEL"
@@ -172,11 +194,27 @@ func runLatency(e *Env, p params) ([]Latency, error) {
 			e.problem("latency: %v", err)
 		}
 	}
-	e.checkClean("latency", []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0.10", "lqb0", "lqbs0"}, nses)
+	e.checkClean("latency", []string{"lq0", "lv0", "lqq0", "lqs0", "lqm0", "lqms0", "lm0.10", "lqb0", "lqbs0", "lh0"}, nses)
 	out := make([]Latency, len(vs))
 	for i, v := range vs {
 		out[i] = got[v.Name].latency(v)
 		out[i].Made = made[v.Name]
+	}
+	return out, nil
+}
+
+// handVariants are the rows of the kernel's cost of a chain's extra links
+// (byHand), made in own: the S-link, S and C, S, C and the bridge.
+func handVariants(own ns.NetNS) ([]*variant, error) {
+	descs := map[int]string{1: "by hand: the S-link made and deleted",
+		2: "by hand: the S-link and C-link made and deleted", 3: "by hand: the S-link, C-link and a bridge made and deleted"}
+	var out []*variant
+	for depth := 1; depth <= 3; depth++ {
+		h, err := newByHand("lh0", depth, own)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, &variant{Name: chainByHand[depth], Desc: descs[depth], Hand: h})
 	}
 	return out, nil
 }

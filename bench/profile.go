@@ -92,11 +92,12 @@ func base(path string) string { return path[strings.LastIndex(path, "/")+1:] }
 // straced is one call run under strace -f -C -yy (the IPAM child included):
 // the syscall counts, and the netlink requests decoded from the trace.
 type straced struct {
-	total    int
-	calls    map[string]int
-	requests map[string]int  // netlink request type, "+dump" for dumps (ROUTE sockets)
-	recvB    int             // bytes read from netlink sockets
-	pending  map[string]bool // pids in an unfinished netlink read
+	total      int
+	calls      map[string]int
+	requests   map[string]int  // netlink request type, "+dump" for dumps (ROUTE sockets)
+	recvB      int             // bytes read from netlink sockets
+	writeOpens int             // files opened for writing (sysctls, records, locks)
+	pending    map[string]bool // pids in an unfinished netlink read
 }
 
 const straceOut = "/tmp/bench-strace.txt"
@@ -123,6 +124,7 @@ func (e *Env) strace(plugin string, call Call) (straced, error) {
 // The VM's kernel cannot tell strace a netlink socket's protocol, so the
 // request types come out as numbers: rtnetlink's are named here.
 var (
+	openW     = regexp.MustCompile(`^\d+\s+openat\(.*O_(?:WRONLY|RDWR)`)
 	nlSend    = regexp.MustCompile(`^(\d+)\s+send(?:to|msg)\(\d+<NETLINK:.*?nlmsg_type=(\w+)[^,]*, nlmsg_flags=([\w|]+)`)
 	nlRecv    = regexp.MustCompile(`^(\d+)\s+recv(?:from|msg)\(\d+<NETLINK:.*\) = (\d+)$`)
 	nlPending = regexp.MustCompile(`^(\d+)\s+recv(?:from|msg)\(\d+<NETLINK:.*<unfinished \.\.\.>$`)
@@ -134,6 +136,9 @@ var (
 // parse takes a trace line or a line of the -C summary ("% time seconds
 // usecs/call calls [errors] syscall").
 func (s *straced) parse(line string) {
+	if openW.MatchString(line) {
+		s.writeOpens++
+	}
 	if m := nlSend.FindStringSubmatch(line); m != nil {
 		kind := strings.TrimPrefix(m[2], "RTM_")
 		if name, ok := rtmNames[kind]; ok {
@@ -201,42 +206,67 @@ func (s straced) String() string {
 	for _, k := range keys {
 		req = append(req, fmt.Sprintf("%s %d", k, s.requests[k]))
 	}
-	return fmt.Sprintf("%d syscalls; %d netlink requests (%s), %d KiB read back; files: openat %d, getdents64 %d, newfstatat %d, rename %d, unlinkat %d, mkdirat %d, flock %d",
-		s.total, s.netlink(), strings.Join(req, ", "), s.recvB/1024, s.calls["openat"], s.calls["getdents64"],
+	return fmt.Sprintf("%d syscalls; %d netlink requests (%s), %d KiB read back; %d namespace switches (setns); files: %d opened for writing, openat %d, getdents64 %d, newfstatat %d, rename %d, unlinkat %d, mkdirat %d, flock %d",
+		s.total, s.netlink(), strings.Join(req, ", "), s.recvB/1024, s.calls["setns"], s.writeOpens, s.calls["openat"], s.calls["getdents64"],
 		s.calls["newfstatat"], s.calls["renameat"]+s.calls["rename"], s.calls["unlinkat"], s.calls["mkdirat"], s.calls["flock"])
 }
 
-// profileVerbs straces one ADD and its DEL of qinq [10] (a fresh S-link) and
-// of the reference vlan plugin, both host-local.
+// profileVerbs straces, for each container link next to its reference
+// plugin (both host-local), the ADD of a first pod (qinq makes its chain,
+// the reference bridge plugin its bridge), the ADD of a second pod on the
+// same network (the chain kept), and both DELs: the second pod's, then the
+// first's, which deletes the chain.
 func profileVerbs(e *Env, w io.Writer) error {
-	fmt.Fprintln(w, "\n== one ADD and its DEL under strace -f (plugin + host-local), fresh node")
-	for _, m := range []string{"pq0", "pv0"} {
+	fmt.Fprintln(w, "\n== ADD and DEL under strace -f (plugin + host-local), per container link, next to its reference")
+	masters := []string{"pqb0", "prb0", "pqv0", "prv0", "pqm0", "prm0"}
+	for _, m := range masters {
 		if err := dummy(m); err != nil {
 			return err
 		}
 	}
-	defer removeLinks("pq0", "pv0")
-	nses, err := newNSes(2)
+	defer removeLinks(append(masters, "pbr0")...)
+	if err := (*node)(nil).vlanOn("prm0", "prm0.10", 10); err != nil {
+		return err
+	}
+	nses, err := newNSes(12)
 	defer closeNSes(nses)
 	if err != nil {
 		return err
 	}
-	vs := []*variant{
-		{Name: "qinq", Plugin: e.Qinq, NS: nses[0], Conf: conf(map[string]any{"name": "prof-qinq", "type": "qinq",
-			"master": "pq0", "sVlan": 100, "cVlans": []int{10}, "ipam": hostLocal("10.70.0.0/24")})},
-		{Name: "vlan", Plugin: e.Vlan, NS: nses[1], Conf: conf(map[string]any{"name": "prof-vlan", "type": "vlan",
-			"master": "pv0", "vlanId": 10, "ipam": hostLocal("10.71.0.0/24")})},
+	q := func(name, master, link, subnet string) map[string]any {
+		return map[string]any{"name": name, "type": "qinq", "containerLink": link, "master": master, "sVlan": 100,
+			"cVlans": []int{10}, "ipam": hostLocal(subnet)}
 	}
-	for _, v := range vs {
-		for _, verb := range []string{"ADD", "DEL"} {
-			s, err := e.strace(v.Plugin, Call{Cmd: verb, ContainerID: "prof", IfName: "net1", Netns: v.NS, Conf: v.Conf})
-			if err != nil {
-				return err
+	vs := []struct {
+		name   string
+		plugin string
+		conf   map[string]any
+	}{
+		{"qinq bridge", e.Qinq, q("prof-qb", "pqb0", "bridge", "10.70.0.0/24")},
+		{"bridge", e.Bridge, map[string]any{"name": "prof-rb", "type": "bridge", "bridge": "pbr0", "vlan": 10, "ipam": hostLocal("10.71.0.0/24")}},
+		{"qinq vlan", e.Qinq, q("prof-qv", "pqv0", "vlan", "10.72.0.0/24")},
+		{"vlan", e.Vlan, map[string]any{"name": "prof-rv", "type": "vlan", "master": "prv0", "vlanId": 10, "ipam": hostLocal("10.73.0.0/24")}},
+		{"qinq macvlan", e.Qinq, q("prof-qm", "pqm0", "macvlan", "10.74.0.0/24")},
+		{"macvlan", e.Macvlan, map[string]any{"name": "prof-rm", "type": "macvlan", "master": "prm0.10", "mode": "bridge", "ipam": hostLocal("10.75.0.0/24")}},
+	}
+	for i, v := range vs {
+		steps := []struct{ what, verb, id string }{
+			{"ADD, first pod", "ADD", "prof-1"}, {"ADD, chain kept", "ADD", "prof-2"},
+			{"DEL, chain kept", "DEL", "prof-2"}, {"DEL, last pod", "DEL", "prof-1"},
+		}
+		for _, st := range steps {
+			n := nses[2*i]
+			if st.id == "prof-2" {
+				n = nses[2*i+1]
 			}
-			fmt.Fprintf(w, "%-5s %s: %s\n", v.Name, verb, s)
+			s, err := e.strace(v.plugin, Call{Cmd: st.verb, ContainerID: st.id, IfName: "net1", Netns: n, Conf: conf(v.conf)})
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", v.name, st.what, err)
+			}
+			fmt.Fprintf(w, "%-12s %-16s %s\n", v.name, st.what+":", s)
 		}
 	}
-	e.checkClean("profile", []string{"pq0", "pv0"}, nses)
+	e.checkClean("profile", []string{"pqb0", "pqv0", "pqm0", "prv0", "prm0.10"}, nses)
 	return nil
 }
 

@@ -145,7 +145,7 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 		}
 		return nil, err
 	}
-	return o.H.LinkByName(b.Name)
+	return l, nil // finishBridge kept its attributes (alias, flags) up to date
 }
 
 // finishBridge isolates the bridge (still down), sets the options
@@ -158,7 +158,7 @@ func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
 	if err := o.NS.Do(func(ns.NetNS) error { return setBridgeOptions(l.Attrs().Index, b.VLANs == nil) }); err != nil {
 		return Error("set STP off, forward delay 0 and the VLAN protocol on "+b.Name, err)
 	}
-	if err := Retry(func() error { return o.H.LinkSetAlias(l, OwnerAlias(b.Store, BridgeKey(b.Key))) }); err != nil {
+	if err := setAlias(o.H, l, OwnerAlias(b.Store, BridgeKey(b.Key))); err != nil {
 		return Error("mark the bridge "+b.Name+" as owned", err)
 	}
 	return setUp(o.H, l)
@@ -229,7 +229,11 @@ func setUp(h netlinksafe.Handle, l netlink.Link) error {
 	if l.Attrs().Flags&net.FlagUp != 0 {
 		return nil
 	}
-	return Error("set "+l.Attrs().Name+" up", Retry(func() error { return h.LinkSetUp(l) }))
+	if err := Retry(func() error { return h.LinkSetUp(l) }); err != nil {
+		return Error("set "+l.Attrs().Name+" up", err)
+	}
+	l.Attrs().Flags |= net.FlagUp
+	return nil
 }
 
 // addVLANs puts the port on vids, tagged (no PVID: untagged frames drop).
@@ -444,17 +448,20 @@ func finishJoined(o *Own, v netlink.Link, l plan.VLANLink, m Mark) (netlink.Link
 	if err := FilterReserved(o.NS, v.Attrs().Index, m.Reserved); err != nil {
 		return nil, err
 	}
-	if err := Retry(func() error { return o.H.LinkSetAlias(v, OwnerAlias(m.Store, l.Key)) }); err != nil {
+	if err := setAlias(o.H, v, OwnerAlias(m.Store, l.Key)); err != nil {
 		return nil, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	return renameJoined(o, v, l)
 }
 
+// renameJoined gives the uplink its planned name; it stays down until it is
+// a port of its bridge (JoinBridge).
 func renameJoined(o *Own, v netlink.Link, l plan.VLANLink) (netlink.Link, error) {
 	var err error
 	for _, name := range []string{l.Name, l.AltName} {
 		if err = Retry(func() error { return o.H.LinkSetName(v, name) }); err == nil {
-			return o.H.LinkByName(name)
+			v.Attrs().Name = name
+			return v, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
 			break

@@ -43,7 +43,8 @@ type ContainerLinkSpec struct {
 }
 
 // CreateInContainer creates c.Link directly in the container under a
-// temporary name, renames it to c.Name there and sets it up. A crash at any
+// temporary name, finishes it (BeforeUp), then renames it to c.Name and sets
+// it up in one request. A crash at any
 // point leaves either nothing or a link under a name qinq recognises; the
 // link's deletion goes on u. It returns the link as the container sees it.
 func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netlink.Link, error) {
@@ -74,21 +75,18 @@ func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netli
 	if err := fault.Point(fault.ContainerLink); err != nil {
 		return nil, err
 	}
-	if err := Retry(func() error { return ctr.LinkSetName(created, c.Name) }); err != nil {
-		return nil, Error("rename the container link to "+c.Name, err)
-	}
 	if c.BeforeUp != nil {
 		if err := c.BeforeUp(created.Attrs().Index); err != nil {
 			return nil, err
 		}
 	}
-	if err := Retry(func() error { return ctr.LinkSetUp(created) }); err != nil {
-		return nil, Error("set "+c.Name+" up", err)
+	if err := RenameUp(ctr, created, c.Name); err != nil {
+		return nil, Error("rename the container link to "+c.Name+" and set it up", err)
 	}
 	if err := fault.Point(fault.Renamed); err != nil {
 		return nil, err
 	}
-	return ctr.LinkByName(c.Name)
+	return created, nil
 }
 
 // DeleteNamed deletes the link called name in h's namespace if it is of

@@ -155,11 +155,10 @@ func (n *Namespaces) createShared(parent At, v *netlink.Vlan, l plan.VLANLink, m
 	if _, err := f.created(made.Link); err != nil {
 		return At{}, err
 	}
-	made, _, err = n.refetch(made)
-	return made, err
+	return made, nil // finish kept its attributes (name, alias, flags) up to date
 }
 
-// refetch reads a link again after its rename.
+// refetch reads a link again after its rename (one found, not made).
 func (n *Namespaces) refetch(a At) (At, int, error) {
 	l, err := a.H.LinkByIndex(a.Index())
 	if err != nil {
@@ -253,22 +252,19 @@ func (f finish) finish(v netlink.Link) (int, error) {
 	if err := FilterReserved(f.where, v.Attrs().Index, f.m.Reserved); err != nil {
 		return 0, err
 	}
-	if err := Retry(func() error { return h.LinkSetAlias(v, OwnerAlias(f.m.Store, l.Key)) }); err != nil {
+	if err := setAlias(h, v, OwnerAlias(f.m.Store, l.Key)); err != nil {
 		return 0, Error("mark "+v.Attrs().Name+" as owned", err)
 	}
 	var err error
 	for _, name := range []string{l.Name, l.AltName} {
-		if err = Retry(func() error { return h.LinkSetName(v, name) }); err == nil {
-			if v.Attrs().Flags&net.FlagUp == 0 {
-				err = Retry(func() error { return h.LinkSetUp(v) })
-			}
-			return v.Attrs().Index, Error("set "+name+" up", err)
+		if err = RenameUp(h, v, name); err == nil {
+			return v.Attrs().Index, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
 			break
 		}
 	}
-	return 0, Error("name the shared link "+l.Name, err)
+	return 0, Error("name the shared link "+l.Name+" and set it up", err)
 }
 
 // DeleteShared deletes the shared link l if store may (DeletableBy).

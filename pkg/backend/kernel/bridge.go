@@ -160,19 +160,18 @@ func (a *attachment) createPort(on portOn) (netlink.Link, netdev.AntiSpoof, erro
 	if err != nil {
 		return nil, "", err
 	}
-	if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
-		return nil, "", netdev.Error("rename the container link to "+e.Name, err)
-	}
-	if !e.Down { // KubeVirt brings it up once the VM is here (disableContainerInterface)
-		if err := netdev.Retry(func() error { return ctr.LinkSetUp(l) }); err != nil {
-			return nil, "", netdev.Error("set "+e.Name+" up", err)
+	if e.Down { // KubeVirt brings it up once the VM is here (disableContainerInterface)
+		if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
+			return nil, "", netdev.Error("rename the container link to "+e.Name, err)
 		}
+		l.Attrs().Name = e.Name
+	} else if err := netdev.RenameUp(ctr, l, e.Name); err != nil {
+		return nil, "", netdev.Error("rename the container link to "+e.Name+" and set it up", err)
 	}
 	if err := fault.Point(fault.Renamed); err != nil {
 		return nil, "", err
 	}
-	l, err = ctr.LinkByName(e.Name)
-	return l, how, err
+	return l, how, nil
 }
 
 // resolveBridgeChain is resolve for a bridge plan: the outer links where
