@@ -72,7 +72,7 @@ func sample() *Report {
 			{Mode: "bridge", TCP: []float64{100, 1000}, UDP: []float64{10, 100}}},
 		Memory: Memory{QinqKB: Summary{P50: 16384}, VlanKB: Summary{P50: 8192}},
 		Reserved: Reserved{FilterAddMs: []float64{2, 1, 3}, FilterReadMs: []float64{1}, PPSWith: []float64{90, 900}, PPSWithout: []float64{100, 1000},
-			UserNSCheckMs: []float64{0.5}},
+			UserNSCheckMs: []float64{0.5}, HostLinkMs: []float64{1}},
 	}
 	r.computeRatios()
 	return r
@@ -97,7 +97,7 @@ func TestRatios(t *testing.T) {
 		"latency.pair.p50": 2, "startup.version.p50": 2, "memory.add": 2,
 		"scale.attach.ADD": 2, "scale.slinks.DEL": 1, "datapath.tcp.qinq-single": 0.9,
 		"scale.bridge.ADD": 0.6, "scale.bridge.DEL": 0.6, "datapath.tcp.qinq-bridge-bridge": 0.96, "datapath.udp.qinq-bridge-bridge": 0.9,
-		"reserved.add": 0.01, "reserved.read": 0.005, "reserved.pps": 0.9, "isolation.userns": 0.0025,
+		"reserved.add": 0.01, "reserved.read": 0.005, "reserved.pps": 0.9, "isolation.userns": 0.0025, "isolation.hostlink": 0.005,
 		"latency.first.vlan.p50": 200.0 / 160, "latency.first.macvlan.p99": 1, "latency.first.bridge.p50": 0.8,
 		"concurrency.add": 2, "concurrency.kept.add": 0.8, "concurrency.bridge.add": 9.0 / 8, "concurrency.bridge-kept.del": 1,
 	} {

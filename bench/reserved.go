@@ -35,6 +35,9 @@ type Reserved struct {
 	// the pod's network namespace has a user namespace of its own
 	// (userns.Below, on one that has: a child of the bench's).
 	UserNSCheckMs []float64 `json:"userNSCheckMs"`
+	// HostLinkMs: the five per-link settings (IsolateHostLink) every link
+	// qinq makes gets, written in a namespace of its own as in qinq's.
+	HostLinkMs []float64 `json:"hostLinkSettingsMs"`
 }
 
 // udpPayload is the datagram size of the packet-rate rounds.
@@ -46,6 +49,9 @@ func runReserved(e *Env, p params) (Reserved, error) {
 		return r, err
 	}
 	if err := r.measureUserNSCheck(p.latencyRounds * 5); err != nil {
+		return r, err
+	}
+	if err := r.measureHostLink(p.latencyRounds * 5); err != nil {
 		return r, err
 	}
 	return r, r.measurePPS(e, p)
@@ -104,6 +110,37 @@ func (r *Reserved) measureUserNSCheck(n int) error {
 			return fmt.Errorf("userns.Below(%s): %w", path, err)
 		}
 		r.UserNSCheckMs = append(r.UserNSCheckMs, ms(time.Since(t)))
+	}
+	return nil
+}
+
+// measureHostLink times, n times, the host-link settings on a new link
+// (down) in a namespace of its own, entered as qinq enters its own.
+func (r *Reserved) measureHostLink(n int) error {
+	nses, err := newNSes(1)
+	defer closeNSes(nses)
+	if err != nil {
+		return err
+	}
+	own := nses[0]
+	h, err := netlink.NewHandleAt(netns.NsHandle(own.Fd()), unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	for i := 0; i < n; i++ {
+		d := &netlink.Dummy{LinkAttrs: netlink.NewLinkAttrs()}
+		d.Name = "hls0"
+		if err := h.LinkAdd(d); err != nil {
+			return fmt.Errorf("add hls0: %w", err)
+		}
+		t := time.Now()
+		err := own.Do(func(ns.NetNS) error { return netdev.IsolateHostLink(d.Name) })
+		r.HostLinkMs = append(r.HostLinkMs, ms(time.Since(t)))
+		_ = h.LinkDel(d)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -270,6 +307,8 @@ func (r *Report) reservedRatios(lat map[string]Latency) []Ratio {
 			median(rs.FilterReadMs), lat["qinq"].Add.P50, "ms", none, ""),
 		mkRatio("isolation.userns", "the user-namespace check (userns.Below) / ADD p50, qinq [10] (makes its chain)",
 			median(rs.UserNSCheckMs), lat["qinq"].Add.P50, "ms", none, ""),
+		mkRatio("isolation.hostlink", "the host-link settings of one link qinq makes (5 sysctls in its namespace) / ADD p50, qinq [10] (makes its chain)",
+			median(rs.HostLinkMs), lat["qinq"].Add.P50, "ms", none, ""),
 		pps,
 	}
 }
