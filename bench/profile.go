@@ -237,17 +237,29 @@ func profileVerbs(e *Env, w io.Writer) error {
 		return map[string]any{"name": name, "type": "qinq", "containerLink": link, "master": master, "sVlan": 100,
 			"cVlans": []int{10}, "ipam": hostLocal(subnet)}
 	}
+	// A vlan link is the pod's own: the second pod takes the next VLAN
+	// (the S-link kept, for qinq).
+	second := func(c map[string]any, key string, v any) map[string]any {
+		out := map[string]any{}
+		for k, x := range c {
+			out[k] = x
+		}
+		out[key] = v
+		return out
+	}
 	vs := []struct {
 		name   string
 		plugin string
 		conf   map[string]any
+		second map[string]any // the second pod's network; nil: conf
 	}{
-		{"qinq bridge", e.Qinq, q("prof-qb", "pqb0", "bridge", "10.70.0.0/24")},
-		{"bridge", e.Bridge, map[string]any{"name": "prof-rb", "type": "bridge", "bridge": "pbr0", "vlan": 10, "ipam": hostLocal("10.71.0.0/24")}},
-		{"qinq vlan", e.Qinq, q("prof-qv", "pqv0", "vlan", "10.72.0.0/24")},
-		{"vlan", e.Vlan, map[string]any{"name": "prof-rv", "type": "vlan", "master": "prv0", "vlanId": 10, "ipam": hostLocal("10.73.0.0/24")}},
-		{"qinq macvlan", e.Qinq, q("prof-qm", "pqm0", "macvlan", "10.74.0.0/24")},
-		{"macvlan", e.Macvlan, map[string]any{"name": "prof-rm", "type": "macvlan", "master": "prm0.10", "mode": "bridge", "ipam": hostLocal("10.75.0.0/24")}},
+		{"qinq bridge", e.Qinq, q("prof-qb", "pqb0", "bridge", "10.70.0.0/24"), nil},
+		{"bridge", e.Bridge, map[string]any{"name": "prof-rb", "type": "bridge", "bridge": "pbr0", "vlan": 10, "ipam": hostLocal("10.71.0.0/24")}, nil},
+		{"qinq vlan", e.Qinq, q("prof-qv", "pqv0", "vlan", "10.72.0.0/24"), second(q("prof-qv", "pqv0", "vlan", "10.72.0.0/24"), "cVlans", []int{11})},
+		{"vlan", e.Vlan, map[string]any{"name": "prof-rv", "type": "vlan", "master": "prv0", "vlanId": 10, "ipam": hostLocal("10.73.0.0/24")},
+			map[string]any{"name": "prof-rv", "type": "vlan", "master": "prv0", "vlanId": 11, "ipam": hostLocal("10.73.0.0/24")}},
+		{"qinq macvlan", e.Qinq, q("prof-qm", "pqm0", "macvlan", "10.74.0.0/24"), nil},
+		{"macvlan", e.Macvlan, map[string]any{"name": "prof-rm", "type": "macvlan", "master": "prm0.10", "mode": "bridge", "ipam": hostLocal("10.75.0.0/24")}, nil},
 	}
 	for i, v := range vs {
 		steps := []struct{ what, verb, id string }{
@@ -255,11 +267,14 @@ func profileVerbs(e *Env, w io.Writer) error {
 			{"DEL, chain kept", "DEL", "prof-2"}, {"DEL, last pod", "DEL", "prof-1"},
 		}
 		for _, st := range steps {
-			n := nses[2*i]
+			n, c := nses[2*i], v.conf
 			if st.id == "prof-2" {
 				n = nses[2*i+1]
+				if v.second != nil {
+					c = v.second
+				}
 			}
-			s, err := e.strace(v.plugin, Call{Cmd: st.verb, ContainerID: st.id, IfName: "net1", Netns: n, Conf: conf(v.conf)})
+			s, err := e.strace(v.plugin, Call{Cmd: st.verb, ContainerID: st.id, IfName: "net1", Netns: n, Conf: conf(c)})
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", v.name, st.what, err)
 			}
