@@ -44,7 +44,7 @@ type ContainerLinkSpec struct {
 
 // CreateInContainer creates c.Link directly in the container under a
 // temporary name, finishes it (BeforeUp), then renames it to c.Name and sets
-// it up in one request. A crash at any
+// it up, with no read-back. A crash at any
 // point leaves either nothing or a link under a name qinq recognises; the
 // link's deletion goes on u. It returns the link as the container sees it.
 func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netlink.Link, error) {

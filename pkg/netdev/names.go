@@ -32,22 +32,25 @@ func IsTempName(name string) bool {
 	return err == nil
 }
 
-// RenameUp gives l its name and sets it up in one request (RTM_NEWLINK on
-// the existing link: the kernel renames first, then changes the flags, as
-// it renames only a link that is down). l's attributes follow.
+// RenameUp gives l its name, then sets it up: nothing of qinq's is ever up
+// under a temporary name. Two requests: vishvananda/netlink carries both in
+// one only with IFLA_LINKINFO, whose kind the kernel looks up before the
+// link from 6.13 on (an unknown one runs modprobe on every call). l's
+// attributes follow, so no read-back is needed.
 func RenameUp(h netlinksafe.Handle, l netlink.Link, name string) error {
-	attrs := netlink.NewLinkAttrs()
-	attrs.Index, attrs.Name, attrs.Flags = l.Attrs().Index, name, net.FlagUp
-	if err := Retry(func() error { return h.LinkModify(&netlink.Device{LinkAttrs: attrs}) }); err != nil {
+	if err := Retry(func() error { return h.LinkSetName(l, name) }); err != nil {
 		return err
 	}
 	l.Attrs().Name = name
+	if err := Retry(func() error { return h.LinkSetUp(l) }); err != nil {
+		return err
+	}
 	l.Attrs().Flags |= net.FlagUp
 	return nil
 }
 
-// setAlias sets l's alias (the owner mark); l's attributes follow, so that
-// a rollback in the same verb sees the mark (DeletableBy).
+// setAlias sets l's alias (the owner mark); l's attributes follow, so the
+// link in hand stays what the kernel has.
 func setAlias(h netlinksafe.Handle, l netlink.Link, alias string) error {
 	if err := Retry(func() error { return h.LinkSetAlias(l, alias) }); err != nil {
 		return err

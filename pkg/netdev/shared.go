@@ -227,8 +227,9 @@ type finish struct {
 // recognisably qinq's at every instant, even if the process dies: the
 // kernel takes no alias at creation, so the link is born under a temporary
 // name, qinq's by construction, gets the owner alias, and only then takes
-// its real name; it is set up last, as the kernel renames only links that
-// are down. If finishing fails, the link goes.
+// its real name; it is set up last (before 6.2 the kernel renames only links
+// that are down), never up under a temporary name. If finishing fails, the
+// link goes.
 func (f finish) created(v netlink.Link) (int, error) {
 	idx, err := f.finish(v)
 	if err != nil {

@@ -164,7 +164,7 @@ func (a *attachment) createPort(on portOn) (netlink.Link, netdev.AntiSpoof, erro
 		if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
 			return nil, "", netdev.Error("rename the container link to "+e.Name, err)
 		}
-		l.Attrs().Name = e.Name
+		l.Attrs().Name = e.Name // no read-back
 	} else if err := netdev.RenameUp(ctr, l, e.Name); err != nil {
 		return nil, "", netdev.Error("rename the container link to "+e.Name+" and set it up", err)
 	}
