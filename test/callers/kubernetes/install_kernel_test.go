@@ -64,10 +64,12 @@ func TestKubernetes_MultusAndQinqFromTheirManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// After the node's pods are gone (cleanups run last first): their DELs
-	// need the plugins, whereabouts' included.
+	// need the plugins, whereabouts' included. The kubelet has stopped by
+	// then: no installer the DaemonSet restarts writes /etc/cni/qinq again
+	// (one without policy.json refuses every ADD of the next test's node).
 	t.Cleanup(func() {
 		for _, f := range []string{qinqLog, "/etc/cni/net.d/10-cluster.conflist", "/etc/cni/net.d/00-multus.conf", "/opt/cni/bin/qinq", "/opt/cni/bin/qinq-ovs", "/opt/cni/bin/multus-shim",
-			"/opt/cni/bin/whereabouts", "/etc/cni/net.d/whereabouts.d"} {
+			"/opt/cni/bin/whereabouts", "/etc/cni/net.d/whereabouts.d", "/etc/cni/qinq"} {
 			os.RemoveAll(f)
 		}
 	})
