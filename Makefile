@@ -11,7 +11,7 @@
 #   make demo    two containers across a wire, double-tagged frames, clean host after
 #   make bench   qinq vs the reference plugins in one VM run: tables, docs/bench/latest.{json,svg}
 #   make bench-quick  the same with tiny counts: proves the bench works, asserts nothing about time
-#   make bench-profile  the figures behind the ratios: init trace, syscalls and netlink requests per verb
+#   make bench-profile  the figures behind the ratios: init trace; per container link and its reference, the netlink requests, namespace switches and files written per verb; growth
 #   make image   bin/qinq-image.tar: an OCI image archive (no daemon) of the binaries and
 #                bin/qinq-install, its entrypoint; deploy/ installs it on every node
 #   make manifests  the deploy/ manifests and README/docs examples, decoded strictly and run through
