@@ -10,8 +10,8 @@ const (
 	SharedLink    = "shared-link"    // a shared link exists (found or created)
 	ContainerRef  = "container-ref"  // the container VLAN link's user was recorded
 	Bridge        = "bridge"         // the bridge exists, its uplink a port of it
-	ContainerLink = "container-link" // the container link exists under its temporary name
-	Renamed       = "renamed"        // the container link is named and up
+	ContainerLink = "container-link" // the container link exists, down
+	Renamed       = "renamed"        // the container link is up (the name stays: fault lists name it)
 	Port          = "port"           // the OVS port exists
 	IPAM          = "ipam"           // IPAM allocated the addresses
 	Configured    = "configured"     // the addresses are on the container link

@@ -111,7 +111,7 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 		if err != nil {
 			return nil, err
 		}
-		return l, setUp(o.H, l)
+		return l, SetUp(o.H, l)
 	}
 	if l, err := o.H.LinkByName(b.Name); err == nil {
 		if _, owned := OwnedKey(l); owned {
@@ -121,7 +121,7 @@ func EnsureBridge(o *Own, b BridgeSpec) (netlink.Link, error) {
 		if err := finishBridge(o, l, b); err != nil {
 			return nil, err
 		}
-		return l, setUp(o.H, l)
+		return l, SetUp(o.H, l)
 	} else if !IsGone(err) {
 		return nil, Error("find the bridge "+b.Name, err)
 	}
@@ -161,7 +161,7 @@ func finishBridge(o *Own, l netlink.Link, b BridgeSpec) error {
 	if err := setAlias(o.H, l, OwnerAlias(b.Store, BridgeKey(b.Key))); err != nil {
 		return Error("mark the bridge "+b.Name+" as owned", err)
 	}
-	return setUp(o.H, l)
+	return SetUp(o.H, l)
 }
 
 // setBridgeOptions sets what vishvananda/netlink's Bridge does not carry:
@@ -225,7 +225,9 @@ func setFwdMask(index int, r Reserved) error {
 
 func htons(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
 
-func setUp(h netlinksafe.Handle, l netlink.Link) error {
+// SetUp sets l up unless its attributes say it is, and keeps them true (no
+// read-back).
+func SetUp(h netlinksafe.Handle, l netlink.Link) error {
 	if l.Attrs().Flags&net.FlagUp != 0 {
 		return nil
 	}
@@ -301,7 +303,7 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
 	if err := Retry(func() error { return o.H.LinkSetLearning(joined, false) }); err != nil {
 		return Error("turn learning off on the bridge's uplink "+joined.Attrs().Name, err)
 	}
-	return setUp(o.H, joined)
+	return SetUp(o.H, joined)
 }
 
 // BridgeReady finds the uplink l and its bridge b in qinq's namespace when
@@ -311,14 +313,7 @@ func JoinBridge(o *Own, joined, bridge netlink.Link, b BridgeSpec) error {
 // its key's lock, shared); ready false sends the caller to EnsureJoined and
 // EnsureBridge, under the lock whole.
 func BridgeReady(o *Own, l plan.VLANLink, b BridgeSpec, m Mark) (joined, bridge netlink.Link, ready bool, err error) {
-	for _, name := range l.Names() {
-		if f, err := o.H.LinkByName(name); err == nil {
-			if k, ok := OwnedKey(f); ok && k == l.Key {
-				joined = f
-				break
-			}
-		}
-	}
+	joined = ownedByName(o.H, l)
 	if joined == nil || IsTempName(joined.Attrs().Name) || joined.Attrs().Flags&net.FlagUp == 0 {
 		return nil, nil, false, nil
 	}
@@ -342,24 +337,15 @@ func BridgeReady(o *Own, l plan.VLANLink, b BridgeSpec, m Mark) (joined, bridge 
 // found nowhere (a container's own vlan link).
 //
 // Its filter of reserved 802.1 frames is m.Reserved (see Mark).
+//
+// An uplink not under its names is not looked for: the link is created, and
+// only the kernel's EEXIST (a VLAN on parent with l's tag exists, under a
+// temporary or another name) lists the links, so a first pod on a node
+// full of ports does not list them.
 func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func() error) (netlink.Link, error) {
 	o := n.Own
-	if found, err := FindOwnedLink(o.H, l); found != nil || err != nil {
-		switch {
-		case err != nil:
-			return nil, err
-		case !IsTempName(found.Attrs().Name) && found.Attrs().MasterIndex == 0 && found.Attrs().Flags&net.FlagUp != 0:
-			// Up and no bridge's port: a macvlan/ipvlan shared link (an
-			// uplink stays down until it is a port).
-			return nil, notUplink(l, true, found)
-		}
-		if err := m.ensureReserved(o.H, o.NS, found); err != nil {
-			return nil, err
-		}
-		if IsTempName(found.Attrs().Name) {
-			return renameJoined(o, found, l)
-		}
-		return found, nil
+	if found := ownedByName(o.H, l); found != nil {
+		return joinOwned(o, found, l, m)
 	}
 	v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
 	made, _, err := n.createChainLink(parent, v)
@@ -379,12 +365,31 @@ func EnsureJoined(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 		return nil, err
 	case !found.Found():
 		return nil, inUse()
+	case found.Own && keyed(found.Link, l.Key):
+		return joinOwned(o, found.Link, l, m) // marked: under a temporary name, or renamed
 	case IsTempName(found.Attrs().Name) && found.Own:
 		return finishJoined(o, found.Link, l, m) // an ADD died before marking it
 	case IsTempName(found.Attrs().Name):
 		return moveJoined(found.H, o, found.Link, l, m) // an older release's ADD died before the move
 	}
 	return nil, notUplink(l, found.Own, found)
+}
+
+// joinOwned takes up the uplink found in qinq's namespace, marked with l's
+// key: filtered, and renamed if an ADD died before its rename.
+func joinOwned(o *Own, found netlink.Link, l plan.VLANLink, m Mark) (netlink.Link, error) {
+	if !IsTempName(found.Attrs().Name) && found.Attrs().MasterIndex == 0 && found.Attrs().Flags&net.FlagUp != 0 {
+		// Up and no bridge's port: a macvlan/ipvlan shared link (an
+		// uplink stays down until it is a port).
+		return nil, notUplink(l, true, found)
+	}
+	if err := m.ensureReserved(o.H, o.NS, found); err != nil {
+		return nil, err
+	}
+	if IsTempName(found.Attrs().Name) {
+		return renameJoined(o, found, l)
+	}
+	return found, nil
 }
 
 func notUplink(l plan.VLANLink, own bool, found netlink.Link) error {
@@ -400,19 +405,15 @@ func notUplink(l plan.VLANLink, own bool, found netlink.Link) error {
 // FindOwnedLink finds the owned link keyed l.Key in qinq's namespace: by name,
 // else (a temporary name, after a crash) by listing.
 func FindOwnedLink(h netlinksafe.Handle, l plan.VLANLink) (netlink.Link, error) {
-	for _, name := range l.Names() {
-		if f, err := h.LinkByName(name); err == nil {
-			if k, ok := OwnedKey(f); ok && k == l.Key {
-				return f, nil
-			}
-		}
+	if f := ownedByName(h, l); f != nil {
+		return f, nil
 	}
 	links, err := h.LinkList()
 	if err != nil {
 		return nil, Error("list the links of qinq's network namespace", err)
 	}
 	for _, f := range links {
-		if k, ok := OwnedKey(f); ok && k == l.Key {
+		if keyed(f, l.Key) {
 			return f, nil
 		}
 	}
@@ -473,20 +474,25 @@ func renameJoined(o *Own, v netlink.Link, l plan.VLANLink) (netlink.Link, error)
 // Port is a pod's veth pair on a bridge.
 type Port struct {
 	HostName string // the bridge port, in qinq's namespace
-	TempName string // the container end until it is renamed
+	Name     string // the container end's: CNI_IFNAME
 	MTU      int
 	MAC      net.HardwareAddr // the container end's; nil: the kernel's
 }
 
-// CreatePortPair creates the veth pair: the container end in the container
-// (under TempName), the host end in qinq's namespace, in one request.
-func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, p Port) error {
+// CreatePortPair creates the veth pair in one request: the container end in
+// the container under its final name (down: nothing crosses until the port
+// is locked), the host end in qinq's namespace. ctr is the container's
+// handle, to say which name a refusal was about.
+func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, ctr netlinksafe.Handle, p Port) error {
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU, attrs.HardwareAddr = p.TempName, p.MTU, p.MAC
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = p.Name, p.MTU, p.MAC
 	attrs.Namespace = netlink.NsFd(int(container.Fd()))
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: p.HostName, PeerMTU: uint32(p.MTU), PeerNamespace: netlink.NsFd(int(o.NS.Fd()))}
 	if err := Retry(func() error { return h.LinkAdd(veth) }); err != nil {
 		if errors.Is(err, unix.EEXIST) {
+			if taken := Absent(ctr, p.Name); taken != nil {
+				return taken // taken since the plan's check
+			}
 			return cnierr.Conflict("bridge port %s already exists in qinq's network namespace", p.HostName)
 		}
 		return CreateError(veth, "create the veth pair "+p.HostName, err)
@@ -534,7 +540,7 @@ func AttachPort(o *Own, host, bridge netlink.Link, mac net.HardwareAddr, b Bridg
 			return "", err
 		}
 	}
-	return how, setUp(o.H, host)
+	return how, SetUp(o.H, host)
 }
 
 // fdbEntry is a pod's static entry: mac on vid, on its port of bridge.
@@ -612,7 +618,7 @@ func FindBridge(h netlinksafe.Handle, name, key string) (netlink.Link, error) {
 		if err != nil {
 			return nil, Error("find the bridge "+n, err)
 		}
-		if k, ok := OwnedKey(l); ok && k == BridgeKey(key) {
+		if keyed(l, BridgeKey(key)) {
 			return l, nil
 		}
 	}
@@ -636,4 +642,21 @@ func DeleteBridge(h netlinksafe.Handle, name, key string) error {
 		}
 	}
 	return Error("delete the bridge "+l.Attrs().Name, IgnoreGone(Retry(func() error { return h.LinkDel(l) })))
+}
+
+// ownedByName is the owned link keyed l.Key under one of l's names in h's
+// namespace, or nil.
+func ownedByName(h netlinksafe.Handle, l plan.VLANLink) netlink.Link {
+	for _, name := range l.Names() {
+		if f, err := h.LinkByName(name); err == nil && keyed(f, l.Key) {
+			return f
+		}
+	}
+	return nil
+}
+
+// keyed reports whether f carries an owner mark with key.
+func keyed(f netlink.Link, key string) bool {
+	k, ok := OwnedKey(f)
+	return ok && k == key
 }

@@ -42,14 +42,16 @@ type ContainerLinkSpec struct {
 	BeforeUp func(index int) error
 }
 
-// CreateInContainer creates c.Link directly in the container under a
-// temporary name, finishes it (BeforeUp), then renames it to c.Name and sets
-// it up, with no read-back. A crash at any
-// point leaves either nothing or a link under a name qinq recognises; the
-// link's deletion goes on u. It returns the link as the container sees it.
+// CreateInContainer creates c.Link directly in the container under its
+// final name, finishes it there while it is down (BeforeUp), then sets it
+// up: no rename, which would cost the kernel an RCU grace period
+// (dev_change_name), and one read-back (its ifindex and MAC). A crash
+// leaves nothing, or the link down under CNI_IFNAME, which DEL deletes as
+// the attachment's record says qinq made it. The link's deletion goes on u.
+// It returns the link as the container sees it.
 func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netlink.Link, error) {
 	attrs := c.Link.Attrs()
-	attrs.Name = TempName()
+	attrs.Name = c.Name
 	creator := n.Links
 	if c.Via != nil {
 		creator = *c.Via
@@ -60,16 +62,21 @@ func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netli
 	case !n.inContainer():
 		attrs.Namespace = netlink.NsFd(int(n.ContainerNS.Fd()))
 	}
+	ctr := *n.Container
 	if err := Retry(func() error { return creator.LinkAdd(c.Link) }); err != nil {
-		if errors.Is(err, unix.EEXIST) && c.InUse != nil {
-			return nil, c.InUse()
+		if errors.Is(err, unix.EEXIST) {
+			if taken := Absent(ctr, c.Name); taken != nil {
+				return nil, taken // taken since the plan's check
+			}
+			if c.InUse != nil {
+				return nil, c.InUse()
+			}
 		}
 		return nil, CreateError(c.Link, "create "+c.Name+" in the container", err)
 	}
-	ctr := *n.Container
-	created, err := ctr.LinkByName(attrs.Name)
+	created, err := ctr.LinkByName(c.Name)
 	if err != nil {
-		return nil, cnierr.Internal("find the new container link "+attrs.Name, err)
+		return nil, cnierr.Internal("find the new container link "+c.Name, err)
 	}
 	u.Push("delete "+c.Name+" in the container", func() error { return IgnoreGone(ctr.LinkDel(created)) })
 	if err := fault.Point(fault.ContainerLink); err != nil {
@@ -80,8 +87,8 @@ func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netli
 			return nil, err
 		}
 	}
-	if err := RenameUp(ctr, created, c.Name); err != nil {
-		return nil, Error("rename the container link to "+c.Name+" and set it up", err)
+	if err := SetUp(ctr, created); err != nil {
+		return nil, err
 	}
 	if err := fault.Point(fault.Renamed); err != nil {
 		return nil, err

@@ -74,10 +74,18 @@ func NewVLAN(name string, parent int, t plan.Tag, mtu int) *netlink.Vlan {
 // creates and added to the mark of an owned link another store made, so
 // that store never deletes it from under the caller's users. It returns the
 // link and its MTU.
-func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func() error) (At, int, error) {
-	found, err := n.Find(parent, l, false)
-	if err != nil {
-		return At{}, 0, err
+//
+// absent says the caller has just looked l up under its names and found
+// nothing (JoinShared): the link is then created at once, and the kernel's
+// EEXIST stands for the lookup (one request instead of one per name and
+// namespace) if another ADD made it in between.
+func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func() error, absent bool) (At, int, error) {
+	var found At
+	if !absent {
+		var err error
+		if found, err = n.Find(parent, l, false); err != nil {
+			return At{}, 0, err
+		}
 	}
 	if !found.Found() {
 		v := NewVLAN(TempName(), parent.Index(), l.Tag, l.MTU)
@@ -123,22 +131,23 @@ func EnsureShared(n *Namespaces, parent At, l plan.VLANLink, m Mark, inUse func(
 // be joined as it is: under its final name, up, its mark already naming
 // m.Store and its filter of reserved frames in place. It writes nothing, so
 // ADDs joining one link run side by side (under its key's lock, shared);
-// ready false sends the caller to EnsureShared, under the lock whole.
+// ready false sends the caller to EnsureShared, under the lock whole, with
+// found set if there was a link under one of l's names.
 func JoinShared(n *Namespaces, parent At, l plan.VLANLink, m Mark) (found At, mtu int, ready bool, err error) {
 	if found, err = n.Find(parent, l, false); err != nil || !found.Found() {
 		return At{}, 0, false, err
 	}
 	a := found.Attrs()
 	if IsTempName(a.Name) || a.Flags&net.FlagUp == 0 || (found.Own && a.MasterIndex != 0) {
-		return At{}, 0, false, nil
+		return found, 0, false, nil
 	}
 	if o, owned := OwnerOf(found.Link); owned {
 		if next := nextMark(o, m, l.Key); !slices.Equal(next.Stores, o.Stores) || next.Key != o.Key {
-			return At{}, 0, false, nil
+			return found, 0, false, nil
 		}
 		got, filtered, err := ReservedOf(found.H, found.Link)
 		if err != nil || !filtered || (m.Top && got != m.Reserved) {
-			return At{}, 0, false, err
+			return found, 0, false, err
 		}
 	}
 	return found, a.MTU, true, nil

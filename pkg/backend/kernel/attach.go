@@ -110,6 +110,7 @@ func (a *attachment) join(parent netdev.At, l plan.VLANLink, mark netdev.Mark) (
 	if err != nil || ready {
 		return found, mtu, err
 	}
+	absent := !found.Found()
 	if unlock, err = a.users.LockKey(l.Key, false); err != nil {
 		return netdev.At{}, 0, cnierr.Internal("lock "+l.Name, err)
 	}
@@ -125,7 +126,7 @@ func (a *attachment) join(parent netdev.At, l plan.VLANLink, mark netdev.Mark) (
 		return netdev.At{}, 0, err
 	}
 	held := conflict{a: a, tag: l.Tag, key: l.Key, parent: parent}
-	return netdev.EnsureShared(a.n, parent, l, mark, held.explain)
+	return netdev.EnsureShared(a.n, parent, l, mark, held.explain, absent)
 }
 
 // record records the attachment as a user of the shared link key (name),

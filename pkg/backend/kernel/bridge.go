@@ -133,24 +133,25 @@ type portOn struct {
 	spec   netdev.BridgeSpec
 }
 
-// createPort creates the veth pair, locks its host end on the bridge to the
-// container end's MAC, then names the container end CNI_IFNAME and sets it
-// up: the pod sends nothing before its port accepts only its own MAC.
+// createPort creates the veth pair (the container end already CNI_IFNAME),
+// locks its host end on the bridge to the container end's MAC, then sets
+// the container end up: the pod sends nothing before its port accepts only
+// its own MAC.
 func (a *attachment) createPort(on portOn) (netlink.Link, netdev.AntiSpoof, error) {
 	n, own, u := a.n, a.n.Own, a.u
 	e := on.e
-	port := netdev.Port{HostName: e.HostName, TempName: netdev.TempName(), MTU: e.MTU, MAC: e.HardwareAddr()}
-	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, port); err != nil {
+	ctr := *n.Container
+	port := netdev.Port{HostName: e.HostName, Name: e.Name, MTU: e.MTU, MAC: e.HardwareAddr()}
+	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, ctr, port); err != nil {
 		return nil, "", err
 	}
 	u.Push("delete the bridge port "+e.HostName, func() error { return netdev.DeleteNamed(own.H, e.HostName, "veth") })
 	if err := fault.Point(fault.ContainerLink); err != nil {
 		return nil, "", err
 	}
-	ctr := *n.Container
-	l, err := ctr.LinkByName(port.TempName)
+	l, err := ctr.LinkByName(e.Name)
 	if err != nil {
-		return nil, "", cnierr.Internal("find the new container link "+port.TempName, err)
+		return nil, "", cnierr.Internal("find the new container link "+e.Name, err)
 	}
 	host, err := own.H.LinkByName(e.HostName)
 	if err != nil {
@@ -160,13 +161,11 @@ func (a *attachment) createPort(on portOn) (netlink.Link, netdev.AntiSpoof, erro
 	if err != nil {
 		return nil, "", err
 	}
-	if e.Down { // KubeVirt brings it up once the VM is here (disableContainerInterface)
-		if err := netdev.Retry(func() error { return ctr.LinkSetName(l, e.Name) }); err != nil {
-			return nil, "", netdev.Error("rename the container link to "+e.Name, err)
+	// Down: KubeVirt brings it up once the VM is here (disableContainerInterface).
+	if !e.Down {
+		if err := netdev.SetUp(ctr, l); err != nil {
+			return nil, "", err
 		}
-		l.Attrs().Name = e.Name // no read-back
-	} else if err := netdev.RenameUp(ctr, l, e.Name); err != nil {
-		return nil, "", netdev.Error("rename the container link to "+e.Name+" and set it up", err)
 	}
 	if err := fault.Point(fault.Renamed); err != nil {
 		return nil, "", err
