@@ -481,14 +481,14 @@ type Port struct {
 
 // CreatePortPair creates the veth pair in one request: the container end in
 // the container under its final name (down: nothing crosses until the port
-// is locked), the host end in qinq's namespace. ctr is the container's
-// handle, to say which name a refusal was about.
-func CreatePortPair(h netlinksafe.Handle, o *Own, container ns.NetNS, ctr netlinksafe.Handle, p Port) error {
+// is locked), the host end in qinq's namespace. The request is made in the
+// container (ctr), where the kernel looks the new name up: the node's own
+// eth0 does not stand in the way of a pod's.
+func CreatePortPair(o *Own, ctr netlinksafe.Handle, p Port) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU, attrs.HardwareAddr = p.Name, p.MTU, p.MAC
-	attrs.Namespace = netlink.NsFd(int(container.Fd()))
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: p.HostName, PeerMTU: uint32(p.MTU), PeerNamespace: netlink.NsFd(int(o.NS.Fd()))}
-	if err := Retry(func() error { return h.LinkAdd(veth) }); err != nil {
+	if err := Retry(func() error { return ctr.LinkAdd(veth) }); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			if taken := Absent(ctr, p.Name); taken != nil {
 				return taken // taken since the plan's check

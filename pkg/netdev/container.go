@@ -32,8 +32,10 @@ type ContainerLinkSpec struct {
 	Name string
 	// InUse explains an EEXIST from the kernel (who holds what), if set.
 	InUse func() error
-	// Within: its parent is in the container, so it is created there.
-	Within bool
+	// FromContainer: the request is made in the container, where the
+	// link's parent is, or it has none (a veth, whose peer's namespace is
+	// set on it).
+	FromContainer bool
 	// Via is the namespace of its parent when that is not the links' one
 	// (qinq's): the kernel resolves the parent's index in the requester's.
 	Via *netlinksafe.Handle
@@ -49,32 +51,44 @@ type ContainerLinkSpec struct {
 // leaves nothing, or the link down under CNI_IFNAME, which DEL deletes as
 // the attachment's record says qinq made it. The link's deletion goes on u.
 // It returns the link as the container sees it.
+//
+// The kernel looks a new link's name up in the requester's namespace too
+// (__rtnl_newlink), so a link made from its parent's namespace, which holds
+// a link of that name (eth0 on a Kubernetes node), is made under a
+// temporary name and renamed in the container.
 func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netlink.Link, error) {
 	attrs := c.Link.Attrs()
 	attrs.Name = c.Name
+	ctr := *n.Container
 	creator := n.Links
 	if c.Via != nil {
 		creator = *c.Via
 	}
 	switch {
-	case c.Within:
-		creator = *n.Container
+	case c.FromContainer:
+		creator = ctr
 	case !n.inContainer():
 		attrs.Namespace = netlink.NsFd(int(n.ContainerNS.Fd()))
 	}
-	ctr := *n.Container
-	if err := Retry(func() error { return creator.LinkAdd(c.Link) }); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			if taken := Absent(ctr, c.Name); taken != nil {
-				return nil, taken // taken since the plan's check
+	err := Retry(func() error { return creator.LinkAdd(c.Link) })
+	if errors.Is(err, unix.EEXIST) {
+		if taken := Absent(ctr, c.Name); taken != nil {
+			return nil, taken // taken since the plan's check
+		}
+		if creator.Handle != ctr.Handle {
+			if _, found := creator.LinkByName(c.Name); found == nil {
+				attrs.Name = TempName()
+				err = Retry(func() error { return creator.LinkAdd(c.Link) })
 			}
-			if c.InUse != nil {
-				return nil, c.InUse()
-			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) && c.InUse != nil {
+			return nil, c.InUse()
 		}
 		return nil, CreateError(c.Link, "create "+c.Name+" in the container", err)
 	}
-	created, err := ctr.LinkByName(c.Name)
+	created, err := ctr.LinkByName(attrs.Name)
 	if err != nil {
 		return nil, cnierr.Internal("find the new container link "+c.Name, err)
 	}
@@ -87,7 +101,11 @@ func CreateInContainer(n *Namespaces, c ContainerLinkSpec, u *undo.Stack) (netli
 			return nil, err
 		}
 	}
-	if err := SetUp(ctr, created); err != nil {
+	if attrs.Name != c.Name {
+		if err := RenameUp(ctr, created, c.Name); err != nil {
+			return nil, Error("rename the container link to "+c.Name+" and set it up", err)
+		}
+	} else if err := SetUp(ctr, created); err != nil {
 		return nil, err
 	}
 	if err := fault.Point(fault.Renamed); err != nil {

@@ -142,7 +142,7 @@ func (a *attachment) createPort(on portOn) (netlink.Link, netdev.AntiSpoof, erro
 	e := on.e
 	ctr := *n.Container
 	port := netdev.Port{HostName: e.HostName, Name: e.Name, MTU: e.MTU, MAC: e.HardwareAddr()}
-	if err := netdev.CreatePortPair(n.Links, own, n.ContainerNS, ctr, port); err != nil {
+	if err := netdev.CreatePortPair(own, ctr, port); err != nil {
 		return nil, "", err
 	}
 	u.Push("delete the bridge port "+e.HostName, func() error { return netdev.DeleteNamed(own.H, e.HostName, "veth") })

@@ -85,9 +85,10 @@ func orConflict(err error, format string, a ...any) error {
 	return cnierr.Conflict(format, a...)
 }
 
-// makeVeth creates the veth with its container end in the container (under
-// a temporary name, then renamed) and its host end, the future port, on the
-// host, isolated from the node, and sets both up. Deleting either end
+// makeVeth creates the veth with its container end in the container, the
+// request made there (the node may hold a link named CNI_IFNAME), and its
+// host end, the future port, on the host, isolated from the node, and sets
+// both up. Deleting either end
 // deletes both, and the C-link on the container end with them.
 func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*current.Interface, error) {
 	attrs := netlink.NewLinkAttrs()
@@ -95,8 +96,8 @@ func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*curre
 	if e.CTag == nil {
 		attrs.HardwareAddr = e.HardwareAddr()
 	}
-	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.HostName}
-	if _, err := netdev.CreateInContainer(n, netdev.ContainerLinkSpec{Link: veth, Name: e.PeerName}, u); err != nil {
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.HostName, PeerNamespace: netlink.NsFd(int(n.Host))}
+	if _, err := netdev.CreateInContainer(n, netdev.ContainerLinkSpec{Link: veth, Name: e.PeerName, FromContainer: true}, u); err != nil {
 		return nil, err
 	}
 	host, err := n.Links.LinkByName(e.HostName)
@@ -125,7 +126,7 @@ func stackCLink(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (netl
 	}
 	v := netdev.NewVLAN("", veth.Attrs().Index, *e.CTag, e.MTU)
 	v.HardwareAddr = e.HardwareAddr()
-	return netdev.CreateInContainer(n, netdev.ContainerLinkSpec{Link: v, Name: e.Name, Within: true}, u)
+	return netdev.CreateInContainer(n, netdev.ContainerLinkSpec{Link: v, Name: e.Name, FromContainer: true}, u)
 }
 
 // addPort adds the veth's host end to the bridge as a dot1q-tunnel port
