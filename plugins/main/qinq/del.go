@@ -23,7 +23,7 @@ import (
 // Whatever is already gone is skipped: DEL succeeds when there is nothing
 // left to delete.
 func cmdDel(r *run) error {
-	inv, err := load(r)
+	inv, err := parse(r)
 	if code, _ := cnierr.Code(err); code == types.ErrInvalidNetworkConfig {
 		return delInvalid(r)
 	}
@@ -45,6 +45,7 @@ func cmdDel(r *run) error {
 	if !found {
 		// Planned without MTUs: never refused, even when the master is
 		// gone or its MTU was lowered after ADD.
+		resolveMaster(r, inv.conf)
 		if p, err = plan.For(inv.conf, inv.attachment, 0); err != nil {
 			return err
 		}

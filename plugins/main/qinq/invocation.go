@@ -26,8 +26,20 @@ type invocation struct {
 	others     []backend.Backend // opened for records of another backend
 }
 
-// load parses the config and the CNI_* arguments and chooses the backend.
+// load parses the config and the CNI_* arguments, names the master as the
+// kernel does and chooses the backend.
 func load(r *run) (*invocation, error) {
+	inv, err := parse(r)
+	if err != nil {
+		return nil, err
+	}
+	resolveMaster(r, inv.conf)
+	return inv, nil
+}
+
+// parse is load without the master's lookup, which DEL needs only when the
+// attachment has no record (the record holds the master ADD resolved).
+func parse(r *run) (*invocation, error) {
 	conf, err := config.Parse(r.args.StdinData, r.args.Args)
 	if err != nil {
 		return nil, err
@@ -39,7 +51,6 @@ func load(r *run) (*invocation, error) {
 	if err := checkIPAM(r, conf); err != nil {
 		return nil, err
 	}
-	resolveMaster(r, conf)
 	return open(r, conf, a)
 }
 
