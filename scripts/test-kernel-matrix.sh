@@ -33,6 +33,9 @@ common+='|TestUserNamespace_APodWithNetAdminReachesTheNodeOnlyWithoutOne'
 # opt-in passes all but pause.
 common+='|TestReserved_NoReservedFrameLeavesAPodOnAnyContainerLink|TestReserved_L2ProtocolTunnelPassesAllButPauseInTheSVLAN|TestReserved_OVSKeepsThemInOnADot1qTunnelPort'
 bridge+='|TestBridge_UplinkFDBStaysBoundedUnderARandomSourceFlood'
+# A pod's link named like a link of the node's (eth0 under the kubelet), on
+# every container link and OVS: where the kernel looks a new name up.
+common+='|TestIfname_APodsLinkMayBeNamedAfterALinkOfTheNode'
 
 # suite, then the tests it runs. The cluster (scripts/test-cluster.sh) boots the
 # same 6.12 for its user-namespaced pods. bullseye's 5.10 has no locked bridge ports:
