@@ -1,8 +1,7 @@
 // Package netdev is the link toolkit both backends use: netlink handles on
 // the namespaces an attachment touches, find-or-create of owned shared VLAN
 // links, creating a container link in the container under CNI_IFNAME, and
-// the same retries, error codes and fault points for
-// every kernel change.
+// the same retries, error codes and fault points for every kernel change.
 package netdev
 
 import (

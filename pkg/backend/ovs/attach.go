@@ -88,8 +88,8 @@ func orConflict(err error, format string, a ...any) error {
 // makeVeth creates the veth with its container end in the container, the
 // request made there (the node may hold a link named CNI_IFNAME), and its
 // host end, the future port, on the host, isolated from the node, and sets
-// both up. Deleting either end
-// deletes both, and the C-link on the container end with them.
+// both up. Deleting either end deletes both, and the C-link on the
+// container end with them.
 func makeVeth(n *netdev.Namespaces, e *plan.VethEndpoint, u *undo.Stack) (*current.Interface, error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.MTU = e.PeerMTU
